@@ -1,0 +1,27 @@
+"""Exceptions raised by phicalc. Each one names the offending input in its message."""
+
+from __future__ import annotations
+
+
+class PhicalcError(Exception):
+    """Base class of all phicalc errors."""
+
+
+class ModelFileError(PhicalcError, ValueError):
+    """A model or checkpoint file is missing, corrupt, foreign or of an unsupported version."""
+
+
+class UnknownElementError(PhicalcError, ValueError):
+    """A structure holds an element the model was not trained on."""
+
+
+class BadGeometryError(PhicalcError, ValueError):
+    """Positions or cell are not usable: NaN/inf values, overlapping atoms, a singular cell."""
+
+
+class DatasetError(PhicalcError, ValueError):
+    """A dataset file is malformed; the message names the file and the problem."""
+
+
+class ConfigError(PhicalcError, ValueError):
+    """A configuration has an unknown key or a value outside the allowed set."""
