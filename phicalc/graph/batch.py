@@ -1,0 +1,183 @@
+"""AtomGraph: one or several structures with their neighbour list, ready for a Potential.
+
+Every consumer (calculator, trainer, MD, benchmarks, tests) builds graphs with
+:func:`atoms_to_graph` and batches them with :func:`collate`, so there is one graph builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from phicalc.errors import BadGeometryError
+from phicalc.graph.neighbors import build_neighbor_list
+
+
+@dataclass
+class AtomGraph:
+    """A batch of structures (conventions in :mod:`phicalc.graph.keys`).
+
+    Attributes:
+        positions: [n_atoms, 3] Å.
+        numbers: [n_atoms] atomic numbers, int64.
+        cell: [n_graphs, 3, 3] lattice rows, Å (zeros for open structures).
+        pbc: [n_graphs, 3] bool.
+        batch: [n_atoms] structure index of each atom, int64.
+        edge_index: [2, n_edges] (i, j), int64, indices into the batched atoms.
+        unit_shifts: [n_edges, 3] int64 lattice shifts.
+        total_charge: [n_graphs] total charge Q in e.
+        n_graphs: number of structures.
+        targets: optional reference data for training (``energy`` [n_graphs], ``forces``
+            [n_atoms, 3], ``charges`` [n_atoms], ``dipole`` [n_graphs, 3], ``stress``
+            [n_graphs, 3, 3]); a missing reference is absent from the dict.
+    """
+
+    positions: torch.Tensor
+    numbers: torch.Tensor
+    cell: torch.Tensor
+    pbc: torch.Tensor
+    batch: torch.Tensor
+    edge_index: torch.Tensor
+    unit_shifts: torch.Tensor
+    total_charge: torch.Tensor
+    n_graphs: int
+    targets: dict[str, torch.Tensor] | None = None
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.numbers.shape[0])
+
+    @property
+    def n_atoms_per_graph(self) -> torch.Tensor:
+        """[n_graphs] number of atoms in each structure."""
+        return torch.bincount(self.batch, minlength=self.n_graphs)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AtomGraph:
+        """Copy to a device; floating tensors (positions, cell, charge, targets) cast to ``dtype``."""
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            if dtype is not None and t.is_floating_point():
+                return t.to(device=device, dtype=dtype)
+            return t.to(device=device)
+
+        moved = {f.name: move(getattr(self, f.name)) for f in fields(self) if f.name not in ("n_graphs", "targets")}
+        targets = None if self.targets is None else {k: move(v) for k, v in self.targets.items()}
+        return replace(self, **moved, targets=targets)
+
+
+def check_geometry(atoms: Atoms) -> None:
+    """Raise :class:`BadGeometryError` for NaN/inf positions or a singular periodic cell."""
+    positions = atoms.get_positions()
+    if not np.all(np.isfinite(positions)):
+        bad = np.where(~np.isfinite(positions).all(axis=1))[0]
+        raise BadGeometryError(f"positions of atoms {bad[:10].tolist()} are NaN or infinite")
+    pbc = atoms.get_pbc()
+    if pbc.any():
+        cell = atoms.cell.array
+        if not np.all(np.isfinite(cell)):
+            raise BadGeometryError("the cell contains NaN or infinite values")
+        if atoms.cell.rank < int(pbc.sum()) or (pbc.all() and abs(np.linalg.det(cell)) < 1e-6):
+            raise BadGeometryError(f"periodic along {pbc.tolist()} but the cell {cell.tolist()} is singular")
+
+
+def atoms_to_graph(
+    atoms: Atoms,
+    cutoff: float,
+    *,
+    total_charge: float | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+    with_targets: bool = False,
+) -> AtomGraph:
+    """Build the graph of one ASE structure.
+
+    Args:
+        atoms: the structure.
+        cutoff: neighbour-list radius in Å (the model's cutoff).
+        total_charge: total charge Q in e; default ``atoms.info.get("charge", 0)``.
+        dtype: floating dtype of positions and cell.
+        device: where the tensors live.
+        with_targets: attach the reference energy/forces/charges/dipole/stress found on
+            ``atoms.calc`` (a SinglePointCalculator, as read from extxyz) to ``targets``.
+    """
+    check_geometry(atoms)
+    positions = torch.as_tensor(atoms.get_positions(), dtype=dtype)
+    cell = torch.as_tensor(atoms.cell.array, dtype=dtype)
+    pbc = torch.as_tensor(atoms.get_pbc(), dtype=torch.bool)
+    edge_index, unit_shifts = build_neighbor_list(positions, cell, pbc, cutoff)
+    if total_charge is None:
+        total_charge = float(atoms.info.get("charge", 0.0))
+    n = len(atoms)
+    graph = AtomGraph(
+        positions=positions,
+        numbers=torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.int64),
+        cell=cell.unsqueeze(0),
+        pbc=pbc.unsqueeze(0),
+        batch=torch.zeros(n, dtype=torch.int64),
+        edge_index=edge_index,
+        unit_shifts=unit_shifts,
+        total_charge=torch.tensor([total_charge], dtype=dtype),
+        n_graphs=1,
+        targets=reference_targets(atoms, dtype) if with_targets else None,
+    )
+    return graph.to(device=device)
+
+
+def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    """Reference labels stored with a structure (energy, forces, charges, dipole, stress)."""
+    results = dict(atoms.calc.results) if atoms.calc is not None else {}
+    targets: dict[str, torch.Tensor] = {}
+    if "energy" in results:
+        targets["energy"] = torch.tensor([float(results["energy"])], dtype=dtype)
+    if "forces" in results:
+        targets["forces"] = torch.as_tensor(np.asarray(results["forces"]), dtype=dtype)
+    charges = results.get("charges", atoms.arrays.get("ref_charges"))
+    if charges is not None:
+        targets["charges"] = torch.as_tensor(np.asarray(charges, dtype=float), dtype=dtype)
+    if "dipole" in results:
+        targets["dipole"] = torch.as_tensor(np.asarray(results["dipole"]), dtype=dtype).reshape(1, 3)
+    if "stress" in results:
+        from ase.stress import voigt_6_to_full_3x3_stress
+
+        stress = np.asarray(results["stress"])
+        full = voigt_6_to_full_3x3_stress(stress) if stress.shape == (6,) else stress
+        targets["stress"] = torch.as_tensor(full, dtype=dtype).reshape(1, 3, 3)
+    return targets
+
+
+def collate(graphs: Sequence[AtomGraph]) -> AtomGraph:
+    """Concatenate graphs into one batch; atom indices are offset, structure indices renumbered.
+
+    A target is kept only if every graph has it.
+    """
+    if len(graphs) == 0:
+        raise ValueError("collate needs at least one graph")
+    offsets = np.cumsum([0] + [g.n_atoms for g in graphs[:-1]])
+    graph_offsets = np.cumsum([0] + [g.n_graphs for g in graphs[:-1]])
+    targets = None
+    if all(g.targets is not None for g in graphs):
+        common = set.intersection(*(set(g.targets) for g in graphs))
+        targets = {k: torch.cat([g.targets[k] for g in graphs]) for k in sorted(common)}
+    return AtomGraph(
+        positions=torch.cat([g.positions for g in graphs]),
+        numbers=torch.cat([g.numbers for g in graphs]),
+        cell=torch.cat([g.cell for g in graphs]),
+        pbc=torch.cat([g.pbc for g in graphs]),
+        batch=torch.cat([g.batch + int(o) for g, o in zip(graphs, graph_offsets)]),
+        edge_index=torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets)], dim=1),
+        unit_shifts=torch.cat([g.unit_shifts for g in graphs]),
+        total_charge=torch.cat([g.total_charge for g in graphs]),
+        n_graphs=sum(g.n_graphs for g in graphs),
+        targets=targets,
+    )
+
+
+def atoms_list_to_graph(
+    structures: Sequence[Atoms], cutoff: float, *, dtype: torch.dtype = torch.float64, **kwargs
+) -> AtomGraph:
+    """Build and collate the graphs of several structures."""
+    return collate([atoms_to_graph(a, cutoff, dtype=dtype, **kwargs) for a in structures])
