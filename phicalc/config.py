@@ -16,7 +16,9 @@ def config_from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{cls.__name__} got unknown option(s) {unknown}; allowed: {sorted(known)}")
+        raise ConfigError(
+            f"{cls.__name__} got unknown option(s) {unknown}; allowed: {sorted(known)}"
+        )
     return cls(**values)
 
 

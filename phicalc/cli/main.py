@@ -20,7 +20,9 @@ COMMANDS = ("label", "train", "eval", "md", "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phicalc", description="Φ-Module neural potentials for ASE")
+    parser = argparse.ArgumentParser(
+        prog="phicalc", description="Φ-Module neural potentials for ASE"
+    )
     parser.add_argument("--version", action="version", version=f"phicalc {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)

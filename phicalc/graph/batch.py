@@ -56,7 +56,9 @@ class AtomGraph:
         """[n_graphs] number of atoms in each structure."""
         return torch.bincount(self.batch, minlength=self.n_graphs)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> AtomGraph:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> AtomGraph:
         """Copy to a device; floating tensors (positions, cell, charge, targets) cast to ``dtype``."""
 
         def move(t: torch.Tensor) -> torch.Tensor:
@@ -64,7 +66,11 @@ class AtomGraph:
                 return t.to(device=device, dtype=dtype)
             return t.to(device=device)
 
-        moved = {f.name: move(getattr(self, f.name)) for f in fields(self) if f.name not in ("n_graphs", "targets")}
+        moved = {
+            f.name: move(getattr(self, f.name))
+            for f in fields(self)
+            if f.name not in ("n_graphs", "targets")
+        }
         targets = None if self.targets is None else {k: move(v) for k, v in self.targets.items()}
         return replace(self, **moved, targets=targets)
 
@@ -81,7 +87,9 @@ def check_geometry(atoms: Atoms) -> None:
         if not np.all(np.isfinite(cell)):
             raise BadGeometryError("the cell contains NaN or infinite values")
         if atoms.cell.rank < int(pbc.sum()) or (pbc.all() and abs(np.linalg.det(cell)) < 1e-6):
-            raise BadGeometryError(f"periodic along {pbc.tolist()} but the cell {cell.tolist()} is singular")
+            raise BadGeometryError(
+                f"periodic along {pbc.tolist()} but the cell {cell.tolist()} is singular"
+            )
 
 
 def atoms_to_graph(
@@ -139,7 +147,9 @@ def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[
     if charges is not None:
         targets["charges"] = torch.as_tensor(np.asarray(charges, dtype=float), dtype=dtype)
     if "dipole" in results:
-        targets["dipole"] = torch.as_tensor(np.asarray(results["dipole"]), dtype=dtype).reshape(1, 3)
+        targets["dipole"] = torch.as_tensor(np.asarray(results["dipole"]), dtype=dtype).reshape(
+            1, 3
+        )
     if "stress" in results:
         from ase.stress import voigt_6_to_full_3x3_stress
 

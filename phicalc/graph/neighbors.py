@@ -68,4 +68,3 @@ def edge_vectors(
     i, j = edge_index
     shift = torch.einsum("ea,eab->eb", unit_shifts.to(positions.dtype), cell[batch[i]])
     return positions[j] - positions[i] + shift
-

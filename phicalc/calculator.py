@@ -1,0 +1,166 @@
+"""PhiCalculator: an ASE calculator over a phicalc Potential.
+
+One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``energies``,
+``forces``, ``stress`` (3D-periodic cells), and with a Φ-Module ``charges`` (e), ``dipole`` (e·Å),
+``potentials`` (φ per atom, V) and ``electrostatic_energy`` (eV).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from phicalc.config import check_choice
+from phicalc.errors import BadGeometryError
+from phicalc.graph.batch import AtomGraph, atoms_to_graph
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.potential import Potential
+from phicalc.serialization import load_model
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """ "auto" → CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class PhiCalculator(Calculator):
+    """ASE calculator for phicalc potentials.
+
+    Args:
+        model: a :class:`Potential`, a model file path, or a shipped model name
+            (e.g. ``"phi-painn-organic"``).
+        device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N". The model stays there;
+            each call moves positions in and results out.
+        dtype: "float32" (fast) or "float64" (MD energy conservation, finite differences).
+        charge: total charge Q (e) used when ``atoms.info`` has no ``"charge"``.
+        min_distance: smallest allowed interatomic distance in Å (default 0.5). Closer pairs
+            raise :class:`BadGeometryError`: such geometries are unphysical (a crashed MD run, a
+            duplicated atom) and a neural potential's answer there is meaningless, so failing
+            loudly is safer than a warning that scrolls past. ``None`` turns the check off.
+
+    ``atoms.info["charge"]`` is watched by :meth:`check_state`, so changing it recomputes.
+    """
+
+    implemented_properties: ClassVar[list[str]] = [
+        "energy",
+        "free_energy",
+        "energies",
+        "forces",
+        "stress",
+        "charges",
+        "dipole",
+        "potentials",
+        "electrostatic_energy",
+    ]
+
+    def __init__(
+        self,
+        model: Potential | str | os.PathLike[str],
+        *,
+        device: str | torch.device = "auto",
+        dtype: Literal["float32", "float64"] = "float32",
+        charge: float = 0.0,
+        min_distance: float | None = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        check_choice("dtype", dtype, tuple(DTYPES))
+        super().__init__(**kwargs)
+        self.device = resolve_device(device)
+        self.dtype = DTYPES[dtype]
+        potential = model if isinstance(model, Potential) else load_model(model)
+        self.model: Potential = potential.to(device=self.device, dtype=self.dtype).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.parameters.update(
+            dtype=dtype, charge=float(charge), min_distance=min_distance, device=str(self.device)
+        )
+        self._last_total_charge: float | None = None
+
+    # ASE's cache does not see atoms.info; the total charge lives there.
+    def _total_charge(self, atoms: Atoms) -> float:
+        return float(atoms.info.get("charge", self.parameters["charge"]))
+
+    def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
+        changes = super().check_state(atoms, tol)
+        if self.atoms is not None and self._total_charge(atoms) != self._last_total_charge:
+            changes = [*changes, "charge"]
+        return changes
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: list[str] | None = None,
+        system_changes: list[str] = all_changes,
+    ) -> None:
+        super().calculate(atoms, properties or ["energy"], system_changes)
+        atoms = self.atoms
+        total_charge = self._total_charge(atoms)
+        graph = atoms_to_graph(
+            atoms,
+            self.model.cutoff,
+            total_charge=total_charge,
+            dtype=self.dtype,
+            device=self.device,
+        )
+        self._check_distances(atoms, graph)
+        compute_stress = bool(atoms.cell.rank == 3 and atoms.pbc.any())
+        out = self.model(graph, compute_forces=True, compute_stress=compute_stress, training=False)
+        self._last_total_charge = total_charge
+
+        def numpy(name: str) -> np.ndarray:
+            return out[name].detach().to("cpu", torch.float64).numpy()
+
+        energy = float(numpy("energy")[0])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": numpy("energies"),
+            "forces": numpy("forces"),
+        }
+        if compute_stress:
+            self.results["stress"] = full_3x3_to_voigt_6_stress(numpy("stress")[0])
+        if self.model.has_phi:
+            self.results.update(
+                charges=numpy("charges"),
+                dipole=numpy("dipole")[0],
+                potentials=numpy("potentials"),
+                electrostatic_energy=float(numpy("electrostatic_energy")[0]),
+            )
+
+    def _check_distances(self, atoms: Atoms, graph: AtomGraph) -> None:
+        limit = self.parameters["min_distance"]
+        if limit is None or graph.edge_index.shape[1] == 0:
+            return
+        vectors = edge_vectors(
+            graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+        )
+        lengths = torch.linalg.norm(vectors, dim=-1)
+        shortest = int(torch.argmin(lengths))
+        if float(lengths[shortest]) < limit:
+            i, j = (int(x) for x in graph.edge_index[:, shortest])
+            raise BadGeometryError(
+                f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are "
+                f"{float(lengths[shortest]):.3f} Å apart, closer than min_distance={limit} Å "
+                "(pass min_distance=None to skip this check)"
+            )
+
+    def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:
+        """Per-atom electrostatic potential φ in V (models with a Φ-Module)."""
+        return self.get_property("potentials", atoms)
+
+    def get_electrostatic_energy(self, atoms: Atoms | None = None) -> float:
+        """Φ-Module energy E_ES in eV (included in the total energy)."""
+        return self.get_property("electrostatic_energy", atoms)

@@ -1,0 +1,118 @@
+"""PaiNN (Schütt, Unke & Gastegger, 2021): equivariant message passing with scalar and vector features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
+from phicalc.nn.radial import RadialEmbedding
+from phicalc.nn.scatter import scatter_sum
+
+#: ε inside square roots: keeps ‖v‖ and its derivatives finite at v = 0 (double backprop too).
+NORM_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class PaiNNConfig:
+    """PaiNN hyperparameters.
+
+    Args:
+        num_features: width F of scalar and vector features (default: 64).
+        num_blocks: number of message + update blocks (default: 3).
+        num_radial: Bessel basis size (default: 16).
+    """
+
+    num_features: int = 64
+    num_blocks: int = 3
+    num_radial: int = 16
+
+
+class PaiNNMessage(nn.Module):
+    """Message block: for each edge i→j, with φ = MLP(s_i) and W = Linear(e(r_ij))·u(r_ij),
+
+    Δs_j = Σ_i φ_s W_s,   Δv_j = Σ_i [v_i ∘ φ_vv W_vv + r̂_ij ∘ φ_vs W_vs].
+    """
+
+    def __init__(self, num_features: int, num_radial: int) -> None:
+        super().__init__()
+        f = num_features
+        self.scalar_mlp = nn.Sequential(nn.Linear(f, f), nn.SiLU(), nn.Linear(f, 3 * f))
+        self.filter = nn.Linear(num_radial, 3 * f)
+
+    def forward(self, s, v, radial, envelope, unit_vectors, edge_index):
+        i, j = edge_index
+        f = s.shape[-1]
+        x = self.scalar_mlp(s)[i] * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
+        ds, dvv, dvs = torch.split(x, f, dim=-1)
+        dv = v[i] * dvv.unsqueeze(1) + unit_vectors.unsqueeze(-1) * dvs.unsqueeze(
+            1
+        )  # [n_edges, 3, F]
+        n = s.shape[0]
+        return s + scatter_sum(ds, j, n), v + scatter_sum(dv, j, n)
+
+
+class PaiNNUpdate(nn.Module):
+    """Update block: with U v, V v and a = MLP([s, ‖V v‖]) split in (a_vv, a_sv, a_ss),
+
+    s ← s + a_ss + a_sv ⟨U v, V v⟩,   v ← v + a_vv ∘ U v.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        f = num_features
+        self.lin_u = nn.Linear(f, f, bias=False)
+        self.lin_v = nn.Linear(f, f, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(2 * f, f), nn.SiLU(), nn.Linear(f, 3 * f))
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = s.shape[-1]
+        uv = self.lin_u(v)  # [n_atoms, 3, F]
+        vv = self.lin_v(v)
+        vv_norm = torch.sqrt((vv * vv).sum(dim=1) + NORM_EPS)  # [n_atoms, F]
+        a = self.mlp(torch.cat([s, vv_norm], dim=-1))
+        a_vv, a_sv, a_ss = torch.split(a, f, dim=-1)
+        s = s + a_ss + a_sv * (uv * vv).sum(dim=1)
+        v = v + a_vv.unsqueeze(1) * uv
+        return s, v
+
+
+class PaiNN(Backbone):
+    """PaiNN backbone: rotation-equivariant vectors, rotation-invariant scalar outputs.
+
+    Vector features start at zero and are created by the r̂_ij term of the first message, so
+    outputs are invariant under O(3) (vectors flip with r̂ under reflections; scalars only see
+    inner products).
+    """
+
+    def __init__(self, config: PaiNNConfig, *, cutoff: float, num_elements: int) -> None:
+        super().__init__()
+        self.config = config
+        self.cutoff = float(cutoff)
+        self.feature_dim = config.num_features
+        self.num_blocks = config.num_blocks
+        self.embedding = nn.Embedding(num_elements, config.num_features)
+        self.radial = RadialEmbedding(cutoff, config.num_radial)
+        self.messages = nn.ModuleList(
+            PaiNNMessage(config.num_features, config.num_radial) for _ in range(config.num_blocks)
+        )
+        self.updates = nn.ModuleList(
+            PaiNNUpdate(config.num_features) for _ in range(config.num_blocks)
+        )
+
+    def forward(self, geometry: Geometry) -> BackboneOutput:
+        s = self.embedding(geometry.species)  # [n_atoms, F]
+        v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
+        lengths = geometry.edge_lengths
+        radial = self.radial(lengths)  # [n_edges, num_radial]
+        envelope = self.radial.envelope(lengths)  # [n_edges]
+        unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
+        edge_index = geometry.graph.edge_index
+        blocks = []
+        for message, update in zip(self.messages, self.updates):
+            s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
+            s, v = update(s, v)
+            blocks.append(s)
+        return BackboneOutput(node_features=s, block_features=blocks)

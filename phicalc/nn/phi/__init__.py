@@ -1,0 +1,5 @@
+"""Φ-Module: graph Laplacian, spectral filters and the plug-in module."""
+
+from phicalc.nn.phi.module import PHI_METHODS, PhiConfig, PhiModule, PhiOutput
+
+__all__ = ["PHI_METHODS", "PhiConfig", "PhiModule", "PhiOutput"]

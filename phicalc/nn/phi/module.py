@@ -1,0 +1,129 @@
+"""The Φ-Module: learned charges and potentials that satisfy Poisson's equation on the graph.
+
+Physics (Zhdanov & Kurenkov, arXiv:2505.14606, our formulation):
+
+* L = D − W is the weighted graph Laplacian of each structure (PSD, L·1 = 0,
+  :mod:`phicalc.nn.phi.laplacian`); it is the graph analogue of −∇².
+* After every interaction block t the backbone's scalar features h⁽ᵗ⁾ give per-atom sources
+  s = Σ_t MLP_t([h⁽ᵗ⁾, Q/n]); the total charge per atom Q/n is an input so charged and neutral
+  species differ.
+* A low-pass filter gives the reduced potential φ̂ = h(L) s with h(0) = 0
+  (:mod:`phicalc.nn.phi.filters`), and the charges are ρ = L φ̂ + Q/n. Non-constant modes are
+  neutral, the constant mode carries Q, so Σ_i ρ_i = Q exactly.
+* The potential in volts is φ = κ φ̂ with a learned κ = softplus(·) > 0 (a learned inverse
+  permittivity), so Poisson reads L φ = κ (ρ − Q/n) on the graph.
+* E_ES = ½ Σ_i φ_i ρ_i = ½ κ φ̂ᵀ L φ̂ ≥ 0 in eV (Σ φ̂ = 0, so Q adds nothing to the sum directly).
+
+Everything is computed per structure: no quantity of one structure depends on the rest of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from phicalc.config import check_choice
+from phicalc.graph.batch import AtomGraph
+from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
+from phicalc.nn.phi.laplacian import LaplacianWeights, degrees, laplacian_matvec, spectral_bound
+from phicalc.nn.scatter import scatter_sum
+
+PHI_METHODS = ("spectral", "eigenbasis")
+
+
+@dataclass(frozen=True)
+class PhiConfig:
+    """Φ-Module options.
+
+    Args:
+        method: "spectral" (Chebyshev filter on the sparse L; default, linear cost) or
+            "eigenbasis" (dense eigh per structure, k lowest modes; small molecules).
+        filter_degree: Chebyshev degree K of the spectral path (default: 8).
+        num_modes: k of the eigenbasis path (default: 8; the paper used 5 or 9).
+        head_hidden: hidden width of the per-block source heads (default: 32).
+        initial_scale: initial κ in V per unit of φ̂ (default: 0.5).
+    """
+
+    method: str = "spectral"
+    filter_degree: int = 8
+    num_modes: int = 8
+    head_hidden: int = 32
+    initial_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_choice("PhiConfig.method", self.method, PHI_METHODS)
+
+
+@dataclass
+class PhiOutput:
+    """Per-atom and per-structure electrostatics of a batch.
+
+    Attributes:
+        charges: [n_atoms] ρ in e (Σ per structure = Q).
+        potentials: [n_atoms] φ in V.
+        energy: [n_graphs] E_ES in eV.
+    """
+
+    charges: torch.Tensor
+    potentials: torch.Tensor
+    energy: torch.Tensor
+
+
+class PhiModule(nn.Module):
+    """Φ-Module plug-in; reads the backbone's features after every block (see module docstring)."""
+
+    def __init__(
+        self, config: PhiConfig, *, cutoff: float, feature_dim: int, num_blocks: int
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.weights = LaplacianWeights(cutoff)
+        self.heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(feature_dim + 1, config.head_hidden),
+                nn.SiLU(),
+                nn.Linear(config.head_hidden, 1),
+            )
+            for _ in range(num_blocks)
+        )
+        if config.method == "spectral":
+            self.filter: nn.Module = ChebyshevFilter(config.filter_degree)
+        else:
+            self.filter = EigenbasisWindow(config.num_modes)
+        raw = math.log(math.expm1(config.initial_scale))
+        self.raw_scale = nn.Parameter(torch.tensor(raw, dtype=torch.float32))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """κ > 0 (V per unit of φ̂)."""
+        return nn.functional.softplus(self.raw_scale)
+
+    def forward(
+        self, graph: AtomGraph, edge_lengths: torch.Tensor, block_features: list[torch.Tensor]
+    ) -> PhiOutput:
+        if len(block_features) != len(self.heads):
+            raise ValueError(
+                f"PhiModule expects {len(self.heads)} blocks, got {len(block_features)}"
+            )
+        batch, n_graphs, edge_index = graph.batch, graph.n_graphs, graph.edge_index
+        dtype = edge_lengths.dtype
+        counts = graph.n_atoms_per_graph.to(dtype)
+        charge_per_atom = (graph.total_charge.to(dtype) / counts)[batch]  # [n_atoms]
+
+        sources = sum(
+            head(torch.cat([h, charge_per_atom.unsqueeze(-1)], dim=-1)).squeeze(-1)
+            for head, h in zip(self.heads, block_features)
+        )  # [n_atoms]
+        weights = self.weights(edge_lengths)  # [n_edges]
+        degree = degrees(weights, edge_index, graph.n_atoms)
+        bound = spectral_bound(degree, batch, n_graphs)  # [n_graphs]
+        phi_hat = self.filter(sources, weights, edge_index, bound, batch)  # [n_atoms]
+        l_phi_hat = laplacian_matvec(phi_hat, weights, edge_index)
+        charges = l_phi_hat + charge_per_atom
+        kappa = self.scale.to(dtype)
+        potentials = kappa * phi_hat
+        energy = 0.5 * scatter_sum(potentials * charges, batch, n_graphs)
+        return PhiOutput(charges=charges, potentials=potentials, energy=energy)

@@ -1,0 +1,316 @@
+"""Potential: backbone + optional Φ-Module + energy readout; forces and stress by autograd.
+
+E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_ES, accumulated in float64. Forces F = −∂E/∂r and stress
+σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric strain ε applied to positions
+and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+from torch import nn
+
+from phicalc.config import config_from_dict, config_to_dict
+from phicalc.errors import ConfigError, UnknownElementError
+from phicalc.graph.batch import AtomGraph
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn.backbones import backbone_classes
+from phicalc.nn.backbones.base import Geometry
+from phicalc.nn.phi import PhiConfig, PhiModule
+from phicalc.nn.scatter import scatter_sum
+
+
+@dataclass(frozen=True)
+class PotentialConfig:
+    """Everything needed to rebuild a Potential (stored in model files).
+
+    Args:
+        backbone: registered backbone name ("schnet", "painn", "erwin", "clifford").
+        elements: chemical symbols the model knows, in embedding order.
+        cutoff: neighbour-list radius in Å.
+        backbone_config: options of the backbone's config dataclass.
+        phi: options of :class:`PhiConfig`, or None for no Φ-Module.
+        readout_hidden: hidden width of the per-atom energy MLP.
+    """
+
+    backbone: str
+    elements: tuple[str, ...]
+    cutoff: float = 5.0
+    backbone_config: dict[str, Any] = field(default_factory=dict)
+    phi: dict[str, Any] | None = None
+    readout_hidden: int = 32
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:
+        values = dict(values)
+        if "elements" in values:
+            values["elements"] = tuple(values["elements"])
+        return config_from_dict(cls, values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = config_to_dict(self)
+        out["elements"] = list(self.elements)
+        return out
+
+
+class Potential(nn.Module):
+    """A trained or trainable interatomic potential (see module docstring for the energy).
+
+    Buffers ``atomic_energies`` (E0 per element, eV, float64) and ``energy_scale`` (σ, eV) are set
+    by the trainer from the training data and saved with the weights.
+    """
+
+    def __init__(self, config: PotentialConfig) -> None:
+        super().__init__()
+        unknown = [s for s in config.elements if s not in atomic_numbers]
+        if unknown or not config.elements:
+            raise ConfigError(f"elements must be chemical symbols, got {list(config.elements)}")
+        if config.cutoff <= 0:
+            raise ConfigError(f"cutoff must be positive, got {config.cutoff}")
+        self.config = config
+        config_cls, backbone_cls = backbone_classes(config.backbone)
+        self.backbone = backbone_cls(
+            config_from_dict(config_cls, config.backbone_config),
+            cutoff=config.cutoff,
+            num_elements=len(config.elements),
+        )
+        f = self.backbone.feature_dim
+        self.readout = nn.Sequential(
+            nn.Linear(f, config.readout_hidden), nn.SiLU(), nn.Linear(config.readout_hidden, 1)
+        )
+        self.phi: PhiModule | None = None
+        if config.phi is not None:
+            self.phi = PhiModule(
+                config_from_dict(PhiConfig, config.phi),
+                cutoff=config.cutoff,
+                feature_dim=f,
+                num_blocks=self.backbone.num_blocks,
+            )
+        species = torch.full((len(chemical_symbols),), -1, dtype=torch.int64)
+        for index, symbol in enumerate(config.elements):
+            species[atomic_numbers[symbol]] = index
+        self.register_buffer("species_of_z", species)
+        self.register_buffer(
+            "atomic_energies", torch.zeros(len(config.elements), dtype=torch.float64)
+        )
+        self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        """Move like any module, but keep E0 and σ in float64 whatever ``.float()`` says."""
+        kept = {name: getattr(self, name) for name in ("atomic_energies", "energy_scale")}
+        super()._apply(fn, recurse)
+        for name, value in kept.items():
+            device = getattr(self, name).device
+            setattr(self, name, value.to(device=device, dtype=torch.float64))
+        return self
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def elements(self) -> list[str]:
+        return list(self.config.elements)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.config.cutoff)
+
+    @property
+    def has_phi(self) -> bool:
+        return self.phi is not None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.readout[0].weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.readout[0].weight.device
+
+    def set_atomic_energies(self, energies: dict[str, float] | Sequence[float]) -> None:
+        """Set E0 per element (eV), as a {symbol: value} dict or a list in element order."""
+        if isinstance(energies, dict):
+            missing = set(self.config.elements) - set(energies)
+            if missing:
+                raise ConfigError(f"atomic energies missing for {sorted(missing)}")
+            energies = [energies[s] for s in self.config.elements]
+        self.atomic_energies.copy_(torch.as_tensor(list(energies), dtype=torch.float64))
+
+    def set_energy_scale(self, scale: float) -> None:
+        """Set σ (eV), the scale of the learned per-atom energy."""
+        self.energy_scale.fill_(float(scale))
+
+    def species(self, numbers: torch.Tensor) -> torch.Tensor:
+        """Element indices of atomic numbers; unknown elements raise :class:`UnknownElementError`."""
+        if numbers.numel() and (numbers.min() < 1 or numbers.max() >= len(chemical_symbols)):
+            raise UnknownElementError(f"invalid atomic numbers in {numbers.unique().tolist()}")
+        species = self.species_of_z[numbers]
+        if numbers.numel() and bool((species < 0).any()):
+            bad = sorted({chemical_symbols[int(z)] for z in numbers[species < 0].unique()})
+            raise UnknownElementError(
+                f"element(s) {bad} not supported by this model; it knows {self.elements}"
+            )
+        return species
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        graph: AtomGraph,
+        *,
+        compute_forces: bool = True,
+        compute_stress: bool = False,
+        training: bool | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Energy, forces, stress and electrostatics of a batch.
+
+        Args:
+            graph: batch on the model's device; positions/cell are cast to the model's dtype.
+            compute_forces: return ``forces`` [n_atoms, 3] (eV/Å).
+            compute_stress: return ``stress`` [n_graphs, 3, 3] (eV/Å³, σ = (1/V) ∂E/∂ε;
+                zeros for structures without a 3D cell).
+            training: keep the graph of the derivatives for a force loss (default: ``self.training``).
+
+        Returns:
+            ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
+            [n_graphs]; with a Φ-Module also ``charges`` [n_atoms] (e), ``potentials`` [n_atoms]
+            (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
+        """
+        training = self.training if training is None else training
+        dtype = self.dtype
+        positions = graph.positions.to(dtype)
+        cell = graph.cell.to(dtype)
+        species = self.species(graph.numbers)
+        need_grad = compute_forces or compute_stress
+        with torch.enable_grad() if need_grad else torch.no_grad():
+            if need_grad:
+                positions = positions.detach().requires_grad_(True)
+            strain = None
+            if compute_stress:
+                strain = torch.zeros((graph.n_graphs, 3, 3), dtype=dtype, device=positions.device)
+                strain.requires_grad_(True)
+                symmetric = 0.5 * (strain + strain.transpose(1, 2))
+                positions_used = positions + torch.einsum(
+                    "na,nab->nb", positions, symmetric[graph.batch]
+                )
+                cell_used = cell + cell @ symmetric
+            else:
+                positions_used, cell_used = positions, cell
+            vectors = edge_vectors(
+                positions_used, cell_used, graph.edge_index, graph.unit_shifts, graph.batch
+            )
+            lengths = torch.linalg.norm(vectors, dim=-1)
+            geometry = Geometry(graph, species, positions_used, cell_used, vectors, lengths)
+            features = self.backbone(geometry)
+            atom_energy = self.readout(features.node_features).squeeze(-1).to(torch.float64)
+            energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]
+            outputs: dict[str, torch.Tensor] = {}
+            electrostatic = torch.zeros(
+                graph.n_graphs, dtype=torch.float64, device=positions.device
+            )
+            if self.phi is not None:
+                phi = self.phi(graph, lengths, features.block_features)
+                electrostatic = phi.energy.to(torch.float64)
+                # per-atom share ½ φ_i ρ_i, so Σ energies = energy
+                energies = energies + 0.5 * (phi.potentials * phi.charges).to(torch.float64)
+                outputs["charges"] = phi.charges
+                outputs["potentials"] = phi.potentials
+                outputs["dipole"] = _dipole(phi.charges, positions, graph)
+            energy = scatter_sum(energies, graph.batch, graph.n_graphs)  # [n_graphs]
+            outputs.update(energy=energy, energies=energies, electrostatic_energy=electrostatic)
+            if need_grad:
+                inputs = [positions] + ([strain] if strain is not None else [])
+                grads = torch.autograd.grad(
+                    energy.sum(), inputs, create_graph=training, allow_unused=True
+                )
+                if compute_forces:
+                    outputs["forces"] = -_zeros_if_none(grads[0], positions)
+                if strain is not None:
+                    volume = torch.linalg.det(cell).abs()
+                    safe = torch.where(volume > 0, volume, torch.ones_like(volume))
+                    stress = _zeros_if_none(grads[1], strain) / safe.reshape(-1, 1, 1)
+                    outputs["stress"] = torch.where(
+                        volume.reshape(-1, 1, 1) > 0, stress, torch.zeros_like(stress)
+                    )
+        if not training:
+            outputs = {k: v.detach() for k, v in outputs.items()}
+        return outputs
+
+    def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        """Write a model file (see :func:`phicalc.serialization.save_model`)."""
+        from phicalc.serialization import save_model
+
+        save_model(self, path, metadata=metadata)
+
+
+def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(like) if grad is None else grad
+
+
+def _dipole(charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph) -> torch.Tensor:
+    """μ = Σ_i q_i (r_i − r_com), [n_graphs, 3] in e·Å (origin-independent for neutral systems)."""
+    from ase.data import atomic_masses
+
+    masses = torch.as_tensor(atomic_masses, dtype=positions.dtype, device=positions.device)[
+        graph.numbers
+    ]
+    total_mass = scatter_sum(masses, graph.batch, graph.n_graphs)
+    com = scatter_sum(
+        masses.unsqueeze(-1) * positions, graph.batch, graph.n_graphs
+    ) / total_mass.unsqueeze(-1)
+    return scatter_sum(
+        charges.unsqueeze(-1) * (positions - com[graph.batch]), graph.batch, graph.n_graphs
+    )
+
+
+def build_model(
+    backbone: str = "painn",
+    phi: bool | dict[str, Any] = True,
+    elements: Sequence[str] = ("H", "C", "N", "O"),
+    cutoff: float = 5.0,
+    *,
+    readout_hidden: int = 32,
+    seed: int | None = None,
+    **hyperparameters: Any,
+) -> Potential:
+    """Build an untrained Potential.
+
+    Args:
+        backbone: "painn", "schnet", "erwin" or "clifford".
+        phi: True for the default Φ-Module, False for none, or a dict of :class:`PhiConfig`
+            options (e.g. ``{"method": "eigenbasis", "num_modes": 5}``).
+        elements: chemical symbols the model supports.
+        cutoff: radius in Å.
+        readout_hidden: hidden width of the energy readout.
+        seed: seed for the initial weights (None: torch's current RNG).
+        **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
+
+    Example:
+        >>> model = build_model("painn", phi=True, elements=["H", "O"], cutoff=4.0, num_features=8)
+        >>> model.elements
+        ['H', 'O']
+    """
+    phi_options: dict[str, Any] | None
+    if phi is True:
+        phi_options = {}
+    elif phi is False or phi is None:
+        phi_options = None
+    elif isinstance(phi, dict):
+        phi_options = dict(phi)
+    else:
+        raise ConfigError(f"phi must be True, False or a dict of PhiConfig options, got {phi!r}")
+    config = PotentialConfig(
+        backbone=backbone,
+        elements=tuple(elements),
+        cutoff=float(cutoff),
+        backbone_config=dict(hyperparameters),
+        phi=phi_options,
+        readout_hidden=readout_hidden,
+    )
+    if seed is None:
+        return Potential(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Potential(config)

@@ -1,0 +1,159 @@
+"""Model files: config + state_dict + metadata in one ``torch.save`` dict, read with weights_only=True.
+
+A model file holds only plain containers and tensors::
+
+    {"format": "phicalc.potential", "format_version": 1, "config": {...},
+     "state_dict": {...}, "metadata": {"elements": [...], "cutoff": ..., "units": {...}, ...}}
+
+Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)`` refuses them,
+and every failure is re-raised as :class:`ModelFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import pickle
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from phicalc import __version__
+from phicalc.errors import ModelFileError, PhicalcError
+from phicalc.potential import Potential, PotentialConfig
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "phicalc.potential"
+FORMAT_VERSION = 1
+MODEL_FILENAME = "model.pt"
+
+
+def models_directories() -> list[Path]:
+    """Where shipped model names are looked up: $PHICALC_MODELS, then the repository's models/."""
+    dirs = []
+    if os.environ.get("PHICALC_MODELS"):
+        dirs.append(Path(os.environ["PHICALC_MODELS"]))
+    dirs.append(Path(__file__).resolve().parent.parent / "models")
+    return dirs
+
+
+def list_models() -> list[str]:
+    """Names of the shipped models found in :func:`models_directories`."""
+    names = set()
+    for directory in models_directories():
+        if directory.is_dir():
+            names.update(p.parent.name for p in directory.glob(f"*/{MODEL_FILENAME}"))
+    return sorted(names)
+
+
+def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A file path, a model directory, or the name of a shipped model → the model file."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / MODEL_FILENAME).is_file():
+        return path / MODEL_FILENAME
+    for directory in models_directories():
+        candidate = directory / str(name_or_path) / MODEL_FILENAME
+        if candidate.is_file():
+            return candidate
+    raise ModelFileError(
+        f"no model file or shipped model named {str(name_or_path)!r}; shipped models: {list_models()}"
+    )
+
+
+def save_model(
+    model: Potential, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+) -> None:
+    """Write ``model`` atomically (temporary file + rename), weights on the CPU in their dtype."""
+    meta = {
+        "elements": model.elements,
+        "cutoff": model.cutoff,
+        "units": {"energy": "eV", "length": "Å", "charge": "e", "potential": "V"},
+        "phicalc_version": __version__,
+        "torch_version": str(torch.__version__),
+        "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta.update(metadata or {})
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    blob = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": state,
+        "metadata": meta,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        torch.save(blob, tmp)
+    os.replace(tmp.name, path)
+
+
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load and validate the dict of a model file, without building the model."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        AttributeError,
+    ) as error:
+        raise ModelFileError(
+            f"{path} is not a readable phicalc model file ({_reason(error)})"
+        ) from error
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a phicalc model file (no '{FORMAT}' format tag)")
+    version = blob.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {version}; this phicalc reads {FORMAT_VERSION}"
+        )
+    missing = [k for k in ("config", "state_dict", "metadata") if not isinstance(blob.get(k), dict)]
+    if missing:
+        raise ModelFileError(f"{path} is missing {missing}")
+    return blob
+
+
+def _reason(error: Exception) -> str:
+    """One line on why torch.load failed (the safe unpickler's verdict when there is one)."""
+    text = str(error)
+    found = re.search(r"GLOBAL [\w.]+|Unsupported operand \d+", text)
+    if found:
+        return f"refused by the safe loader: {found.group(0)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> Potential:
+    """Load a model file or shipped model by name; returns the Potential in eval mode."""
+    path = resolve_model_path(name_or_path)
+    blob = read_model_file(path)
+    saved_version = blob["metadata"].get("phicalc_version")
+    if saved_version is not None and saved_version != __version__:
+        warnings.warn(
+            f"{path} was written by phicalc {saved_version}; this is {__version__}", stacklevel=2
+        )
+    try:
+        model = Potential(PotentialConfig.from_dict(blob["config"]))
+        state = blob["state_dict"]
+        # build in the saved dtype (float32 or float64), then load exactly
+        if state.get("readout.0.weight", torch.empty(0)).dtype == torch.float64:
+            model = model.double()
+        model.load_state_dict(state, strict=True)
+    except (PhicalcError, RuntimeError, KeyError, TypeError) as error:
+        raise ModelFileError(f"{path}: cannot rebuild the model ({error})") from error
+    model.metadata = dict(blob["metadata"])
+    return model.to(device).eval()
