@@ -1,0 +1,105 @@
+"""``phicalc md``: run or continue molecular dynamics with a phicalc model.
+
+Example::
+
+    phicalc md --model phi-painn-organic --structure aspirin --ensemble langevin \\
+        --temperature 300 --timestep 0.5 --steps 2000 --out md_runs/aspirin --seed 0
+
+Running the same command again continues from ``--out``'s checkpoint up to ``--steps``.
+SIGINT/SIGTERM write a checkpoint and exit with 128 + the signal number.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "md",
+        help="run (or continue) molecular dynamics",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="shipped model name or model file")
+    parser.add_argument(
+        "--structure", required=True, help="structure file, SMILES or name (aspirin, water-box:64)"
+    )
+    parser.add_argument("--out", required=True, help="output directory (resumed if it exists)")
+    parser.add_argument(
+        "--ensemble", default="langevin", help="nve | langevin | nose-hoover | bussi"
+    )
+    parser.add_argument("--temperature", type=float, default=300.0, help="temperature in K")
+    parser.add_argument("--timestep", type=float, default=0.5, help="time step in fs")
+    parser.add_argument("--steps", type=int, default=1000, help="total number of steps")
+    parser.add_argument("--seed", type=int, default=0, help="seed of velocities and noise")
+    parser.add_argument("--traj-every", type=int, default=10, help="trajectory interval (steps)")
+    parser.add_argument("--log-every", type=int, default=10, help="md.log interval (steps)")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=100, help="checkpoint interval (steps; 0: at end)"
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--dtype", default="float64", help="float32 | float64")
+    parser.add_argument(
+        "--charge", type=float, default=None, help="total charge in e (default: from structure)"
+    )
+    parser.add_argument("--friction", type=float, default=0.01, help="Langevin friction (1/fs)")
+    parser.add_argument(
+        "--tdamp", type=float, default=None, help="Nose-Hoover time constant in fs (100 steps)"
+    )
+    parser.add_argument(
+        "--taut", type=float, default=None, help="Bussi coupling time in fs (100 steps)"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from phicalc.md import MDConfig
+    from phicalc.md import run as run_md
+
+    config = MDConfig(
+        ensemble=args.ensemble,
+        temperature_K=args.temperature,
+        timestep_fs=args.timestep,
+        steps=args.steps,
+        seed=args.seed,
+        traj_every=args.traj_every,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        friction_per_fs=args.friction,
+        tdamp_fs=args.tdamp,
+        taut_fs=args.taut,
+        charge=args.charge,
+    )
+    summary = run_md(
+        args.structure,
+        args.model,
+        args.out,
+        config=config,
+        device=args.device,
+        dtype=args.dtype,
+        progress=not args.no_progress,
+        plots=not args.no_plots,
+    )
+    shown = (
+        "steps_done",
+        "completed",
+        "interrupted_by",
+        "ms_per_step",
+        "ns_per_day",
+        "temperature_mean",
+        "temperature_std",
+        "energy_drift_meV_per_atom_per_ps",
+        "device",
+    )
+    print(json.dumps({key: summary[key] for key in shown}, indent=1))
+    if summary["interrupted_by"] is not None:
+        import signal
+
+        return 128 + int(signal.Signals[summary["interrupted_by"]])
+    return 0
