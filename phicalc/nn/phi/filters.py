@@ -3,8 +3,10 @@
 Both are matrix functions of the per-structure Laplacian L with h(0) = 0, so the constant mode
 (the total charge) never enters φ̂ and Σ_i (L φ̂)_i = 0 exactly.
 
-* :class:`ChebyshevFilter` (default, "spectral"): h is a learned degree-K Chebyshev polynomial on
-  [0, λ_b], λ_b a smooth spectral bound; K sparse mat-vecs, cost linear in atoms, no eigenvectors.
+* :class:`ChebyshevFilter` (default, "spectral"): h is a learned degree-K Chebyshev polynomial of
+  the random-walk Laplacian D⁻¹L, whose spectrum lies in [0, 2] for every graph; K sparse
+  mat-vecs, cost linear in atoms, no eigenvectors, and local: a periodic supercell gives the
+  same per-atom result as its primitive cell, distant fragments do not interact.
 * :class:`EigenbasisWindow` ("eigenbasis", paper-faithful): dense ``eigh`` per structure and a
   smooth window over the k lowest non-trivial modes. Truncating eigenvectors is ill-conditioned on
   degenerate spectra (benzene, methane); here the window edge sits at a smooth symmetric function
@@ -18,7 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from phicalc.nn.phi.laplacian import dense_laplacian, laplacian_matvec
+from phicalc.nn.phi.laplacian import degrees, dense_laplacian, laplacian_matvec, spectral_bound
+
+#: ε added to degrees so an isolated atom (no neighbours) stays finite, in 1/Å.
+DEGREE_EPS = 1e-3
 
 
 def _default_low_pass(x: np.ndarray) -> np.ndarray:
@@ -28,10 +33,12 @@ def _default_low_pass(x: np.ndarray) -> np.ndarray:
 
 
 class ChebyshevFilter(nn.Module):
-    """φ̂ = Σ_k c_k [T_k(L̂) − T_k(−1)] s with L̂ = 2L/λ_b − 1 (spectrum inside [−1, 1]).
+    """φ̂ = Σ_k c_k [T_k(L̂) − T_k(−1)] s with L̂ = (D + ε)⁻¹L − 1 (spectrum inside [−1, 1]).
 
-    Subtracting T_k(−1) s makes h(0) = 0. Coefficients c_k are learned, initialised to the
-    Chebyshev interpolant of :func:`_default_low_pass`.
+    The random-walk normalisation needs no per-structure spectral bound (Gershgorin:
+    eigenvalues of D⁻¹L lie in [0, 2]), so the filter is the same function on every graph.
+    Subtracting T_k(−1) s makes h(0) = 0: constant sources give no potential. Coefficients c_k
+    are learned, initialised to the Chebyshev interpolant of :func:`_default_low_pass`.
 
     Args:
         degree: K, the polynomial degree (K sparse mat-vecs per call).
@@ -51,14 +58,14 @@ class ChebyshevFilter(nn.Module):
         sources: torch.Tensor,
         weights: torch.Tensor,
         edge_index: torch.Tensor,
-        bound: torch.Tensor,
         batch: torch.Tensor,
+        n_graphs: int,
     ) -> torch.Tensor:
-        """Args: sources [n_atoms], weights [n_edges], bound [n_graphs]; returns φ̂ [n_atoms]."""
-        scale = (2.0 / bound)[batch]  # [n_atoms]
+        """Args: sources [n_atoms], weights [n_edges], batch [n_atoms]; returns φ̂ [n_atoms]."""
+        inverse_degree = 1.0 / (degrees(weights, edge_index, sources.shape[0]) + DEGREE_EPS)
 
         def apply_scaled(x: torch.Tensor) -> torch.Tensor:  # L̂ x
-            return scale * laplacian_matvec(x, weights, edge_index) - x
+            return inverse_degree * laplacian_matvec(x, weights, edge_index) - x
 
         c = self.coefficients.to(sources.dtype)
         t_prev, t_curr = sources, apply_scaled(sources)
@@ -114,10 +121,11 @@ class EigenbasisWindow(nn.Module):
         sources: torch.Tensor,
         weights: torch.Tensor,
         edge_index: torch.Tensor,
-        bound: torch.Tensor,
         batch: torch.Tensor,
+        n_graphs: int,
     ) -> torch.Tensor:
-        n_graphs = bound.shape[0]
+        """Args: sources [n_atoms], weights [n_edges], batch [n_atoms]; returns φ̂ [n_atoms]."""
+        bound = spectral_bound(degrees(weights, edge_index, batch.shape[0]), batch, n_graphs)
         counts = torch.bincount(batch, minlength=n_graphs)
         n_max = int(counts.max())
         starts = torch.cumsum(counts, 0) - counts

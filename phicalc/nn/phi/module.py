@@ -8,7 +8,8 @@ Physics (Zhdanov & Kurenkov, arXiv:2505.14606, our formulation):
   s = Σ_t MLP_t([h⁽ᵗ⁾, Q/n]); the total charge per atom Q/n is an input so charged and neutral
   species differ.
 * A low-pass filter gives the reduced potential φ̂ = h(L) s with h(0) = 0
-  (:mod:`phicalc.nn.phi.filters`), and the charges are ρ = L φ̂ + Q/n. Non-constant modes are
+  (:mod:`phicalc.nn.phi.filters`), shifted to zero mean per structure (a gauge choice: L·1 = 0),
+  and the charges are ρ = L φ̂ + Q/n. Non-constant modes are
   neutral, the constant mode carries Q, so Σ_i ρ_i = Q exactly.
 * The potential in volts is φ = κ φ̂ with a learned κ = softplus(·) > 0 (a learned inverse
   permittivity), so Poisson reads L φ = κ (ρ − Q/n) on the graph.
@@ -28,7 +29,7 @@ from torch import nn
 from phicalc.config import check_choice
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
-from phicalc.nn.phi.laplacian import LaplacianWeights, degrees, laplacian_matvec, spectral_bound
+from phicalc.nn.phi.laplacian import LaplacianWeights, laplacian_matvec
 from phicalc.nn.scatter import scatter_sum
 
 PHI_METHODS = ("spectral", "eigenbasis")
@@ -118,9 +119,9 @@ class PhiModule(nn.Module):
             for head, h in zip(self.heads, block_features)
         )  # [n_atoms]
         weights = self.weights(edge_lengths)  # [n_edges]
-        degree = degrees(weights, edge_index, graph.n_atoms)
-        bound = spectral_bound(degree, batch, n_graphs)  # [n_graphs]
-        phi_hat = self.filter(sources, weights, edge_index, bound, batch)  # [n_atoms]
+        phi_hat = self.filter(sources, weights, edge_index, batch, n_graphs)  # [n_atoms]
+        # gauge: zero mean potential per structure (L·1 = 0, so charges do not change)
+        phi_hat = phi_hat - (scatter_sum(phi_hat, batch, n_graphs) / counts)[batch]
         l_phi_hat = laplacian_matvec(phi_hat, weights, edge_index)
         charges = l_phi_hat + charge_per_atom
         kappa = self.scale.to(dtype)

@@ -1,0 +1,242 @@
+"""Reusable test contract that every backbone, with and without Φ, must pass.
+
+A backbone's test module subclasses :class:`PotentialContract`::
+
+    class TestPaiNN(PotentialContract):
+        backbone = "painn"
+        hyperparameters = {"num_features": 16, "num_blocks": 2}
+
+and pytest runs each check for three Φ variants (none, spectral filter, eigenbasis). Checks are
+in float64: forces and stress against ``ase.calculators.fd``, invariances, batching, supercells,
+charge conservation and save/load.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+from scipy.spatial.transform import Rotation
+
+from phicalc.calculator import PhiCalculator
+from phicalc.graph.batch import atoms_to_graph, collate
+from phicalc.potential import Potential, build_model
+from phicalc.serialization import load_model
+
+ELEMENTS = ("H", "C", "N", "O")
+PHI_VARIANTS: dict[str, Any] = {
+    "nophi": False,
+    "spectral": {"method": "spectral"},
+    "eigenbasis": {"method": "eigenbasis", "num_modes": 3},
+}
+
+
+def small_periodic_cell(seed: int = 0) -> Atoms:
+    """A triclinic, rattled 4-atom cell (H, C, N, O) with sides ~3 Å: smaller than 2 × cutoff."""
+    rng = np.random.default_rng(seed)
+    cell = np.array([[3.1, 0.0, 0.0], [0.4, 3.0, 0.0], [0.3, -0.2, 3.2]])
+    fractional = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.1], [0.1, 0.5, 0.5], [0.5, 0.05, 0.5]])
+    atoms = Atoms("HCNO", scaled_positions=fractional, cell=cell, pbc=True)
+    atoms.positions += rng.normal(scale=0.05, size=(4, 3))
+    return atoms
+
+
+def random_rotation(seed: int = 0) -> np.ndarray:
+    return Rotation.random(random_state=seed).as_matrix()
+
+
+class PotentialContract:
+    """Checks every Potential must pass; subclasses set ``backbone`` and ``hyperparameters``."""
+
+    backbone: ClassVar[str]
+    hyperparameters: ClassVar[dict[str, Any]] = {}
+    cutoff: ClassVar[float] = 4.0
+    #: relative/absolute tolerance for finite-difference comparisons (eV/Å, eV/Å³)
+    fd_atol: ClassVar[float] = 2e-5
+
+    @pytest.fixture(params=list(PHI_VARIANTS), ids=list(PHI_VARIANTS))
+    def model(self, request: pytest.FixtureRequest) -> Potential:
+        model = build_model(
+            self.backbone,
+            phi=PHI_VARIANTS[request.param],
+            elements=ELEMENTS,
+            cutoff=self.cutoff,
+            seed=0,
+            **self.hyperparameters,
+        )
+        model = model.double().eval()
+        if model.phi is not None:  # make the electrostatic term large enough to matter
+            with torch.no_grad():
+                model.phi.raw_scale.fill_(2.0)
+        return model
+
+    def calculator(self, model: Potential) -> PhiCalculator:
+        return PhiCalculator(model, device="cpu", dtype="float64")
+
+    # -------------------------------------------------------------- derivatives
+    @pytest.mark.parametrize("name", ["CH3CH2OH", "CH4", "C6H6"])
+    def test_forces_match_finite_differences(self, model: Potential, name: str) -> None:
+        atoms = molecule(name)  # exact symmetric geometry: CH4 and benzene have degenerate spectra
+        atoms.calc = self.calculator(model)
+        forces = atoms.get_forces()
+        numerical = calculate_numerical_forces(atoms, eps=1e-4)
+        np.testing.assert_allclose(forces, numerical, atol=self.fd_atol, rtol=1e-4)
+        assert np.abs(forces).max() > 1e-3  # the check is not vacuous
+
+    def test_periodic_forces_and_stress_match_finite_differences(self, model: Potential) -> None:
+        atoms = small_periodic_cell()
+        atoms.calc = self.calculator(model)
+        np.testing.assert_allclose(
+            atoms.get_forces(),
+            calculate_numerical_forces(atoms, eps=1e-4),
+            atol=self.fd_atol,
+            rtol=1e-4,
+        )
+        np.testing.assert_allclose(
+            atoms.get_stress(),
+            calculate_numerical_stress(atoms, eps=1e-5),
+            atol=self.fd_atol,
+            rtol=1e-4,
+        )
+
+    # -------------------------------------------------------------- symmetries
+    def test_rotation_translation_invariance(self, model: Potential) -> None:
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=1)
+        calc = self.calculator(model)
+        atoms.calc = calc
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        charges = atoms.get_charges() if model.has_phi else None
+        rotation = random_rotation(3)
+        moved = atoms.copy()
+        moved.positions = atoms.positions @ rotation.T + np.array([1.5, -2.0, 0.7])
+        moved.calc = self.calculator(model)
+        assert moved.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+        np.testing.assert_allclose(moved.get_forces(), forces @ rotation.T, atol=1e-9)
+        if charges is not None:
+            np.testing.assert_allclose(moved.get_charges(), charges, atol=1e-9)
+            dipole = atoms.get_dipole_moment()
+            np.testing.assert_allclose(moved.get_dipole_moment(), dipole @ rotation.T, atol=1e-9)
+
+    def test_periodic_rotation_invariance(self, model: Potential) -> None:
+        atoms = small_periodic_cell(1)
+        atoms.calc = self.calculator(model)
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        rotation = random_rotation(4)
+        moved = Atoms(
+            atoms.numbers,
+            positions=atoms.positions @ rotation.T,
+            cell=atoms.cell.array @ rotation.T,
+            pbc=True,
+        )
+        moved.calc = self.calculator(model)
+        assert moved.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+        np.testing.assert_allclose(moved.get_forces(), forces @ rotation.T, atol=1e-9)
+
+    def test_permutation_invariance(self, model: Potential) -> None:
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=2)
+        atoms.calc = self.calculator(model)
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        order = np.random.default_rng(0).permutation(len(atoms))
+        permuted = atoms[order]
+        permuted.calc = self.calculator(model)
+        assert permuted.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+        np.testing.assert_allclose(permuted.get_forces(), forces[order], atol=1e-9)
+        if model.has_phi:
+            np.testing.assert_allclose(
+                permuted.get_charges(), atoms.get_charges()[order], atol=1e-9
+            )
+
+    def test_wrapped_equals_unwrapped(self, model: Potential) -> None:
+        atoms = small_periodic_cell(2)
+        atoms.positions += np.array([2.0, -1.0, 4.0])  # some atoms leave the cell
+        atoms.calc = self.calculator(model)
+        wrapped = atoms.copy()
+        wrapped.wrap()
+        wrapped.calc = self.calculator(model)
+        assert wrapped.get_potential_energy() == pytest.approx(
+            atoms.get_potential_energy(), abs=1e-9
+        )
+        np.testing.assert_allclose(wrapped.get_forces(), atoms.get_forces(), atol=1e-9)
+
+    # -------------------------------------------------------------- locality and extensivity
+    def test_energy_continuous_at_cutoff(self, model: Potential) -> None:
+        def dimer(distance: float) -> float:
+            atoms = Atoms("CO", positions=[[0, 0, 0], [distance, 0, 0]])
+            atoms.calc = self.calculator(model)
+            return atoms.get_potential_energy(), atoms.get_forces()
+
+        inside, force_inside = dimer(self.cutoff - 1e-4)
+        outside, force_outside = dimer(self.cutoff + 1e-4)
+        assert inside == pytest.approx(outside, abs=1e-7)
+        assert np.abs(force_inside).max() < 1e-5 and np.abs(force_outside).max() < 1e-12
+
+    def test_supercell_is_extensive(self, model: Potential) -> None:
+        if model.phi is not None and model.phi.config.method == "eigenbasis":
+            pytest.skip(
+                "the k-lowest-modes projection is per structure, not extensive (documented)"
+            )
+        atoms = small_periodic_cell(3)
+        atoms.calc = self.calculator(model)
+        big = atoms.repeat((2, 2, 2))
+        big.calc = self.calculator(model)
+        assert big.get_potential_energy() == pytest.approx(
+            8 * atoms.get_potential_energy(), rel=1e-9
+        )
+        np.testing.assert_allclose(big.get_forces()[: len(atoms)], atoms.get_forces(), atol=1e-8)
+        np.testing.assert_allclose(big.get_stress(), atoms.get_stress(), atol=1e-8)
+
+    # -------------------------------------------------------------- batching, charges, files
+    def test_batched_equals_per_structure(self, model: Potential) -> None:
+        structures = [molecule("CH3CH2OH"), small_periodic_cell(4), molecule("CH4")]
+        structures[2].info["charge"] = 1.0
+        graphs = [atoms_to_graph(a, model.cutoff) for a in structures]
+        before = [g.positions.clone() for g in graphs]
+        batched = model(collate(graphs), compute_stress=True)
+        offset = 0
+        for index, graph in enumerate(graphs):
+            single = model(graph, compute_stress=True)
+            atoms_slice = slice(offset, offset + graph.n_atoms)
+            offset += graph.n_atoms
+            assert batched["energy"][index].item() == pytest.approx(
+                single["energy"][0].item(), abs=1e-10
+            )
+            torch.testing.assert_close(
+                batched["forces"][atoms_slice], single["forces"], atol=1e-10, rtol=0
+            )
+            torch.testing.assert_close(
+                batched["stress"][index], single["stress"][0], atol=1e-10, rtol=0
+            )
+            if model.has_phi:
+                torch.testing.assert_close(
+                    batched["charges"][atoms_slice], single["charges"], atol=1e-10, rtol=0
+                )
+            assert torch.equal(graph.positions, before[index])  # inputs not mutated
+
+    def test_total_charge_is_conserved(self, model: Potential) -> None:
+        if not model.has_phi:
+            pytest.skip("no charges without a Φ-Module")
+        atoms = molecule("CH3CH2OH")
+        atoms.calc = self.calculator(model)
+        assert atoms.get_charges().sum() == pytest.approx(0.0, abs=1e-10)
+        neutral = atoms.get_charges().copy()
+        atoms.info["charge"] = -1.0  # cache must notice
+        assert atoms.get_charges().sum() == pytest.approx(-1.0, abs=1e-10)
+        assert not np.allclose(atoms.get_charges(), neutral)
+
+    def test_save_load_round_trip(self, model: Potential, tmp_path) -> None:
+        path = tmp_path / "model.pt"
+        model.save(str(path))
+        loaded = load_model(path)
+        atoms = molecule("CH3CH2OH")
+        graph = atoms_to_graph(atoms, model.cutoff)
+        expected, got = model(graph), loaded(graph)
+        assert set(expected) == set(got)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], atol=0, rtol=0)
