@@ -1,0 +1,141 @@
+"""Φ-Module physics: Poisson on the graph, charge conservation, gauge, degenerate spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+
+from phicalc.errors import ConfigError
+from phicalc.graph import atoms_list_to_graph, atoms_to_graph
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn.phi import PhiConfig
+from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
+from phicalc.nn.phi.laplacian import LaplacianWeights, dense_laplacian, laplacian_matvec
+from phicalc.potential import build_model
+
+CUTOFF = 5.0
+
+
+def reduced_potential_energy(filter_module, atoms: Atoms, sources: torch.Tensor):
+    """E = ½ φ̂ᵀ L φ̂ for fixed per-atom sources, and −∂E/∂r (eV/Å if φ̂ were in V)."""
+    graph = atoms_to_graph(atoms, CUTOFF)
+    positions = graph.positions.clone().requires_grad_(True)
+    vectors = edge_vectors(positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch)
+    weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+    phi = filter_module(sources, weights, graph.edge_index, graph.batch, 1)
+    energy = 0.5 * (phi * laplacian_matvec(phi, weights, graph.edge_index)).sum()
+    (gradient,) = torch.autograd.grad(energy, positions)
+    return energy.item(), -gradient.numpy()
+
+
+@pytest.mark.parametrize(
+    "name,modes",
+    [("CH4", 2), ("CH4", 1), ("C6H6", 3), ("C6H6", 1), ("CH3CH2OH", 3)],
+    ids=["CH4-k2-splits-triplet", "CH4-k1", "benzene-k3-splits-pair", "benzene-k1", "ethanol-k3"],
+)
+@pytest.mark.parametrize("method", ["spectral", "eigenbasis"])
+def test_filter_forces_finite_and_consistent_on_degenerate_spectra(name, modes, method) -> None:
+    atoms = molecule(name)
+    sources = torch.as_tensor(np.random.default_rng(0).normal(size=len(atoms)))
+    module = ChebyshevFilter(8).double() if method == "spectral" else EigenbasisWindow(modes)
+    energy, forces = reduced_potential_energy(module, atoms, sources)
+    assert np.isfinite(forces).all() and np.abs(forces).max() > 1e-4
+    step, numerical = 1e-5, np.zeros_like(forces)
+    for a in range(len(atoms)):
+        for c in range(3):
+            shifted = []
+            for sign in (1, -1):
+                moved = atoms.copy()
+                moved.positions[a, c] += sign * step
+                shifted.append(reduced_potential_energy(module, moved, sources)[0])
+            numerical[a, c] = -(shifted[0] - shifted[1]) / (2 * step)
+    np.testing.assert_allclose(forces, numerical, atol=1e-7 + 1e-6 * np.abs(forces).max())
+
+
+def test_eigenbasis_with_all_modes_is_the_pseudo_inverse_projection() -> None:
+    """k ≥ n − 1 keeps every non-trivial mode: φ̂ is s minus its mean (up to the window's tails)."""
+    atoms = molecule("H2O")
+    graph = atoms_to_graph(atoms, CUTOFF)
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+    sources = torch.tensor([1.0, -0.5, 0.2], dtype=torch.float64)
+    phi = EigenbasisWindow(8)(sources, weights, graph.edge_index, graph.batch, 1)
+    np.testing.assert_allclose(phi.numpy(), (sources - sources.mean()).numpy(), atol=2e-2)
+
+
+def test_laplacian_is_symmetric_psd_with_zero_row_sums() -> None:
+    graph = atoms_to_graph(molecule("CH3CH2OH"), CUTOFF)
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+    n = graph.n_atoms
+    lap = dense_laplacian(weights, graph.edge_index, graph.batch, 1, n, torch.arange(n))[0]
+    torch.testing.assert_close(lap, lap.T)
+    torch.testing.assert_close(lap.sum(1), torch.zeros(n, dtype=lap.dtype), atol=1e-12, rtol=0)
+    assert torch.linalg.eigvalsh(lap).min() > -1e-12
+    x = torch.randn(n, dtype=lap.dtype)
+    torch.testing.assert_close(laplacian_matvec(x, weights, graph.edge_index), lap @ x)
+
+
+@pytest.mark.parametrize("method", ["spectral", "eigenbasis"])
+def test_poisson_charges_and_energy_identities(method: str) -> None:
+    model = build_model(
+        "painn", phi={"method": method}, seed=1, cutoff=CUTOFF, num_features=16
+    ).double()
+    structures = [molecule("CH3CH2OH"), molecule("C6H6"), molecule("H2O")]
+    structures[1].info["charge"] = 1.0
+    structures[2].info["charge"] = -2.0
+    graph = atoms_list_to_graph(structures, CUTOFF)
+    out = model(graph, compute_forces=False)
+    charges, potentials = out["charges"], out["potentials"]
+    per_structure = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, charges)
+    torch.testing.assert_close(per_structure, torch.tensor([0.0, 1.0, -2.0], dtype=charges.dtype))
+    # Poisson on the graph: L φ = κ (ρ − Q/n)
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+    q_per_atom = (graph.total_charge / graph.n_atoms_per_graph)[graph.batch]
+    kappa = model.phi.scale.double()
+    torch.testing.assert_close(
+        laplacian_matvec(potentials, weights, graph.edge_index), kappa * (charges - q_per_atom)
+    )
+    # E_ES = ½ Σ φ ρ per structure, non-negative; potentials have zero mean (gauge)
+    half = 0.5 * torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, potentials * charges)
+    torch.testing.assert_close(out["electrostatic_energy"], half)
+    assert (out["electrostatic_energy"] >= 0).all()
+    mean = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, potentials)
+    torch.testing.assert_close(mean, torch.zeros(3, dtype=charges.dtype), atol=1e-12, rtol=0)
+
+
+def test_total_charge_changes_energy_and_charges() -> None:
+    model = build_model("painn", phi=True, seed=0, cutoff=CUTOFF, num_features=16).double()
+    atoms = molecule("CH3CH2OH")
+    neutral = model(atoms_to_graph(atoms, CUTOFF), compute_forces=False)
+    cation = model(atoms_to_graph(atoms, CUTOFF, total_charge=1.0), compute_forces=False)
+    assert cation["charges"].sum().item() == pytest.approx(1.0)
+    assert abs(neutral["energy"].item() - cation["energy"].item()) > 1e-6
+
+
+def test_spectral_path_separates_distant_fragments() -> None:
+    """Two molecules beyond the cutoff: the local filter gives the sum of the isolated results."""
+    model = build_model("painn", phi=True, seed=0, cutoff=CUTOFF, num_features=16).double()
+    a, b = molecule("CH3CH2OH"), molecule("H2O")
+    b.positions += [30.0, 0.0, 0.0]
+    together = model(atoms_to_graph(a + b, CUTOFF), compute_forces=False)
+    separate = model(atoms_list_to_graph([a, b], CUTOFF), compute_forces=False)
+    assert together["energy"].item() == pytest.approx(separate["energy"].sum().item(), abs=1e-10)
+    torch.testing.assert_close(together["charges"], separate["charges"])
+
+
+def test_config_rejects_unknown_method_and_keys() -> None:
+    with pytest.raises(ConfigError, match="method='fourier'"):
+        PhiConfig(method="fourier")
+    with pytest.raises(ConfigError, match="unknown option"):
+        build_model("painn", phi={"modes": 3})
