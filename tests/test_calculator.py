@@ -1,0 +1,144 @@
+"""PhiCalculator: the ASE contract, caching, units and error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.io import Trajectory
+
+from phicalc import PhiCalculator, build_model
+from phicalc.errors import BadGeometryError, ConfigError, UnknownElementError
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("painn", phi=True, seed=0, cutoff=4.0, num_features=16, num_blocks=2)
+
+
+def test_one_pass_fills_every_property(model) -> None:
+    atoms = molecule("CH3CH2OH")
+    calc = PhiCalculator(model, dtype="float64")
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    expected = {
+        "energy",
+        "free_energy",
+        "energies",
+        "forces",
+        "charges",
+        "dipole",
+        "potentials",
+        "electrostatic_energy",
+    }
+    assert expected <= set(calc.results)
+    assert "stress" not in calc.results  # open structure
+    assert atoms.get_potential_energy(force_consistent=True) == energy
+    assert atoms.get_potential_energies().sum() == pytest.approx(energy, abs=1e-10)
+    assert calc.get_potentials(atoms).shape == (len(atoms),)
+    assert calc.get_electrostatic_energy(atoms) == pytest.approx(
+        0.5 * float(np.dot(atoms.get_charges(), calc.get_potentials(atoms)))
+    )
+    assert atoms.get_dipole_moment().shape == (3,)
+
+
+def test_stress_only_for_periodic_cells(model) -> None:
+    atoms = bulk("C", "diamond", a=3.57)
+    atoms.calc = PhiCalculator(model, dtype="float64")
+    assert atoms.get_stress().shape == (6,)
+    molecule_atoms = molecule("H2O")
+    molecule_atoms.calc = PhiCalculator(model)
+    with pytest.raises(PropertyNotImplementedError):
+        molecule_atoms.get_stress()
+
+
+def test_model_without_phi_has_no_charges() -> None:
+    atoms = molecule("H2O")
+    atoms.calc = PhiCalculator(build_model("schnet", phi=False, seed=0, num_features=8))
+    atoms.get_potential_energy()
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_charges()
+
+
+def test_cache_and_charge_invalidation(model) -> None:
+    atoms = molecule("CH3CH2OH")
+    calc = PhiCalculator(model, dtype="float64", charge=1.0)
+    atoms.calc = calc
+    assert atoms.get_charges().sum() == pytest.approx(1.0)  # constructor default
+    results = calc.results
+    atoms.get_forces()
+    assert calc.results is results  # cached: no second pass
+    atoms.info["charge"] = -1.0  # info wins over the constructor default
+    assert atoms.get_charges().sum() == pytest.approx(-1.0)
+    energy = atoms.get_potential_energy()
+    atoms.positions[0, 0] += 0.01
+    assert atoms.get_potential_energy() != energy  # a move recomputes
+    assert atoms.get_charges().sum() == pytest.approx(-1.0)
+
+
+def test_float32_agrees_with_float64(model) -> None:
+    atoms = molecule("CH3CH2OH")
+    atoms.calc = PhiCalculator(model, dtype="float64")
+    e64, f64 = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.calc = PhiCalculator(model, dtype="float32")
+    assert atoms.get_potential_energy() == pytest.approx(e64, abs=1e-4)
+    np.testing.assert_allclose(atoms.get_forces(), f64, atol=1e-4)
+
+
+def test_trajectory_stores_charges(model, tmp_path) -> None:
+    atoms = molecule("H2O")
+    atoms.calc = PhiCalculator(model)
+    atoms.get_potential_energy()
+    with Trajectory(tmp_path / "t.traj", "w") as trajectory:
+        trajectory.write(atoms)
+    with Trajectory(tmp_path / "t.traj") as trajectory:
+        np.testing.assert_allclose(trajectory[0].get_charges(), atoms.get_charges())
+
+
+def test_unknown_element_names_it_and_the_known_ones(model) -> None:
+    atoms = molecule("SiH4")
+    atoms.calc = PhiCalculator(model)
+    with pytest.raises(UnknownElementError, match=r"\['Si'\].*\['H', 'C', 'N', 'O'\]"):
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_positions(model, bad) -> None:
+    atoms = molecule("H2O")
+    atoms.positions[2, 0] = bad
+    atoms.calc = PhiCalculator(model)
+    with pytest.raises(BadGeometryError, match="NaN or infinite"):
+        atoms.get_potential_energy()
+
+
+def test_overlapping_atoms_error_and_opt_out(model) -> None:
+    atoms = Atoms("CH", positions=[[0, 0, 0], [0.2, 0, 0]])
+    atoms.calc = PhiCalculator(model)
+    with pytest.raises(BadGeometryError, match="0.200 Å apart"):
+        atoms.get_potential_energy()
+    atoms.calc = PhiCalculator(model, min_distance=None)
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+def test_overlap_through_periodic_image(model) -> None:
+    atoms = Atoms("C", positions=[[0, 0, 0]], cell=[0.3, 3.0, 3.0], pbc=True)
+    atoms.calc = PhiCalculator(model)
+    with pytest.raises(BadGeometryError, match="apart"):
+        atoms.get_potential_energy()
+
+
+def test_bad_options_are_named(model) -> None:
+    with pytest.raises(ConfigError, match="dtype='float16'"):
+        PhiCalculator(model, dtype="float16")
+
+
+def test_loads_by_path(model, tmp_path) -> None:
+    path = tmp_path / "m.pt"
+    model.save(str(path))
+    atoms = molecule("H2O")
+    atoms.calc = PhiCalculator(str(path), dtype="float64")
+    reference = molecule("H2O")
+    reference.calc = PhiCalculator(model, dtype="float64")
+    assert atoms.get_potential_energy() == reference.get_potential_energy()
