@@ -448,7 +448,12 @@ def run(
     from ase.constraints import FixCom
     from ase.io.trajectory import Trajectory
     from ase.md.logger import MDLogger
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary
+
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ase < 3.29: same distribution under its old name
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
     if config is None:
         config = MDConfig()
@@ -480,7 +485,7 @@ def run(
     if config.ensemble == "langevin":
         atoms.set_constraint(FixCom())
     if checkpoint is None:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=config.temperature_K, rng=rng)
+        thermalize_momenta(atoms, temperature_K=config.temperature_K, rng=rng)
         Stationary(atoms)
     atoms.calc = calc
     dyn = make_dynamics(atoms, config, rng)

@@ -1,0 +1,184 @@
+"""``phicalc md`` and ``phicalc analyze``: runs, bad inputs (exit 2, one line), SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ase.build import molecule
+from ase.io import write
+from ase.io.trajectory import Trajectory
+
+from phicalc.cli.main import main
+from phicalc.md import load_checkpoint
+
+TINY = {
+    "backbone": "painn",
+    "elements": ["H", "C", "N", "O"],
+    "cutoff": 4.0,
+    "num_features": 16,
+    "num_blocks": 2,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny model, shared 2-core machine: one thread is faster (restored afterwards)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    from phicalc import build_model
+
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    build_model(phi=True, **TINY).save(path)
+    return path
+
+
+@pytest.fixture()
+def ethanol_xyz(tmp_path) -> Path:
+    path = tmp_path / "ethanol.xyz"
+    write(path, molecule("CH3CH2OH"))
+    return path
+
+
+def _md_args(model_path, structure, out, *extra):
+    return [
+        "md",
+        "--model",
+        str(model_path),
+        "--structure",
+        str(structure),
+        "--out",
+        str(out),
+        "--dtype",
+        "float64",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_md_then_analyze(model_path, ethanol_xyz, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        _md_args(
+            model_path,
+            ethanol_xyz,
+            out,
+            "--ensemble",
+            "bussi",
+            "--steps",
+            "4",
+            "--traj-every",
+            "2",
+            "--log-every",
+            "1",
+            "--no-plots",
+        )
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["steps_done"] == 4 and printed["completed"] and printed["ms_per_step"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["ensemble"] == "bussi" and summary["model"] == str(model_path)
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n_frames"] == 3 and "rmsd_final_A" in printed
+    assert (out / "analysis.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--steps": "-3"}, "steps must be an integer >= 0"),
+        ({"--timestep": "0"}, "timestep_fs must be > 0"),
+        ({"--ensemble": "npt"}, "unknown ensemble 'npt'"),
+        ({"--structure": "missing/nothing.xyz"}, "no such structure file"),
+        ({"--structure": "GARBAGE"}, "garbage.xyz"),
+        ({"--structure": "SIH4"}, "Si"),
+        ({"--model": "no-such-model"}, "no-such-model"),
+        ({"--dtype": "float16"}, "float16"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    change, message, model_path, ethanol_xyz, tmp_path, capsys
+):
+    (tmp_path / "garbage.xyz").write_text("this is not\nan xyz file\n")
+    write(tmp_path / "sih4.xyz", molecule("SiH4"))
+    special = {"GARBAGE": tmp_path / "garbage.xyz", "SIH4": tmp_path / "sih4.xyz"}
+    options = {"--model": str(model_path), "--structure": str(ethanol_xyz), "--steps": "2"}
+    options.update({key: str(special.get(value, value)) for key, value in change.items()})
+    out = tmp_path / "out"
+    args = ["md", "--out", str(out), "--device", "cpu", "--no-progress"]
+    args += [item for pair in options.items() for item in pair]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and error.startswith("phicalc md: error:"), error
+    assert message in error
+    assert not out.exists()
+
+
+def test_analyze_missing_run_exits_2(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "nothing")]) == 2
+    assert "trajectory.traj" in capsys.readouterr().err
+
+
+def test_sigterm_checkpoints_then_the_same_command_continues(model_path, ethanol_xyz, tmp_path):
+    out = tmp_path / "run"
+    options = "--ensemble langevin --traj-every 3 --log-every 1 --checkpoint-every 1000 --no-plots"
+
+    def args(steps: int) -> list[str]:
+        return _md_args(model_path, ethanol_xyz, out, "--steps", str(steps), *options.split())
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phicalc.cli.main", *args(100000)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        log = out / "md.log"
+        while not (log.exists() and len(log.read_text().splitlines()) > 5):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    done = summary["steps_done"]
+    assert summary["interrupted_by"] == "SIGTERM" and not summary["completed"]
+    assert load_checkpoint(out / "checkpoint.npz").step == done
+    with Trajectory(out / "trajectory.traj") as trajectory:
+        assert len(trajectory) == done // 3 + 1
+    assert len(log.read_text().splitlines()) == done + 2  # header + steps 0..done
+
+    steps = done + 4  # the same command with a larger --steps continues the run
+    assert main(args(steps)) == 0
+    assert load_checkpoint(out / "checkpoint.npz").step == steps
+    with Trajectory(out / "trajectory.traj") as trajectory:
+        assert len(trajectory) == steps // 3 + 1
+    assert len(log.read_text().splitlines()) == steps + 2
