@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+from ase.geometry import get_distances
+
+from phicalc.data.structures import StructureSpecError, structure_from_string, water_box
+from phicalc.errors import PhicalcError
+
+
+@pytest.mark.parametrize(
+    "spec, formula",
+    [("H2O", "H2O"), ("CH4", "CH4"), ("benzene", "C6H6"), ("CO", "CO"), ("water", "H2O")],
+)
+def test_ase_names(spec, formula):
+    atoms = structure_from_string(spec)
+    assert atoms.get_chemical_formula() == formula
+    assert atoms.info["charge"] == 0 and not atoms.pbc.any()
+
+
+@pytest.mark.parametrize("spec", ["ac-ala3", "Ac-Ala3-NHMe", "AC-ALA3"])
+def test_ac_ala3(spec):
+    atoms = structure_from_string(spec)
+    assert len(atoms) == 42 and atoms.get_chemical_formula() == "C12H22N4O4"
+
+
+def test_smiles_and_seed():
+    a = structure_from_string("CCO", seed=1)
+    b = structure_from_string("CCO", seed=1)
+    assert a.get_chemical_formula() == "C2H6O" and a.info["smiles"] == "CCO"
+    np.testing.assert_allclose(a.positions, b.positions)
+    assert structure_from_string("smiles:CO").get_chemical_formula() == "CH4O"  # methanol
+    assert structure_from_string("aspirin").get_chemical_formula() == "C9H8O4"
+    charged = structure_from_string("C[NH3+]")
+    assert charged.info["charge"] == 1
+    # sensible geometry: all C-H bonds near 1.09 Å
+    d = a.get_all_distances()
+    c, h = np.where(a.numbers == 6)[0], np.where(a.numbers == 1)[0]
+    assert 1.0 < d[np.ix_(c, h)].min() < 1.15
+
+
+def test_files(tmp_path):
+    path = tmp_path / "mol.xyz"
+    ase.io.write(path, molecule("NH3"))
+    atoms = structure_from_string(str(path))
+    assert atoms.get_chemical_formula() == "H3N" and atoms.info["charge"] == 0
+    assert structure_from_string(f"file:{path}").get_chemical_formula() == "H3N"
+    poscar = tmp_path / "POSCAR"
+    ase.io.write(poscar, bulk("Si", cubic=True), format="vasp")
+    assert len(structure_from_string(str(poscar))) == 8
+
+
+def test_pymatgen_fallback(tmp_path):
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    cif = tmp_path / "nacl.mycif"  # suffix ASE cannot guess
+    Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
+        filename=str(tmp_path / "x.cif")
+    )
+    cif.write_text((tmp_path / "x.cif").read_text())
+    atoms = structure_from_string(str(cif))
+    assert sorted(atoms.get_chemical_symbols()) == ["Cl", "Na"] and atoms.pbc.all()
+
+
+def test_water_box():
+    box = structure_from_string("water-box:32", seed=3)
+    assert box.get_chemical_formula() == "H64O32" and box.pbc.all()
+    density = box.get_masses().sum() / box.get_volume() * 1.66053906660
+    assert density == pytest.approx(1.0, rel=1e-6)
+    oxygens = box.positions[box.numbers == 8]
+    _, d = get_distances(oxygens, cell=box.cell, pbc=True)
+    np.fill_diagonal(d, np.inf)
+    assert d.min() >= 2.5
+    np.testing.assert_allclose(box.positions, water_box(32, seed=3).positions)
+    assert not np.allclose(box.positions, water_box(32, seed=4).positions)
+    # intact molecules: each O has its two H at ~0.97 Å
+    oh = np.linalg.norm(box.positions[1::3] - box.positions[0::3], axis=1)
+    np.testing.assert_allclose(oh, oh[0])
+
+
+def test_unknown_specs():
+    with pytest.raises(StructureSpecError) as info:
+        structure_from_string("not-a-molecule")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, PhicalcError)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="invalid SMILES"):
+        structure_from_string("smiles:C1CC")
+    with pytest.raises(ValueError, match="unknown structure name"):
+        structure_from_string("name:unobtainium")
+    with pytest.raises(FileNotFoundError):
+        structure_from_string("missing/mol.xyz")
+    with pytest.raises(ValueError):
+        structure_from_string("   ")
+    with pytest.raises(ValueError, match="water-box"):
+        structure_from_string("water-box:0")
