@@ -1,0 +1,119 @@
+"""Training checkpoints: everything needed to continue a run bit for bit, in plain containers.
+
+A checkpoint is one ``torch.save`` dict::
+
+    {"format": "phicalc.checkpoint", "format_version": 1, "config": {...},
+     "epoch": completed epochs, "step": optimisation steps, "model": state_dict,
+     "ema": {...}, "optimizer": state_dict, "schedule": {...}, "best": {...},
+     "history": [per-epoch rows], "rng": {"torch": ByteTensor, "numpy": {...}, "python": {...}},
+     "data": {...}, "elements": [...]}
+
+It holds only tensors, numbers, strings, lists and dicts (no numpy objects), so it is read with
+``torch.load(weights_only=True)``. Writes go to a temporary file in the same folder and are
+renamed over the old checkpoint, so an interrupted write never leaves a broken checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from phicalc.errors import ModelFileError
+
+FORMAT = "phicalc.checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write ``state`` (plus format tags) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as tmp:
+        try:
+            torch.save(blob, tmp)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
+    os.replace(tmp.name, path)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ModelFileError: unreadable, foreign or of another format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise ModelFileError(f"{path} is not a readable checkpoint ({first})") from error
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a phicalc training checkpoint")
+    if blob.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has checkpoint version {blob.get('format_version')}; this phicalc reads "
+            f"{FORMAT_VERSION}"
+        )
+    return blob
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The global RNG states of torch (CPU and CUDA), numpy and Python as plain containers."""
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {
+            "version": int(py_version),
+            "internal": [int(v) for v in py_internal],
+            "gauss_next": py_gauss,
+        },
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set the global RNG states captured by :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            np_state["keys"].numpy().astype(np.uint32),
+            int(np_state["pos"]),
+            int(np_state["has_gauss"]),
+            float(np_state["cached_gaussian"]),
+        )
+    )
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

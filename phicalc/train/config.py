@@ -1,0 +1,488 @@
+"""Training configuration: one frozen dataclass per YAML section, unknown keys rejected by name.
+
+A training YAML file has four sections and a few top-level keys::
+
+    seed: 0                 # model initialisation, data order, validation split
+    epochs: 300
+    dtype: float32          # float32 | float64 (weights and forces; energies are float64)
+    device: auto            # auto | cpu | cuda | cuda:N (torchrun: one GPU per local rank)
+    out: runs/oe62_painn    # output folder (checkpoint, best model, CSV log, learning curve)
+    model: {...}            # ModelSection: the arguments of phicalc.potential.build_model
+    data: {...}             # DataSection: files or a benchmark loader and its split
+    loss: {...}             # LossSection: L1 / L2 / Huber, weights per target
+    optim: {...}            # OptimSection: AdamW, batch size, schedule, EMA, clipping
+
+Relative paths are taken relative to the working directory. :meth:`TrainConfig.from_yaml`
+accepts ``overrides`` (a nested dict deep-merged over the file) for tests and sweeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phicalc.config import check_choice, config_from_dict
+from phicalc.errors import ConfigError
+
+DATA_FORMATS = ("extxyz", "oe62", "md22")
+LOSS_KINDS = ("l1", "l2", "huber")
+SCHEDULERS = ("cosine", "plateau", "constant")
+DTYPES = ("float32", "float64")
+ENERGY_SCALES = ("auto", "residual_std", "residual_rms", "force_rms")
+ATOMIC_ENERGIES = ("fit", "zero")
+#: Validation metrics a run may select its best model on (lower is better for all).
+SELECTION_METRICS = (
+    "loss",
+    "energy_mae_meV",
+    "energy_mae_per_atom_meV",
+    "forces_mae_eV_A",
+    "forces_rmse_eV_A",
+)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The model to train; all but the last two keys are :func:`build_model` arguments.
+
+    Args:
+        backbone: registered backbone name ("schnet", "painn", ...).
+        phi: False for no Φ-Module, True for the default one, or a dict of PhiConfig options.
+        elements: chemical symbols the model supports; None takes those of the training and
+            validation data (sorted by atomic number).
+        cutoff: neighbour-list radius in Å.
+        readout_hidden: hidden width of the energy readout.
+        backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
+        atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
+            training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
+        energy_scale: σ (eV) of the learned per-atom energy: "auto" (``force_rms`` when the
+            force loss is on, else ``residual_std``), "residual_std" / "residual_rms" (of the
+            per-atom energy left after E0), "force_rms" (RMS force component, eV/Å × 1 Å), or a
+            number in eV.
+    """
+
+    backbone: str = "painn"
+    phi: bool | dict[str, Any] = False
+    elements: tuple[str, ...] | None = None
+    cutoff: float = 5.0
+    readout_hidden: int = 32
+    backbone_config: dict[str, Any] = field(default_factory=dict)
+    atomic_energies: str | dict[str, float] = "fit"
+    energy_scale: str | float = "auto"
+
+    def __post_init__(self) -> None:
+        if self.elements is not None:
+            object.__setattr__(self, "elements", tuple(self.elements))
+        if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
+            raise ConfigError(f"model.cutoff must be a positive number in Å, got {self.cutoff!r}")
+        if not isinstance(self.phi, (bool, dict)):
+            raise ConfigError(f"model.phi must be true, false or a mapping, got {self.phi!r}")
+        if isinstance(self.atomic_energies, str):
+            check_choice("model.atomic_energies", self.atomic_energies, ATOMIC_ENERGIES)
+        elif not isinstance(self.atomic_energies, dict):
+            raise ConfigError(
+                f"model.atomic_energies must be 'fit', 'zero' or a mapping, got "
+                f"{self.atomic_energies!r}"
+            )
+        if isinstance(self.energy_scale, str):
+            check_choice("model.energy_scale", self.energy_scale, ENERGY_SCALES)
+        elif not (isinstance(self.energy_scale, (int, float)) and self.energy_scale > 0):
+            raise ConfigError(
+                f"model.energy_scale must be one of {list(ENERGY_SCALES)} or a positive number "
+                f"in eV, got {self.energy_scale!r}"
+            )
+        self.check_architecture()
+
+    def check_architecture(self) -> None:
+        """Validate backbone name and options and Φ options without building any weights."""
+        from phicalc.nn.backbones import backbone_classes
+        from phicalc.nn.phi import PhiConfig
+
+        config_cls, _ = backbone_classes(self.backbone)
+        config_from_dict(config_cls, self.backbone_config)
+        if isinstance(self.phi, dict):
+            config_from_dict(PhiConfig, self.phi)
+
+    def build_kwargs(self, elements: tuple[str, ...]) -> dict[str, Any]:
+        """Arguments of :func:`phicalc.potential.build_model` for the given elements."""
+        return {
+            "backbone": self.backbone,
+            "phi": dict(self.phi) if isinstance(self.phi, dict) else self.phi,
+            "elements": list(elements),
+            "cutoff": float(self.cutoff),
+            "readout_hidden": self.readout_hidden,
+            **self.backbone_config,
+        }
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where the training, validation and test structures come from.
+
+    Args:
+        format: "extxyz" (any file :func:`phicalc.data.read_structures` reads), "oe62"
+            (``df_62k.json``, standard 50,000 / 6,000 / rest split) or "md22"
+            (``md22_<molecule>.npz``, budget split 95 / 5, rest test).
+        path: the OE62 table or MD22 archive (formats "oe62" and "md22").
+        train: training file or list of files, read in order (format "extxyz").
+        val: validation file(s) (format "extxyz"); without, ``val_fraction`` of the training
+            structures is held out with ``seed``.
+        test: test file(s) (format "extxyz"); evaluated once after training, never used to
+            select anything.
+        val_fraction: share of ``train`` held out for validation when there is no ``val`` file.
+        val_group: ``atoms.info`` key (e.g. "molecule") to hold out whole groups instead of
+            single frames (salted hash of the group value, so correlated frames stay together).
+        seed: seed of the MD22 split and of the extxyz validation hold-out.
+        budget: MD22 train + validation frames (default: the molecule's standard budget).
+        linear_reference: OE62: subtract the per-element reference fitted on the train split.
+        max_train: use at most this many training structures (the first ones), for quick runs.
+        max_val: likewise for validation.
+        max_test: likewise for the final test evaluation.
+        evaluate_test: evaluate the best model on the test split after training.
+    """
+
+    format: str = "extxyz"
+    path: str | None = None
+    train: str | tuple[str, ...] | None = None
+    val: str | tuple[str, ...] | None = None
+    test: str | tuple[str, ...] | None = None
+    val_fraction: float = 0.05
+    val_group: str | None = None
+    seed: int = 0
+    budget: int | None = None
+    linear_reference: bool = True
+    max_train: int | None = None
+    max_val: int | None = None
+    max_test: int | None = None
+    evaluate_test: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("train", "val", "test"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                if not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"data.{name} must be a file name or a list of them")
+                object.__setattr__(self, name, tuple(value) if value else None)
+            elif value is not None and not isinstance(value, str):
+                raise ConfigError(
+                    f"data.{name} must be a file name or a list of them, got {value!r}"
+                )
+        check_choice("data.format", self.format, DATA_FORMATS)
+        if self.format == "extxyz":
+            if not self.train:
+                raise ConfigError("data.train (a structure file) is required for format extxyz")
+            if self.path:
+                raise ConfigError("data.path is for formats oe62 / md22; use data.train for extxyz")
+            if not self.val and not 0.0 < self.val_fraction < 1.0:
+                raise ConfigError(
+                    f"data.val_fraction must be in (0, 1) without a data.val file, got "
+                    f"{self.val_fraction}"
+                )
+        else:
+            if not self.path:
+                raise ConfigError(f"data.path is required for format {self.format}")
+            given = [k for k in ("train", "val", "test") if getattr(self, k)]
+            if given:
+                raise ConfigError(
+                    f"data.{given[0]} is for format extxyz; format {self.format} splits data.path"
+                )
+        for name in ("max_train", "max_val", "max_test", "budget"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"data.{name} must be a positive integer, got {value!r}")
+
+    def split_files(self, name: str) -> list[str]:
+        """The files of split ``name`` ("train", "val", "test") of an extxyz section."""
+        value = getattr(self, name)
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else list(value)
+
+    def files(self) -> list[str]:
+        """Every input file named by this section."""
+        if self.format != "extxyz":
+            return [str(self.path)]
+        return [f for name in ("train", "val", "test") for f in self.split_files(name)]
+
+    def check_files(self) -> None:
+        """Raise FileNotFoundError naming the first input file that does not exist."""
+        for name in self.files():
+            if not Path(name).is_file():
+                raise FileNotFoundError(f"data file not found: {name}")
+
+
+@dataclass(frozen=True)
+class LossSection:
+    """Loss = Σ_k w_k · mean penalty(prediction − reference) over target k.
+
+    Energy errors are per atom (eV/atom) unless ``energy_per_atom`` is false; forces are per
+    Cartesian component (eV/Å), charges per atom (e), dipoles per component (e·Å). Charge and
+    dipole terms need a Φ-Module and reference values in the data.
+
+    Args:
+        kind: penalty: "l1" (|d|), "l2" (d²) or "huber" (½d² for |d| < δ, else δ(|d| − ½δ)).
+        huber_delta: δ of the Huber penalty, in the target's unit.
+        energy_weight: weight of the energy term.
+        forces_weight: weight of the force term (0 skips force computation in training).
+        charges_weight: weight of the partial-charge term.
+        dipole_weight: weight of the dipole term.
+        energy_per_atom: divide energy errors by the number of atoms.
+    """
+
+    kind: str = "l1"
+    huber_delta: float = 0.01
+    energy_weight: float = 1.0
+    forces_weight: float = 1.0
+    charges_weight: float = 0.0
+    dipole_weight: float = 0.0
+    energy_per_atom: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("loss.kind", self.kind, LOSS_KINDS)
+        for name in ("energy_weight", "forces_weight", "charges_weight", "dipole_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"loss.{name} must be a number >= 0, got {value!r}")
+        if not self.huber_delta > 0:
+            raise ConfigError(f"loss.huber_delta must be > 0, got {self.huber_delta!r}")
+        if self.weights() == {}:
+            raise ConfigError("all loss weights are 0; nothing to train")
+
+    def weights(self) -> dict[str, float]:
+        """The non-zero weights, keyed by target name (energy, forces, charges, dipole)."""
+        weights = {
+            "energy": self.energy_weight,
+            "forces": self.forces_weight,
+            "charges": self.charges_weight,
+            "dipole": self.dipole_weight,
+        }
+        return {k: float(w) for k, w in weights.items() if w > 0}
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """AdamW, learning-rate schedule, EMA and clipping.
+
+    Args:
+        lr: peak learning rate.
+        weight_decay: AdamW decoupled weight decay.
+        betas: AdamW (β1, β2).
+        eps: AdamW ε.
+        batch_size: structures per optimisation step and process (the global batch under
+            torchrun is ``batch_size × world_size``).
+        val_batch_size: structures per validation batch (default: ``batch_size``).
+        scheduler: "cosine" (per step, to ``min_lr`` at the last epoch), "plateau" (× ``factor``
+            after ``patience`` epochs without a relative improvement of the validation loss
+            by ``threshold``; floor ``min_lr``) or "constant".
+        warmup_epochs: linear warm-up from ``lr × warmup_start`` to ``lr`` (any scheduler).
+        warmup_start: learning-rate factor at step 0 of the warm-up.
+        min_lr: final (cosine) or smallest (plateau) learning rate.
+        factor: plateau decay factor.
+        patience: plateau patience in epochs.
+        threshold: plateau relative improvement threshold.
+        ema_decay: decay of the exponential moving average of the weights (None: no EMA);
+            validation, model selection and saved models use the averaged weights.
+        grad_clip: clip the global gradient norm to this value (None: no clipping).
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    batch_size: int = 32
+    val_batch_size: int | None = None
+    scheduler: str = "cosine"
+    warmup_epochs: float = 0.0
+    warmup_start: float = 0.01
+    min_lr: float = 1e-7
+    factor: float = 0.8
+    patience: int = 10
+    threshold: float = 1e-4
+    ema_decay: float | None = 0.999
+    grad_clip: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        check_choice("optim.scheduler", self.scheduler, SCHEDULERS)
+        if not self.lr > 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ConfigError(f"optim.min_lr must be in [0, lr={self.lr}], got {self.min_lr!r}")
+        for name in ("batch_size", "val_batch_size", "patience"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"optim.{name} must be a positive integer, got {value!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.warmup_epochs < 0 or not 0 < self.warmup_start <= 1:
+            raise ConfigError(
+                "optim.warmup_epochs must be >= 0 and optim.warmup_start in (0, 1], got "
+                f"{self.warmup_epochs!r}, {self.warmup_start!r}"
+            )
+        if not 0 < self.factor < 1:
+            raise ConfigError(f"optim.factor must be in (0, 1), got {self.factor!r}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"optim.ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"optim.grad_clip must be > 0 or null, got {self.grad_clip!r}")
+
+
+#: Top-level keys that may change between a run and its ``--resume`` without breaking it.
+RESUMABLE_CHANGES = ("out", "device", "num_threads", "progress", "epochs")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A complete training run (see the module docstring for the YAML layout).
+
+    Args:
+        model: the model section.
+        data: the data section.
+        loss: the loss section.
+        optim: the optimisation section.
+        epochs: passes over the training data.
+        seed: initial weights, data order and validation hold-out.
+        dtype: "float32" (default) or "float64" weights.
+        device: "auto" (CUDA if available), "cpu", "cuda" or "cuda:N".
+        num_threads: ``torch.set_num_threads`` during this run, restored afterwards (None: leave
+            torch's default). On a busy machine 1 thread per process is often much faster.
+        out: output folder.
+        selection_metric: validation metric that picks ``best_model.pt`` (never a test metric).
+        progress: show tqdm progress bars.
+    """
+
+    model: ModelSection
+    data: DataSection
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    epochs: int = 100
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "auto"
+    num_threads: int | None = None
+    out: str = "runs/train"
+    selection_metric: str = "loss"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("selection_metric", self.selection_metric, SELECTION_METRICS)
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if self.num_threads is not None and (
+            not isinstance(self.num_threads, int) or self.num_threads < 1
+        ):
+            raise ConfigError(
+                f"num_threads must be a positive integer or null, got {self.num_threads!r}"
+            )
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            raise ConfigError(f"device={self.device!r} is not one of auto, cpu, cuda, cuda:N")
+        if self.selection_metric.startswith("forces") and "forces" not in self.loss.weights():
+            raise ConfigError(
+                f"selection_metric={self.selection_metric!r} needs forces, but loss.forces_weight is 0"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from nested dicts (as read from YAML); unknown keys raise :class:`ConfigError`."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"a training config must be a mapping, got {type(values).__name__}")
+        values = dict(values)
+        sections = {
+            "model": ModelSection,
+            "data": DataSection,
+            "loss": LossSection,
+            "optim": OptimSection,
+        }
+        for name, section_cls in sections.items():
+            if name not in values:
+                if name in ("model", "data"):
+                    raise ConfigError(f"the training config has no '{name}' section")
+                continue
+            section = {} if values[name] is None else values[name]
+            if not isinstance(section, dict):
+                raise ConfigError(f"'{name}' must be a mapping, got {section!r}")
+            try:
+                values[name] = config_from_dict(section_cls, section)
+            except TypeError as error:  # a value of the wrong type reached a comparison
+                raise ConfigError(f"bad value in '{name}': {error}") from error
+        try:
+            return config_from_dict(cls, values)
+        except TypeError as error:
+            raise ConfigError(f"bad value in the training config: {error}") from error
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """Read a YAML file, deep-merge ``overrides`` (nested dict) over it, and validate.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ConfigError: unparsable YAML, unknown keys or bad values.
+        """
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            values = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError(f"{path}: not valid YAML ({first})") from error
+        if values is None:
+            raise ConfigError(f"{path}: the file is empty")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: a training config must be a mapping")
+        try:
+            return cls.from_dict(merge_dicts(values, overrides or {}))
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from error
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML- and ``torch.load(weights_only=True)``-safe)."""
+        values = dataclasses.asdict(self)
+        model = values["model"]
+        if model["elements"] is not None:
+            model["elements"] = list(model["elements"])
+        values["optim"]["betas"] = list(values["optim"]["betas"])
+        for name in ("train", "val", "test"):
+            if isinstance(values["data"][name], tuple):
+                values["data"][name] = list(values["data"][name])
+        return values
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
+        """A copy with ``overrides`` (nested dict) deep-merged in and re-validated."""
+        return TrainConfig.from_dict(merge_dicts(self.to_dict(), overrides))
+
+    def write_yaml(self, path: str | Path) -> None:
+        """Write the resolved configuration as YAML."""
+        import yaml
+
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def merge_dicts(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` merged in recursively (mappings merge, other values replace)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_dicts(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = sorted(set(old) | set(new))
+    out: list[str] = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(config_differences(a, b, prefix=f"{name}."))
+        elif a != b:
+            out.append(name)
+    return out

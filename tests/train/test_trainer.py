@@ -1,0 +1,145 @@
+"""The training loop end to end on tiny data: outputs, resume bit for bit, guards."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from phicalc.errors import ConfigError
+from phicalc.serialization import load_model
+from phicalc.train import TrainConfig, train
+from phicalc.train.checkpoint import load_checkpoint
+
+
+def _state_equal(a, b, where=""):
+    """Recursive exact equality of (nested) state dicts."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _state_equal(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b)):
+            _state_equal(x, y, f"{where}[{k}]")
+    else:
+        assert a == b or (a != a and b != b), where
+
+
+def test_training_writes_every_output(tiny_files, tiny_config, tmp_path):
+    config = TrainConfig.from_dict(tiny_config(tiny_files, tmp_path / "run", epochs=3))
+    threads = torch.get_num_threads()
+    result = train(config)
+    assert torch.get_num_threads() == threads  # num_threads is restored after the run
+    out = tmp_path / "run"
+    for name in (
+        "config.yaml",
+        "checkpoint.pt",
+        "best_model.pt",
+        "log.csv",
+        "learning_curve.png",
+        "metrics.json",
+        "train.log",
+    ):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"lr", "train_loss", "val_loss", "val_energy_mae_meV", "val_forces_mae_eV_A"} <= set(
+        rows[0]
+    )
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert result.finished and result.best_epoch in (1, 2, 3)
+    assert set(result.test_metrics) >= {"energy_mae_per_atom_meV", "forces_mae_eV_A"}
+
+    model = load_model(out / "best_model.pt")
+    meta = model.metadata
+    assert meta["metrics"]["epoch"] == result.best_epoch and "test" in meta["metrics"]
+    assert meta["metrics"]["val"]["loss"] == pytest.approx(result.val_metrics["loss"])
+    assert meta["training_data"]["n_train"] == 16 and meta["training_data"]["fingerprint"]
+    assert meta["hyperparameters"]["optim"]["lr"] == 2e-3
+    assert {"hostname", "cpu", "torch"} <= set(meta["machine"])
+    assert meta["training_time"]["wall_time_s"] > 0
+    assert float(model.energy_scale) != 1.0 and model.atomic_energies.abs().sum() > 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["best_epoch"] == result.best_epoch and summary["test"] is not None
+    # the best model is the EMA of the best epoch: its validation loss is the one recorded
+    best_val = min(float(r["val_loss"]) for r in rows)
+    assert result.val_metrics["loss"] == pytest.approx(best_val)
+
+
+def test_resume_continues_bit_for_bit(tiny_files, tiny_config, tmp_path):
+    overrides = {"epochs": 2, "model": {"phi": True}, "loss": {"charges_weight": 0.1}}
+    straight = tiny_config(tiny_files, tmp_path / "straight", **overrides)
+    straight["data"]["evaluate_test"] = False
+    train(TrainConfig.from_dict(straight))
+    split = dict(straight, out=str(tmp_path / "split"))
+    first = train(TrainConfig.from_dict(split), stop_after=1)
+    assert first.epochs_done == 1 and not first.finished
+    second = train(TrainConfig.from_dict(split), resume=True)
+    assert second.epochs_done == 2 and second.finished
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    for key in ("model", "ema", "optimizer", "schedule", "epoch", "step", "best"):
+        _state_equal(a[key], b[key], key)
+    for row_a, row_b in zip(a["history"], b["history"], strict=True):
+        row_a.pop("time_s"), row_b.pop("time_s")
+        assert row_a == row_b
+    assert len(list(csv.DictReader((tmp_path / "split" / "log.csv").open()))) == 2
+
+
+def test_run_guards(tiny_files, tiny_config, tmp_path):
+    config = TrainConfig.from_dict(tiny_config(tiny_files, tmp_path / "run", epochs=1))
+    train(config)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(config)
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(config.with_overrides({"out": str(tmp_path / "elsewhere")}), resume=True)
+    with pytest.raises(ConfigError, match=r"differs from the checkpoint's in \['optim.lr'\]"):
+        train(config.with_overrides({"optim": {"lr": 1e-2}}), resume=True)
+    missing = config.with_overrides({"out": str(tmp_path / "x"), "data": {"val": "nope.extxyz"}})
+    with pytest.raises(FileNotFoundError, match="nope.extxyz"):
+        train(missing)
+
+
+def test_float64_energy_only_and_target_checks(
+    tiny_files, tiny_config, labelled_molecules, tmp_path
+):
+    from phicalc.data import make_record, write_structures
+
+    records = [make_record(a, energy=a.get_potential_energy()) for a in labelled_molecules(12)]
+    write_structures(tmp_path / "energy_only.extxyz", records)
+    base = tiny_config(tiny_files, tmp_path / "e", epochs=1, dtype="float64")
+    base["data"] = {
+        "format": "extxyz",
+        "train": str(tmp_path / "energy_only.extxyz"),
+        "val_fraction": 0.25,
+    }
+    with pytest.raises(ConfigError, match="no reference forces; set loss.forces_weight: 0"):
+        train(TrainConfig.from_dict(base))
+    base["loss"] = {"forces_weight": 0.0}
+    result = train(TrainConfig.from_dict(base))
+    model = load_model(result.best_model)
+    assert model.dtype == torch.float64
+    assert "forces_mae_eV_A" not in result.val_metrics
+    assert model.metadata["training_data"]["n_val"] == 3
+    no_phi = tiny_config(tiny_files, tmp_path / "q", loss={"charges_weight": 1.0})
+    with pytest.raises(ConfigError, match="needs a Φ-Module"):
+        train(TrainConfig.from_dict(no_phi))
+
+
+def test_validation_hold_out_by_group(tiny_files, tiny_config, tmp_path):
+    config = tiny_config(tiny_files, tmp_path / "g", epochs=1)
+    config["data"] = {
+        "format": "extxyz",
+        "train": [str(tiny_files["train"]), str(tiny_files["val"])],
+        "val_group": "molecule",
+        "val_fraction": 0.3,
+        "seed": 1,
+    }
+    result = train(TrainConfig.from_dict(config))
+    meta = load_model(result.best_model).metadata["training_data"]
+    assert meta["n_train"] + meta["n_val"] == 20 and meta["n_val"] % 5 == 0  # whole molecules
