@@ -55,6 +55,7 @@ def make_record(
     dipole: np.ndarray | None = None,
     total_charge: float | None = None,
     info: Mapping[str, Any] | None = None,
+    copy: bool = True,
 ) -> Atoms:
     """A labelled copy of ``atoms`` (geometry, cell, pbc and info kept, old calculator dropped).
 
@@ -67,11 +68,13 @@ def make_record(
         dipole: [3] reference dipole, e·Å → ``info["ref_dipole"]`` and the calculator's ``dipole``.
         total_charge: total charge Q, e → ``info["charge"]`` (default: keep the existing value, or 0).
         info: extra provenance merged into ``atoms.info``.
+        copy: label a copy (default); ``False`` labels ``atoms`` itself (loaders use it for
+            structures they just made).
 
     Returns:
         The record.
     """
-    record = atoms.copy()
+    record = atoms.copy() if copy else atoms
     record.calc = None
     if info:
         record.info.update(info)

@@ -178,6 +178,7 @@ def load_md22(
                 forces=data["F"][frame] * KCAL_PER_MOL,
                 total_charge=0,
                 info=info,
+                copy=False,
             )
         )
     logger.info(

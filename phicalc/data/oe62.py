@@ -201,8 +201,10 @@ def load_oe62(
     # The reference needs the training molecules even when another split is asked for.
     needed = np.union1d(wanted, parts["train"]) if linear_reference else wanted
 
-    has_refcode = "refcode_csd" in df.columns
-    has_smiles = "canonical_smiles" in df.columns
+    refcodes = df["refcode_csd"].astype(str).to_numpy() if "refcode_csd" in df.columns else None
+    smiles = (
+        df["canonical_smiles"].astype(str).to_numpy() if "canonical_smiles" in df.columns else None
+    )
     geometries = df[GEOMETRY_COLUMN].to_numpy()
     energies = df[ENERGY_COLUMN].to_numpy()
     charges_column = df[CHARGES_COLUMN].to_numpy()
@@ -210,7 +212,7 @@ def load_oe62(
     energy_of: dict[int, float] = {}
     for row in needed:
         row = int(row)
-        name = f" ({df['refcode_csd'].iat[row]})" if has_refcode else ""
+        name = f" ({refcodes[row]})" if refcodes is not None else ""
         where = f"{path}: row {row}{name}"
         atoms = parse_xyz_text(geometries[row], where=where)
         try:
@@ -264,10 +266,10 @@ def load_oe62(
         if not np.isfinite(charges).all():
             raise DatasetError(f"{where}: {CHARGES_COLUMN} contains NaN or infinite values")
         info: dict[str, object] = {"dataset": "oe62", "split": split_of[row], "row": row}
-        if has_refcode:
-            info["refcode_csd"] = str(df["refcode_csd"].iat[row])
-        if has_smiles:
-            info["smiles"] = str(df["canonical_smiles"].iat[row])
+        if refcodes is not None:
+            info["refcode_csd"] = refcodes[row]
+        if smiles is not None:
+            info["smiles"] = smiles[row]
         energy = energy_of[row]
         info["energy_raw"] = energy
         if linear_reference:
@@ -277,7 +279,9 @@ def load_oe62(
             info["linear_reference_eV"] = table_e
             energy -= offset
         records.append(
-            make_record(atoms, energy=energy, charges=charges, total_charge=0, info=info)
+            make_record(
+                atoms, energy=energy, charges=charges, total_charge=0, info=info, copy=False
+            )
         )
     logger.info("loaded %d OE62 molecules (split=%s) from %s", len(records), split, path)
     return records
