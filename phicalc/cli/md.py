@@ -51,6 +51,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--taut", type=float, default=None, help="Bussi coupling time in fs (100 steps)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -59,8 +62,16 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from phicalc.errors import ConfigError
     from phicalc.md import MDConfig
     from phicalc.md import run as run_md
+
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # this process is ours: the CLI may set it
 
     config = MDConfig(
         ensemble=args.ensemble,

@@ -69,6 +69,24 @@ THERMO = "thermo.npz"
 LOG = "md.log"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.npz"
+#: Files a run writes; a new run (no checkpoint) removes those left by an earlier one.
+OUTPUTS = (
+    TRAJECTORY,
+    ELECTROSTATICS,
+    THERMO,
+    LOG,
+    SUMMARY,
+    CHECKPOINT,
+    "analysis.json",
+    "energy.png",
+    "temperature.png",
+    "charges.png",
+    "rmsd.png",
+    "rmsf.png",
+    "rdf.png",
+    "temperature_acf.png",
+    "charges_time.png",
+)
 
 #: MDConfig fields that may change between a run and its continuation.
 RESUMABLE_CHANGES = ("steps", "checkpoint_every")
@@ -445,15 +463,8 @@ def run(
         UnknownElementError: The structure has an element the model does not support.
         CheckpointError: ``out`` holds a checkpoint of another system or other settings.
     """
-    from ase.constraints import FixCom
     from ase.io.trajectory import Trajectory
     from ase.md.logger import MDLogger
-    from ase.md.velocitydistribution import Stationary
-
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ase < 3.29: same distribution under its old name
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
     if config is None:
         config = MDConfig()
@@ -468,7 +479,8 @@ def run(
         atoms.info["charge"] = float(config.charge)
     calc = make_calculator(model, device=device, dtype=dtype, charge=config.charge)
     check_elements(atoms, calc)
-    checkpoint = _load_resumable(out / CHECKPOINT, config, atoms)
+    model_name = _describe_model(model)
+    checkpoint = _load_resumable(out / CHECKPOINT, config, atoms, model=model_name, dtype=dtype)
     if config.timestep_fs > 1.0 and 1 in atoms.numbers:
         logger.warning(
             "time step %.3g fs with hydrogen present: H vibrations (~9 fs period) need <= 1 fs, "
@@ -478,15 +490,13 @@ def run(
 
     # Inputs are valid: from here on files are written.
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(config.seed)
-    if checkpoint is not None:
-        checkpoint.apply_to(atoms)
-        rng.bit_generator.state = checkpoint.rng_state
-    if config.ensemble == "langevin":
-        atoms.set_constraint(FixCom())
     if checkpoint is None:
-        thermalize_momenta(atoms, temperature_K=config.temperature_K, rng=rng)
-        Stationary(atoms)
+        stale = [name for name in OUTPUTS if (out / name).exists()]
+        if stale:
+            logger.warning("%s has no checkpoint: starting a new run, replacing %s", out, stale)
+            for name in stale:
+                (out / name).unlink()
+    rng = _initialize(atoms, config, checkpoint)
     atoms.calc = calc
     dyn = make_dynamics(atoms, config, rng)
     recorder = _Recorder(dyn, _conserved_energy(dyn, config.ensemble))
@@ -503,7 +513,6 @@ def run(
     mode = "w" if checkpoint is None else "a"
     trajectory = Trajectory(out / TRAJECTORY, mode, atoms)
     md_logger = MDLogger(dyn, atoms, out / LOG, header=checkpoint is None, mode=mode)
-    model_name = _describe_model(model)
 
     def write_checkpoint() -> None:
         recorder.save(out)
@@ -529,22 +538,13 @@ def run(
         dyn.attach(write_checkpoint, interval=config.checkpoint_every)
 
     start_step = dyn.nsteps
-    bar = _progress_bar(progress, total=config.steps, initial=start_step)
-    interrupted: int | None = None
-    started = time.perf_counter()
     try:
-        with _SignalFlag() as flag:
-            for _ in dyn.irun(config.steps - start_step):
-                bar.update(dyn.nsteps - bar.n)
-                if flag.received is not None:
-                    interrupted = flag.received
-                    break
-            wall_s = time.perf_counter() - started
-            write_checkpoint()
+        interrupted, wall_s = _integrate(
+            dyn, config.steps, progress=progress, finish=write_checkpoint
+        )
     finally:
         trajectory.close()
         md_logger.close()
-        bar.close()
 
     summary = _summarize(
         out=out,
@@ -573,11 +573,78 @@ def run(
     return summary
 
 
-def _load_resumable(path: Path, config: MDConfig, atoms: Atoms) -> ckpt.Checkpoint | None:
-    """The checkpoint in ``path`` if there is one and ``config``/``atoms`` can continue it."""
+def _initialize(
+    atoms: Atoms, config: MDConfig, checkpoint: ckpt.Checkpoint | None
+) -> np.random.Generator:
+    """Set the starting state of ``atoms`` and return the run's generator.
+
+    A new run draws Maxwell–Boltzmann momenta at ``config.temperature_K`` from
+    ``default_rng(seed)`` and removes the total momentum; a continuation restores positions,
+    momenta, cell and the generator state. Langevin runs get :class:`~ase.constraints.FixCom`.
+    """
+    from ase.constraints import FixCom
+    from ase.md.velocitydistribution import Stationary
+
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ase < 3.29: same distribution under its old name
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+    rng = np.random.default_rng(config.seed)
+    if checkpoint is not None:
+        checkpoint.apply_to(atoms)
+        rng.bit_generator.state = checkpoint.rng_state
+    if config.ensemble == "langevin":
+        atoms.set_constraint(FixCom())
+    if checkpoint is None:
+        thermalize_momenta(atoms, temperature_K=config.temperature_K, rng=rng)
+        Stationary(atoms)
+    return rng
+
+
+def _integrate(
+    dyn: MolecularDynamics, total_steps: int, *, progress: bool, finish: Callable[[], None]
+) -> tuple[int | None, float]:
+    """Step ``dyn`` up to ``total_steps``, stopping early on SIGINT/SIGTERM, then call
+    ``finish`` (still shielded from a first signal).
+
+    Returns:
+        The signal number that stopped the run (``None`` if it completed) and the wall time of
+        the steps in s.
+    """
+    bar = _progress_bar(progress, total=total_steps, initial=dyn.nsteps)
+    interrupted: int | None = None
+    started = time.perf_counter()
+    try:
+        with _SignalFlag() as flag:
+            for _ in dyn.irun(total_steps - dyn.nsteps):
+                bar.update(dyn.nsteps - bar.n)
+                if flag.received is not None:
+                    interrupted = flag.received
+                    break
+            wall_s = time.perf_counter() - started
+            finish()
+    finally:
+        bar.close()
+    return interrupted, wall_s
+
+
+def _load_resumable(
+    path: Path, config: MDConfig, atoms: Atoms, *, model: str, dtype: str
+) -> ckpt.Checkpoint | None:
+    """The checkpoint in ``path`` if there is one and ``config``/``atoms`` can continue it.
+
+    Another model or dtype only warns: the run continues, but not bit for bit.
+    """
     if not path.exists():
         return None
     checkpoint = ckpt.load_checkpoint(path)
+    for key, value in (("model", model), ("dtype", dtype)):
+        saved = checkpoint.extra.get(key)
+        if saved is not None and saved != value:
+            logger.warning(
+                "%s was run with %s %s, continuing with %s", path.parent, key, saved, value
+            )
     changed = ckpt.config_mismatch(checkpoint.config, config.to_dict(), ignore=RESUMABLE_CHANGES)
     if changed:
         raise ckpt.CheckpointError(

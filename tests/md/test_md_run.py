@@ -214,9 +214,13 @@ def test_large_timestep_with_hydrogen_warns(ethanol, tiny_model, tmp_path, caplo
     assert "hydrogen" in caplog.text
 
 
-def test_model_without_phi_runs_without_electrostatics(ethanol, tiny_model_without_phi, tmp_path):
+def test_model_without_phi_runs_without_electrostatics(
+    ethanol, tiny_model, tiny_model_without_phi, tmp_path
+):
+    _run(ethanol, tiny_model, tmp_path, steps=1)
+    (tmp_path / "checkpoint.npz").unlink()  # no checkpoint: a new run replaces the old outputs
     summary = _run(ethanol, tiny_model_without_phi, tmp_path, steps=2, traj_every=1)
-    assert summary["steps_done"] == 2
+    assert summary["steps_done"] == 2 and summary["resumed_from_step"] is None
     assert not (tmp_path / "electrostatics.npz").exists()
     assert len(_frames(tmp_path)) == 3
 
