@@ -167,7 +167,9 @@ def label_structure(
     """
     work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
     work.info.update(atoms.info)
-    work.calc = calc or xtb_calculator(method, charge=atoms.info.get("charge", 0))
+    work.calc = (
+        calc if calc is not None else xtb_calculator(method, charge=atoms.info.get("charge", 0))
+    )
     return _record(work, {"method": method, **(info or {})})
 
 
