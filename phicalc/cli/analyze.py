@@ -12,7 +12,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="analyse a phicalc md output directory",
-        description=__doc__.strip(),
+        description="RMSD/RMSF (molecules) or RDFs (periodic systems), energy drift, temperature "
+        "autocorrelation and charge statistics of a phicalc md output directory, written to "
+        "analysis.json and figures in it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("run_dir", help="output directory of phicalc md")

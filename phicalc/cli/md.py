@@ -19,7 +19,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "md",
         help="run (or continue) molecular dynamics",
-        description=__doc__.split("\n\n")[0],
+        description="Run or continue molecular dynamics with a phicalc model. Running the same "
+        "command again continues from --out's checkpoint up to --steps.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="shipped model name or model file")
