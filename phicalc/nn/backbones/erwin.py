@@ -1,0 +1,562 @@
+"""Erwin (Zhdanov et al., ICML 2025, arXiv:2502.17019) made into an invariant, smooth backbone.
+
+Layout: a PaiNN encoder inside the cutoff gives per-atom scalars s and vectors v; an invariant
+Erwin trunk (ball attention on a rotation-invariant ball tree, pooling, unpooling) mixes
+[s, ‖v‖] over a longer range; the output features are s + W·h_trunk.
+
+Differences from the published Erwin, and why:
+
+* **Invariance.** The tree splits along principal axes (:mod:`phicalc.nn.backbones.erwin_tree`),
+  and every geometric input is a distance: the positional term uses ‖r_i − c_i‖, the attention
+  bias −softplus(σ_h)·d_ij/r_l, pooling and unpooling ‖r_child − r_parent‖. Pooling is a masked
+  mean over children (not an order-dependent concatenation), so E is O(3)-invariant.
+* **Gradients.** Only the tree indices are computed without gradients; ball centroids, pooled
+  positions and all distances are differentiable, so F = −∂E/∂r is exact for a fixed partition.
+* **Smoothness.** Attention weights are enveloped: α_ij = u(d_ij/r_l) e^{ℓ_ij} / Σ_k u(d_ik/r_l)
+  e^{ℓ_ik} with the polynomial cutoff envelope u and r_l = r_0·2^{l/3} (pooled nodes spread as
+  the cube root of the atoms they hold), so pairs far apart enter and leave smoothly, and the
+  positional centroid c_i is weighted by the same envelope. A structure of at most
+  ``ball_size`` atoms is one ball with no partition at all, so its energy is an exact smooth
+  function of the positions. Larger structures have a piecewise-constant partition: E is smooth
+  between partition changes and jumps where one changes; ``partition_skin`` > 0 freezes the
+  partition between rebuilds (Verlet-list style) to remove the back-and-forth flips in MD.
+* **Periodicity.** A ball tree of a periodic cell is not consistent with its supercells, so for
+  periodic structures (any pbc) the trunk attends over the local neighbour graph (all images
+  within the cutoff, minimum-image-free: edge vectors include the lattice shifts) with the same
+  weights and no pooling. Such structures are exactly extensive (2×2×2 supercell = 8× energy).
+* **Batches.** One tree per structure, balls never straddle structures, RMSNorm (no BatchNorm)
+  and masked padding slots: results never depend on the rest of a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from phicalc.errors import ConfigError
+from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
+from phicalc.nn.backbones.erwin_tree import BallTree, TreeLevel, build_ball_tree
+from phicalc.nn.backbones.painn import NORM_EPS, PaiNNMessage, PaiNNUpdate
+from phicalc.nn.radial import PolynomialEnvelope, RadialEmbedding
+from phicalc.nn.scatter import scatter_sum
+
+logger = logging.getLogger(__name__)
+
+#: δ of the smooth norm sqrt(‖x‖² + δ²) − δ (Å), used where a distance reaches 0 continuously.
+SMOOTH_NORM_DELTA = 0.1
+#: Growth of the attention radius per coarsening level (pooled nodes spread as N^(1/3)).
+RADIUS_GROWTH = 2.0 ** (1.0 / 3.0)
+
+
+@dataclass(frozen=True)
+class ErwinConfig:
+    """Erwin backbone hyperparameters (defaults sized for CPU).
+
+    Args:
+        num_features: width F of the PaiNN features and of the trunk (default: 64).
+        num_local_blocks: PaiNN message + update blocks inside the cutoff (default: 2).
+        num_radial: Bessel basis size of the local encoder (default: 16).
+        ball_size: atoms (nodes) per ball, a power of two ≥ 4 (default: 32).
+        num_levels: maximum number of coarsening steps (stride 2) (default: 3).
+        num_trunk_layers: attention blocks per encoder level, alternating the tree's balls and
+            the shifted balls (default: 2).
+        num_decoder_layers: attention blocks per level after unpooling (default: 1).
+        num_heads: attention heads; must divide ``num_features`` (default: 4).
+        mlp_ratio: hidden width of the SwiGLU MLPs in units of F (default: 2).
+        attention_radius: envelope radius r_0 of level-0 attention in Å (None: the model
+            cutoff); level l uses r_0·2^(l/3). Periodic structures use min(r_0, cutoff).
+        num_distance_basis: Gaussians encoding distances for positions and pooling (default: 8).
+        degeneracy_tolerance: relative eigenvalue gap under which a tree node is split by the
+            distance to its centroid instead of a principal axis (default: 1e-2).
+        partition_skin: Å; if > 0 (and in eval mode) the partition is kept until an atom has
+            moved more than half the skin since it was built (default: 0, rebuilt every call).
+    """
+
+    num_features: int = 64
+    num_local_blocks: int = 2
+    num_radial: int = 16
+    ball_size: int = 32
+    num_levels: int = 3
+    num_trunk_layers: int = 2
+    num_decoder_layers: int = 1
+    num_heads: int = 4
+    mlp_ratio: int = 2
+    attention_radius: float | None = None
+    num_distance_basis: int = 8
+    degeneracy_tolerance: float = 1e-2
+    partition_skin: float = 0.0
+
+    def __post_init__(self) -> None:
+        m = self.ball_size
+        if m < 4 or m & (m - 1):
+            raise ConfigError(f"ErwinConfig.ball_size must be a power of two ≥ 4, got {m}")
+        if self.num_features < 1 or self.num_features % self.num_heads:
+            raise ConfigError(
+                f"ErwinConfig.num_heads={self.num_heads} must divide "
+                f"num_features={self.num_features}"
+            )
+        for name in ("num_local_blocks", "num_trunk_layers", "num_heads", "mlp_ratio"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ErwinConfig.{name} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("num_levels", "num_decoder_layers", "partition_skin"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"ErwinConfig.{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.attention_radius is not None and not self.attention_radius > 0:
+            raise ConfigError(
+                f"ErwinConfig.attention_radius must be > 0 or None, got {self.attention_radius}"
+            )
+
+
+def smooth_norm(vectors: torch.Tensor) -> torch.Tensor:
+    """sqrt(‖x‖² + δ²) − δ along the last axis: ≈ ‖x‖, smooth at x = 0 (δ = 0.1 Å).
+
+    For quantities that reach zero continuously (an atom at its ball's centroid).
+    """
+    delta = SMOOTH_NORM_DELTA
+    return torch.sqrt((vectors * vectors).sum(-1) + delta * delta) - delta
+
+
+def pair_norm(vectors: torch.Tensor) -> torch.Tensor:
+    """Exact ‖x‖ along the last axis, with value and gradient 0 where x is exactly 0.
+
+    For distances that are zero only structurally (a node to itself, a one-child parent to its
+    child, padding), so envelopes vanish exactly at their radius and no NaN gradient appears.
+    """
+    squared = (vectors * vectors).sum(-1)
+    positive = squared > 0
+    safe = torch.where(positive, squared, torch.ones_like(squared))
+    return torch.where(positive, torch.sqrt(safe), torch.zeros_like(squared))
+
+
+class GaussianDistances(nn.Module):
+    """Gaussians on a scaled distance x = d / r: exp(−((x − μ_k)/w)²), μ_k on [0, 2], [..., K]."""
+
+    def __init__(self, num_basis: int) -> None:
+        super().__init__()
+        self.register_buffer("centers", torch.linspace(0.0, 2.0, num_basis))
+        self.width = 2.0 / max(num_basis - 1, 1)
+
+    def forward(self, scaled: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-(((scaled.unsqueeze(-1) - self.centers) / self.width) ** 2))
+
+
+class SwiGLU(nn.Module):
+    """W_3 (SiLU(W_1 x) ∘ W_2 x), hidden width ``ratio``·F."""
+
+    def __init__(self, num_features: int, ratio: int) -> None:
+        super().__init__()
+        hidden = ratio * num_features
+        self.gate = nn.Linear(num_features, hidden)
+        self.value = nn.Linear(num_features, hidden)
+        self.out = nn.Linear(hidden, num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(nn.functional.silu(self.gate(x)) * self.value(x))
+
+
+@dataclass
+class BallContext:
+    """Geometry of one partition of one level, shared by the blocks that use it.
+
+    Attributes:
+        balls: [n_balls, m] node indices, padded with ``num_nodes``.
+        valid: [n_balls, m] real nodes.
+        weights: [n_balls, m, m] envelope u(d_ij / r), 0 for padding keys.
+        distances: [n_balls, m, m] smooth d_ij / r.
+        centroid_distance: [n_balls, m] smooth ‖r_i − c_i‖ / r, c_i the enveloped centroid.
+        nodes: [n_real] node index of each real entry, in ``balls[valid]`` order.
+    """
+
+    balls: torch.Tensor
+    valid: torch.Tensor
+    weights: torch.Tensor
+    distances: torch.Tensor
+    centroid_distance: torch.Tensor
+    nodes: torch.Tensor
+
+
+@dataclass
+class GraphContext:
+    """Local-graph attention of periodic structures (level 0 only).
+
+    Attributes:
+        atoms: [n_periodic] atoms attending over the graph.
+        senders, receivers: [n_edges] edge endpoints (atom indices), receivers in ``atoms``.
+        weights: [n_edges] envelope u(d_ij / r).
+        distances: [n_edges] d_ij / r.
+        centroid_distance: [n_periodic] ‖Σ_i u_ij r_ij‖ / (1 + Σ_i u_ij) / r.
+    """
+
+    atoms: torch.Tensor
+    senders: torch.Tensor
+    receivers: torch.Tensor
+    weights: torch.Tensor
+    distances: torch.Tensor
+    centroid_distance: torch.Tensor
+
+
+def ball_context(
+    positions: torch.Tensor,
+    balls: torch.Tensor,
+    num_nodes: int,
+    envelope: PolynomialEnvelope,
+    radius: float,
+) -> BallContext:
+    """Differentiable distances, envelopes and centroids inside each ball.
+
+    Args:
+        positions: [num_nodes, 3] node positions, Å.
+        balls: [n_balls, m] node indices padded with ``num_nodes``.
+        num_nodes: number of real nodes.
+        envelope: u on unscaled distances (cutoff = radius).
+        radius: r of this level, Å.
+    """
+    padded = torch.cat([positions, positions.new_zeros((1, 3))])
+    valid = balls < num_nodes  # [B, m]
+    points = padded[balls]  # [B, m, 3]
+    difference = points.unsqueeze(1) - points.unsqueeze(2)  # [B, i, j, 3] = r_j − r_i
+    distance = pair_norm(difference)  # [B, m, m]
+    weights = envelope(distance) * valid.unsqueeze(1)  # [B, m, m]
+    centroid_offset = (weights.unsqueeze(-1) * difference).sum(2) / weights.sum(2).clamp_min(
+        1e-12
+    ).unsqueeze(-1)  # [B, m, 3]
+    return BallContext(
+        balls=balls,
+        valid=valid,
+        weights=weights,
+        distances=distance / radius,
+        centroid_distance=smooth_norm(centroid_offset) / radius,
+        nodes=balls[valid],
+    )
+
+
+class BallAttention(nn.Module):
+    """Pre-norm transformer block: x ← x + MSA(RMSNorm(x)), x ← x + SwiGLU(RMSNorm(x)).
+
+    Logits ℓ_ij = q_i·k_j/√d_h − softplus(σ_h)·d_ij/r and weights
+    α_ij = u_ij e^{ℓ_ij} / Σ_k u_ik e^{ℓ_ik} (u: distance envelope, 0 on padding), over the
+    nodes of a ball or, for periodic structures, over an atom and its graph neighbours. Queries
+    get a positional term Linear(G(‖r_i − c_i‖/r)) first.
+    """
+
+    def __init__(self, num_features: int, num_heads: int, mlp_ratio: int, num_basis: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = num_features // num_heads
+        self.norm_attention = nn.RMSNorm(num_features)
+        self.norm_mlp = nn.RMSNorm(num_features)
+        self.basis = GaussianDistances(num_basis)
+        self.position = nn.Linear(num_basis, num_features)
+        self.qkv = nn.Linear(num_features, 3 * num_features)
+        self.out = nn.Linear(num_features, num_features)
+        self.raw_slope = nn.Parameter(torch.zeros(num_heads))
+        self.mlp = SwiGLU(num_features, mlp_ratio)
+
+    def forward(
+        self, x: torch.Tensor, ball: BallContext | None, graph: GraphContext | None
+    ) -> torch.Tensor:
+        """Update node features x [n_nodes, F] (ball and/or graph nodes)."""
+        h = self.norm_attention(x)
+        update = torch.zeros_like(x)
+        if ball is not None and ball.balls.numel():
+            update = update.index_add(0, ball.nodes, self._ball(h, ball))
+        if graph is not None and graph.atoms.numel():
+            update = update.index_add(0, graph.atoms, self._graph(h, graph))
+        x = x + update
+        return x + self.mlp(self.norm_mlp(x))
+
+    def _ball(self, h: torch.Tensor, ball: BallContext) -> torch.Tensor:
+        n_balls, m = ball.balls.shape
+        heads, dim = self.num_heads, self.head_dim
+        padded = torch.cat([h, h.new_zeros((1, h.shape[1]))])
+        features = padded[ball.balls] + self.position(self.basis(ball.centroid_distance))
+        q, k, v = self.qkv(features).view(n_balls, m, 3, heads, dim).unbind(2)  # [B, m, H, d]
+        logits = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(dim)
+        slope = nn.functional.softplus(self.raw_slope).view(1, heads, 1, 1)
+        logits = logits - slope * ball.distances.unsqueeze(1)  # [B, H, m, m]
+        # Softmax shift: the largest logit among keys with u > 0 (never a far or padding key).
+        key_used = (ball.weights > 0).unsqueeze(1)  # [B, 1, m, m]
+        shift = logits.detach().masked_fill(~key_used, -torch.inf).amax(-1, keepdim=True)
+        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+        exponent = torch.where(key_used, logits - shift, torch.full_like(logits, -30.0))
+        weights = ball.weights.unsqueeze(1) * torch.exp(exponent)  # [B, H, m, m]
+        # Real queries always have their own key (u = 1); the clamp only guards padding rows.
+        total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+        attention = weights / total
+        out = torch.einsum("bhij,bjhd->bihd", attention, v).reshape(n_balls, m, heads * dim)
+        return self.out(out)[ball.valid]  # [n_real, F]
+
+    def _graph(self, h: torch.Tensor, graph: GraphContext) -> torch.Tensor:
+        heads, dim = self.num_heads, self.head_dim
+        n = h.shape[0]
+        position = self.position(self.basis(graph.centroid_distance))  # [n_periodic, F]
+        features = h.index_add(0, graph.atoms, position)
+        q, k, v = self.qkv(features).view(n, 3, heads, dim).unbind(1)  # [n, H, d]
+        slope = nn.functional.softplus(self.raw_slope)
+        i, j = graph.senders, graph.receivers
+        edge_logits = (q[j] * k[i]).sum(-1) / math.sqrt(dim) - slope * graph.distances.unsqueeze(
+            -1
+        )  # [n_edges, H]
+        self_logits = (q * k).sum(-1) / math.sqrt(dim)  # [n, H]
+        used = edge_logits.detach().masked_fill((graph.weights <= 0).unsqueeze(-1), -torch.inf)
+        shift = self_logits.detach().scatter_reduce(
+            0, j.unsqueeze(-1).expand(-1, heads), used, "amax"
+        )  # [n, H] largest logit among the atom itself and its enveloped neighbours
+        exponent = torch.where(
+            graph.weights.unsqueeze(-1) > 0,
+            edge_logits - shift[j],
+            torch.full_like(edge_logits, -30.0),
+        )
+        edge_weights = graph.weights.unsqueeze(-1) * torch.exp(exponent)  # [n_edges, H]
+        self_weights = torch.exp(self_logits - shift)  # [n, H]
+        numerator = self_weights.unsqueeze(-1) * v + scatter_sum(
+            edge_weights.unsqueeze(-1) * v[i], j, n
+        )  # [n, H, d]
+        denominator = self_weights + scatter_sum(edge_weights, j, n)  # [n, H]
+        out = (numerator / denominator.unsqueeze(-1)).reshape(n, heads * dim)
+        return self.out(out[graph.atoms])
+
+
+class Pooling(nn.Module):
+    """Parent = Linear(masked mean over children of MLP([RMSNorm(x_c), G(‖r_c − r_p‖/r)])).
+
+    r_p is the mean of the real children's positions; the mean makes pooling symmetric in the
+    children, so their order in the tree does not matter.
+    """
+
+    def __init__(self, num_features: int, num_basis: int) -> None:
+        super().__init__()
+        self.norm = nn.RMSNorm(num_features)
+        self.basis = GaussianDistances(num_basis)
+        self.mlp = nn.Sequential(
+            nn.Linear(num_features + num_basis, num_features),
+            nn.SiLU(),
+            nn.Linear(num_features, num_features),
+        )
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, children: torch.Tensor, radius: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool level nodes (x [n, F], positions [n, 3]) into [n_next, F], [n_next, 3]."""
+        n = x.shape[0]
+        real = (children < n).to(x.dtype).unsqueeze(-1)  # [n_next, 2, 1]
+        count = real.sum(1)  # [n_next, 1]
+        child_positions = torch.cat([positions, positions.new_zeros((1, 3))])[children]
+        parent_positions = (child_positions * real).sum(1) / count  # [n_next, 3]
+        distance = pair_norm(child_positions - parent_positions.unsqueeze(1)) / radius
+        child_features = torch.cat([self.norm(x), x.new_zeros((1, x.shape[1]))])[children]
+        h = self.mlp(torch.cat([child_features, self.basis(distance)], dim=-1))  # [n_next, 2, F]
+        return (h * real).sum(1) / count, parent_positions
+
+
+class Unpooling(nn.Module):
+    """x_c ← x_c + MLP([RMSNorm(x_p), G(‖r_c − r_p‖/r)]) for every child c of a parent p."""
+
+    def __init__(self, num_features: int, num_basis: int) -> None:
+        super().__init__()
+        self.norm = nn.RMSNorm(num_features)
+        self.basis = GaussianDistances(num_basis)
+        self.mlp = nn.Sequential(
+            nn.Linear(num_features + num_basis, num_features),
+            nn.SiLU(),
+            nn.Linear(num_features, num_features),
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        parent_x: torch.Tensor,
+        parent_positions: torch.Tensor,
+        parents: torch.Tensor,
+        radius: float,
+    ) -> torch.Tensor:
+        children = (parents >= 0).nonzero().squeeze(1)
+        parent = parents[children]
+        distance = pair_norm(positions[children] - parent_positions[parent]) / radius
+        h = self.mlp(torch.cat([self.norm(parent_x)[parent], self.basis(distance)], dim=-1))
+        return x.index_add(0, children, h)
+
+
+class Erwin(Backbone):
+    """Invariant Erwin backbone: PaiNN inside the cutoff, ball-tree attention beyond it.
+
+    See the module docstring for the design. ``block_features`` are the PaiNN scalars after
+    each local block followed by the final features, so ``num_blocks`` = local blocks + 1.
+    """
+
+    def __init__(self, config: ErwinConfig, *, cutoff: float, num_elements: int) -> None:
+        super().__init__()
+        self.config = config
+        self.cutoff = float(cutoff)
+        f = config.num_features
+        self.feature_dim = f
+        self.num_blocks = config.num_local_blocks + 1
+        self.attention_radius = float(config.attention_radius or cutoff)
+        self.embedding = nn.Embedding(num_elements, f)
+        self.radial = RadialEmbedding(cutoff, config.num_radial)
+        self.messages = nn.ModuleList(
+            PaiNNMessage(f, config.num_radial) for _ in range(config.num_local_blocks)
+        )
+        self.updates = nn.ModuleList(PaiNNUpdate(f) for _ in range(config.num_local_blocks))
+        self.trunk_in = nn.Linear(2 * f, f)
+        levels = config.num_levels
+
+        def blocks(count: int) -> nn.ModuleList:
+            return nn.ModuleList(
+                BallAttention(f, config.num_heads, config.mlp_ratio, config.num_distance_basis)
+                for _ in range(count)
+            )
+
+        self.encoder = nn.ModuleList(blocks(config.num_trunk_layers) for _ in range(levels + 1))
+        self.decoder = nn.ModuleList(blocks(config.num_decoder_layers) for _ in range(levels))
+        self.pooling = nn.ModuleList(Pooling(f, config.num_distance_basis) for _ in range(levels))
+        self.unpooling = nn.ModuleList(
+            Unpooling(f, config.num_distance_basis) for _ in range(levels)
+        )
+        self.trunk_norm = nn.RMSNorm(f)
+        self.trunk_out = nn.Linear(f, f)
+        self._partition_cache: dict[str, object] | None = None
+
+    def extra_repr(self) -> str:
+        return f"cutoff={self.cutoff}, attention_radius={self.attention_radius}, {self.config}"
+
+    def level_radius(self, level: int) -> float:
+        """Attention radius r_l = r_0·2^(l/3) of a level, Å."""
+        return self.attention_radius * RADIUS_GROWTH**level
+
+    # ------------------------------------------------------------------ tree
+    def ball_tree(self, geometry: Geometry) -> BallTree:
+        """The partition of the open structures of a batch (cached if ``partition_skin`` > 0)."""
+        graph = geometry.graph
+        include = ~graph.pbc.any(dim=1)  # [n_graphs] open structures get a tree
+        positions = geometry.positions.detach()
+        skin = self.config.partition_skin
+        cache = self._partition_cache
+        if skin > 0 and not self.training and cache is not None:
+            same = (
+                cache["numbers"].shape == graph.numbers.shape
+                and torch.equal(cache["numbers"], graph.numbers)
+                and torch.equal(cache["batch"], graph.batch)
+                and torch.equal(cache["include"], include)
+            )
+            if same:
+                moved = torch.linalg.norm(positions - cache["positions"], dim=-1)
+                if moved.numel() == 0 or float(moved.max()) < 0.5 * skin:
+                    return cache["tree"]  # type: ignore[return-value]
+        tree = build_ball_tree(
+            positions,
+            graph.batch,
+            graph.n_graphs,
+            include,
+            ball_size=self.config.ball_size,
+            num_levels=self.config.num_levels,
+            degeneracy_tolerance=self.config.degeneracy_tolerance,
+        )
+        if skin > 0 and not self.training:
+            self._partition_cache = {
+                "numbers": graph.numbers.clone(),
+                "batch": graph.batch.clone(),
+                "include": include.clone(),
+                "positions": positions.clone(),
+                "tree": tree,
+            }
+        return tree
+
+    def _graph_context(self, geometry: Geometry) -> GraphContext | None:
+        graph = geometry.graph
+        periodic = graph.pbc.any(dim=1)  # [n_graphs]
+        if not bool(periodic.any()):
+            return None
+        atoms = periodic[graph.batch].nonzero().squeeze(1)
+        senders, receivers = graph.edge_index
+        keep = periodic[graph.batch[receivers]]
+        senders, receivers = senders[keep], receivers[keep]
+        vectors = geometry.edge_vectors[keep]  # [n_edges, 3] r_j − r_i + shift
+        radius = min(self.attention_radius, self.cutoff)
+        distance = geometry.edge_lengths[keep]  # [n_edges] Å, never 0
+        weights = PolynomialEnvelope(radius)(distance)
+        n = geometry.positions.shape[0]
+        offset = scatter_sum(-weights.unsqueeze(-1) * vectors, receivers, n)  # Σ u (r_i − r_j)
+        total = 1.0 + scatter_sum(weights, receivers, n)
+        centroid_distance = smooth_norm(offset / total.unsqueeze(-1))[atoms] / radius
+        return GraphContext(
+            atoms=atoms,
+            senders=senders,
+            receivers=receivers,
+            weights=weights,
+            distances=distance / radius,
+            centroid_distance=centroid_distance,
+        )
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, geometry: Geometry) -> BackboneOutput:
+        s = self.embedding(geometry.species)  # [n_atoms, F]
+        v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
+        lengths = geometry.edge_lengths
+        radial = self.radial(lengths)  # [n_edges, num_radial]
+        envelope = self.radial.envelope(lengths)  # [n_edges]
+        unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
+        edge_index = geometry.graph.edge_index
+        blocks = []
+        for message, update in zip(self.messages, self.updates):
+            s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
+            s, v = update(s, v)
+            blocks.append(s)
+        vector_norm = torch.sqrt((v * v).sum(dim=1) + NORM_EPS)  # [n_atoms, F]
+        x = self.trunk_in(torch.cat([s, vector_norm], dim=-1))  # [n_atoms, F]
+        x = self._trunk(x, geometry)
+        features = s + self.trunk_out(self.trunk_norm(x))  # [n_atoms, F]
+        return BackboneOutput(node_features=features, block_features=[*blocks, features])
+
+    def _contexts(
+        self, positions: torch.Tensor, tree_level: TreeLevel, level: int, count: int
+    ) -> list[BallContext]:
+        """Ball contexts for ``count`` blocks: the tree's balls, then the shifted balls."""
+        radius = self.level_radius(level)
+        envelope = PolynomialEnvelope(radius)
+        partitions = (tree_level.balls, tree_level.shifted_balls)[: min(count, 2)]
+        return [
+            ball_context(positions, balls, tree_level.num_nodes, envelope, radius)
+            for balls in partitions
+        ]
+
+    def _trunk(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """Encoder (blocks, pool) up the tree, then (unpool, blocks) down; x [n_atoms, F]."""
+        tree = self.ball_tree(geometry)
+        graph_context = self._graph_context(geometry)
+        positions = geometry.positions
+        skips: list[tuple[torch.Tensor, torch.Tensor]] = []
+        top = len(tree.levels) - 1
+        for level, tree_level in enumerate(tree.levels):
+            blocks = self.encoder[level]
+            contexts = self._contexts(positions, tree_level, level, len(blocks))
+            graph = graph_context if level == 0 else None
+            for index, block in enumerate(blocks):
+                x = block(x, contexts[index % 2], graph)
+            skips.append((x, positions))
+            if tree_level.children is not None:
+                radius = self.level_radius(level)
+                x, positions = self.pooling[level](x, positions, tree_level.children, radius)
+        # Decoder: every level from the batch's top down, so a structure whose own top is
+        # level l gets the same decoder blocks whatever else is in the batch.
+        for level in range(top, -1, -1):
+            tree_level = tree.levels[level]
+            if level < top:
+                skip, skip_positions = skips[level]
+                x = self.unpooling[level](
+                    skip, skip_positions, x, positions, tree_level.parents, self.level_radius(level)
+                )
+                positions = skip_positions
+            if level >= len(self.decoder):
+                continue
+            blocks = self.decoder[level]
+            contexts = self._contexts(positions, tree_level, level, len(blocks))
+            graph = graph_context if level == 0 else None
+            for index, block in enumerate(blocks):
+                x = block(x, contexts[index % 2], graph)
+        return x

@@ -1,0 +1,241 @@
+"""Erwin backbone: the shared contract (one ball and a real tree) plus tree-specific checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+from ase.calculators.fd import calculate_numerical_forces
+
+from phicalc.calculator import PhiCalculator
+from phicalc.errors import ConfigError
+from phicalc.graph.batch import atoms_to_graph, collate
+from phicalc.nn.backbones.erwin import ErwinConfig
+from phicalc.nn.backbones.erwin_tree import build_ball_tree
+from phicalc.potential import Potential, build_model
+from phicalc.testing import ELEMENTS, PotentialContract, random_rotation, small_periodic_cell
+
+#: Small molecules fit in one ball: no partition, the trunk is dense enveloped attention.
+ONE_BALL = {
+    "num_features": 16,
+    "num_local_blocks": 1,
+    "num_radial": 8,
+    "ball_size": 32,
+    "num_levels": 2,
+    "num_trunk_layers": 2,
+    "num_heads": 2,
+    "mlp_ratio": 1,
+}
+#: Balls of 4: ethanol already has a 2-level tree, so pooling, unpooling and shifted balls run.
+TREE = {**ONE_BALL, "ball_size": 4, "attention_radius": 6.0}
+CUTOFF = 4.0
+
+
+class TestErwinContract(PotentialContract):
+    backbone = "erwin"
+    hyperparameters = ONE_BALL
+
+
+class TestErwinTreeContract(PotentialContract):
+    """The contract with a multi-level tree (attention beyond the cutoff, up to 6 Å · 2^(l/3))."""
+
+    backbone = "erwin"
+    hyperparameters = TREE
+
+    @pytest.mark.parametrize("name", ["CH3CH2OH", "CH4", "C6H6"])
+    def test_forces_match_finite_differences(self, model: Potential, name: str) -> None:
+        # A partition of an exactly symmetric molecule (CH4, benzene) must break the symmetry,
+        # so some ±1e-4 Å displacement flips it: the energy is smooth only within a partition.
+        # Rattled geometries have a locally constant partition (the one-ball class above and
+        # test_frozen_partition_symmetric_molecule cover the exact geometries).
+        atoms = molecule(name)
+        atoms.rattle(0.05, seed=7)
+        atoms.calc = self.calculator(model)
+        forces = atoms.get_forces()
+        numerical = calculate_numerical_forces(atoms, eps=1e-4)
+        np.testing.assert_allclose(forces, numerical, atol=self.fd_atol, rtol=1e-4)
+        assert np.abs(forces).max() > 1e-3
+
+    def test_energy_continuous_at_cutoff(self, model: Potential) -> None:
+        # Two atoms are one ball; the trunk reaches to attention_radius, past the cutoff.
+        def dimer(distance: float) -> tuple[float, np.ndarray]:
+            atoms = Atoms("CO", positions=[[0, 0, 0], [distance, 0, 0]])
+            atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+            return atoms.get_potential_energy(), atoms.get_forces()
+
+        radius = TREE["attention_radius"]
+        for edge in (self.cutoff, radius):
+            inside, force_inside = dimer(edge - 1e-5)
+            outside, force_outside = dimer(edge + 1e-5)
+            # no jump: the change is what the (continuous) force predicts over 2e-5 Å
+            assert abs(inside - outside) <= 2e-5 * np.abs(force_inside).max() * 1.1 + 1e-12
+            np.testing.assert_allclose(force_inside, force_outside, atol=1e-6)
+        _, far = dimer(radius + 0.5)
+        assert np.abs(far).max() < 1e-12
+
+
+# ------------------------------------------------------------------ helpers
+def make_model(phi: bool | dict[str, Any] = False, **overrides: Any) -> Potential:
+    hp = {**TREE, **overrides}
+    return build_model("erwin", phi=phi, elements=ELEMENTS, cutoff=CUTOFF, seed=0, **hp)
+
+
+def energy_forces(model: Potential, atoms: Atoms) -> tuple[float, np.ndarray]:
+    out = model.double().eval()(atoms_to_graph(atoms, model.cutoff))
+    return float(out["energy"][0]), out["forces"].numpy()
+
+
+@pytest.fixture(scope="module")
+def paracetamol() -> Atoms:
+    """A 20-atom molecule (C8H9NO2), rattled so no partition is at a tie."""
+    from phicalc.data.structures import structure_from_string
+
+    atoms = structure_from_string("paracetamol")
+    atoms.rattle(0.02, seed=3)
+    assert len(atoms) == 20
+    return atoms
+
+
+def tree_of(atoms: Atoms, ball_size: int = 4, num_levels: int = 2):
+    positions = torch.as_tensor(atoms.positions, dtype=torch.float64)
+    batch = torch.zeros(len(atoms), dtype=torch.int64)
+    return build_ball_tree(
+        positions, batch, 1, torch.tensor([True]), ball_size=ball_size, num_levels=num_levels
+    )
+
+
+def ball_sets(balls: torch.Tensor, num_nodes: int) -> set[frozenset[int]]:
+    return {frozenset(int(i) for i in row if i < num_nodes) for row in balls}
+
+
+# ------------------------------------------------------------------ the tree
+def test_partition_is_invariant_under_rotation_reflection_translation(paracetamol) -> None:
+    reference = tree_of(paracetamol)
+    for rotation in (random_rotation(5), -random_rotation(6)):  # proper and improper
+        moved = paracetamol.copy()
+        moved.positions = paracetamol.positions @ rotation.T + np.array([3.0, -1.0, 2.0])
+        tree = tree_of(moved)
+        assert len(tree.levels) == len(reference.levels) == 3
+        for a, b in zip(reference.levels, tree.levels):
+            assert torch.equal(a.balls, b.balls)
+            assert torch.equal(a.shifted_balls, b.shifted_balls)
+            assert (a.children is None) == (b.children is None)
+            if a.children is not None:
+                assert torch.equal(a.children, b.children)
+
+
+def test_partition_is_equivariant_under_permutation(paracetamol) -> None:
+    order = np.random.default_rng(1).permutation(len(paracetamol))
+    reference, permuted = tree_of(paracetamol), tree_of(paracetamol[order])
+    level, other = reference.levels[0], permuted.levels[0]
+    mapped = torch.as_tensor(np.append(order, len(order)))[other.balls]
+    assert ball_sets(mapped, 20) == ball_sets(level.balls, 20)
+
+
+def test_tree_covers_every_atom_once_and_balls_stay_in_their_structure(paracetamol) -> None:
+    structures = [paracetamol, molecule("CH3CH2OH"), molecule("H2O"), Atoms("C")]
+    positions = torch.as_tensor(np.concatenate([a.positions for a in structures]))
+    batch = torch.repeat_interleave(torch.arange(4), torch.tensor([len(a) for a in structures]))
+    tree = build_ball_tree(
+        positions, batch, 4, torch.ones(4, dtype=torch.bool), ball_size=4, num_levels=3
+    )
+    n = len(batch)
+    level = tree.levels[0]
+    for balls in (level.balls, level.shifted_balls):
+        real = balls[balls < n]
+        assert sorted(real.tolist()) == list(range(n))
+        for row in balls:
+            assert len({int(batch[i]) for i in row if i < n}) == 1
+    # 20 atoms → 32 slots → 8 balls of 4 → 3 coarsening steps (capped at num_levels = 3).
+    assert [lvl.num_nodes for lvl in tree.levels] == [n, 16 + 8, 8 + 4, 4]
+    # structures of at most ball_size atoms are one ball and are never pooled
+    assert tree.levels[1].parents is not None
+    assert (
+        int((tree.levels[0].parents[20:] >= 0).sum()) == 9
+    )  # ethanol (16 slots) pools; H2O, C not
+
+
+def test_one_ball_structures_have_no_partition() -> None:
+    tree = tree_of(molecule("C6H6"), ball_size=16)
+    assert len(tree.levels) == 1 and tree.levels[0].balls.shape == (1, 16)
+
+
+# ------------------------------------------------------------------ the model
+@pytest.mark.parametrize("phi", [False, {"method": "spectral"}], ids=["nophi", "spectral"])
+def test_twenty_atom_molecule_alone_forces_match_fd(paracetamol, phi) -> None:
+    for overrides in ({}, {"ball_size": 32}):  # a 3-level tree, then a single ball
+        model = make_model(phi, **overrides).double().eval()
+        atoms = paracetamol.copy()
+        atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+        forces = atoms.get_forces()
+        numerical = calculate_numerical_forces(atoms, eps=1e-4)
+        np.testing.assert_allclose(forces, numerical, atol=2e-5, rtol=1e-4)
+        assert np.abs(forces).max() > 1e-3
+
+
+def test_energy_is_reflection_invariant(paracetamol) -> None:
+    model = make_model()
+    energy, forces = energy_forces(model, paracetamol)
+    mirrored = paracetamol.copy()
+    mirrored.positions[:, 1] *= -1.0
+    energy_m, forces_m = energy_forces(model, mirrored)
+    assert energy_m == pytest.approx(energy, abs=1e-10)
+    np.testing.assert_allclose(forces_m, forces * np.array([1.0, -1.0, 1.0]), atol=1e-10)
+
+
+def test_results_do_not_depend_on_batch_composition(paracetamol) -> None:
+    model = make_model({"method": "spectral"}).double().eval()
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rattle(0.03, seed=2)
+    other = paracetamol.copy()
+    other.rattle(0.3, seed=9)  # a different neighbour in the batch must not leak
+    single = model(atoms_to_graph(paracetamol, CUTOFF))
+    for neighbours in ([ethanol], [other, small_periodic_cell()], [molecule("H2O"), other]):
+        graphs = [atoms_to_graph(a, CUTOFF) for a in [*neighbours, paracetamol]]
+        batched = model(collate(graphs))
+        torch.testing.assert_close(batched["energy"][-1], single["energy"][0], atol=1e-11, rtol=0)
+        torch.testing.assert_close(batched["forces"][-20:], single["forces"], atol=1e-11, rtol=0)
+        torch.testing.assert_close(batched["charges"][-20:], single["charges"], atol=1e-11, rtol=0)
+
+
+def test_periodic_water_box_is_extensive_and_smooth() -> None:
+    from phicalc.data.structures import structure_from_string
+
+    model = make_model().double().eval()
+    box = structure_from_string("water-box:8")  # 24 atoms, periodic: local-graph attention
+    box.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    energy = box.get_potential_energy()
+    big = box.repeat((2, 2, 2))
+    big.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    assert big.get_potential_energy() == pytest.approx(8 * energy, rel=1e-10)
+    numerical = calculate_numerical_forces(box, eps=1e-4, iatoms=range(6))
+    np.testing.assert_allclose(box.get_forces()[:6], numerical, atol=2e-5, rtol=1e-4)
+
+
+def test_frozen_partition_symmetric_molecule() -> None:
+    """With a partition skin the tree is reused, so even benzene's forces match FD."""
+    model = make_model(partition_skin=0.3).double().eval()
+    atoms = molecule("C6H6")
+    atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    forces = atoms.get_forces()
+    tree = model.backbone._partition_cache["tree"]
+    numerical = calculate_numerical_forces(atoms, eps=1e-4)
+    assert model.backbone._partition_cache["tree"] is tree  # never rebuilt
+    np.testing.assert_allclose(forces, numerical, atol=2e-5, rtol=1e-4)
+    atoms.positions[0] += 0.2  # beyond half the skin: rebuilt
+    atoms.get_forces()
+    assert model.backbone._partition_cache["tree"] is not tree
+
+
+def test_config_is_validated_and_printed() -> None:
+    with pytest.raises(ConfigError, match="ball_size"):
+        ErwinConfig(ball_size=6)
+    with pytest.raises(ConfigError, match="num_heads"):
+        ErwinConfig(num_features=10, num_heads=4)
+    with pytest.raises(ConfigError, match="unknown option"):
+        make_model(ball=4)
+    assert "ball_size=4" in repr(make_model().backbone)
