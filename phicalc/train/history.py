@@ -48,9 +48,10 @@ def plot_learning_curve(path: str | os.PathLike[str], rows: Sequence[dict[str, A
         values = [row.get(key) for row in rows]
         return values if all(isinstance(v, (int, float)) for v in values) else None
 
-    figure = Figure(figsize=(11, 3.4), layout="constrained")
+    figure = Figure(figsize=(11, 3.4))
     FigureCanvasAgg(figure)
     ax_loss, ax_err, ax_lr = figure.subplots(1, 3)
+    figure.subplots_adjust(left=0.08, right=0.99, bottom=0.14, top=0.91, wspace=0.38)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         values = series(key)
         if values is not None:

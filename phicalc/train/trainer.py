@@ -16,7 +16,8 @@ averaging across processes, optional clipping, the EMA update and the learning-r
 EMA weights are then evaluated on the validation set; the best validation value of
 ``selection_metric`` is saved as ``best_model.pt`` (test data are evaluated only once, after the
 last epoch, and never select anything). After every epoch rank 0 writes ``checkpoint.pt``
-(atomically), ``log.csv`` and ``learning_curve.png``.
+(atomically) and ``log.csv``, and redraws ``learning_curve.png`` (at most once a minute, and
+after the last epoch of the call).
 
 Output folder: ``config.yaml`` (resolved), ``checkpoint.pt``, ``best_model.pt``, ``log.csv``,
 ``learning_curve.png``, ``metrics.json`` (best validation and test metrics), ``train.log``.
@@ -63,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_MODEL_NAME = "best_model.pt"
+#: The learning curve is redrawn at most this often (seconds), and after the last epoch.
+PLOT_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -240,6 +243,7 @@ class Trainer:
         self.best_val: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
         self.train_time_s = 0.0
+        self._last_plot = -math.inf
         if checkpoint is not None:
             self._restore(checkpoint)
         self.ctx.barrier()
@@ -391,7 +395,7 @@ class Trainer:
             first = self.epoch + 1
             last = c.epochs if stop_after is None else min(c.epochs, self.epoch + stop_after)
             for epoch in range(first, last + 1):
-                self._run_epoch(epoch)
+                self._run_epoch(epoch, final=epoch == last)
             finished = self.epoch >= c.epochs
             test_metrics = None
             if finished and c.data.evaluate_test:
@@ -431,7 +435,7 @@ class Trainer:
         logging.getLogger("phicalc").addHandler(handler)
         return handler
 
-    def _run_epoch(self, epoch: int) -> None:
+    def _run_epoch(self, epoch: int, *, final: bool = False) -> None:
         c = self.config
         started = time.perf_counter()
         train_metrics = self._train_epoch(epoch)
@@ -461,7 +465,9 @@ class Trainer:
                 )
             save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
             write_csv(self.out / "log.csv", self.history)
-            plot_learning_curve(self.out / "learning_curve.png", self.history)
+            if final or time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
+                plot_learning_curve(self.out / "learning_curve.png", self.history)
+                self._last_plot = time.monotonic()
             selected = (
                 "" if c.selection_metric == "loss" else f", val {c.selection_metric} {metric:.4g}"
             )

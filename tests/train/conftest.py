@@ -43,13 +43,13 @@ def labelled_molecules(n: int, *, seed: int = 0, charges: bool = True) -> list:
     return records
 
 
-@pytest.fixture(name="labelled_molecules")
+@pytest.fixture(name="labelled_molecules", scope="session")
 def labelled_molecules_fixture():
     """The :func:`labelled_molecules` builder."""
     return labelled_molecules
 
 
-@pytest.fixture(name="tiny_config")
+@pytest.fixture(name="tiny_config", scope="session")
 def tiny_config_fixture():
     """The :func:`tiny_config` builder."""
     return tiny_config
@@ -86,12 +86,7 @@ def tiny_config(files: dict[str, Path], out: Path, **overrides: Any) -> dict[str
             "readout_hidden": 8,
             "backbone_config": {"num_features": 8, "num_blocks": 1, "num_radial": 4},
         },
-        "data": {
-            "format": "extxyz",
-            "train": str(files["train"]),
-            "val": str(files["val"]),
-            "test": str(files["test"]),
-        },
+        "data": {"format": "extxyz", **{k: str(v) for k, v in files.items()}},
         "loss": {"energy_weight": 1.0, "forces_weight": 1.0},
         "optim": {"batch_size": 4, "lr": 2e-3, "ema_decay": 0.9, "warmup_epochs": 0.5},
     }
