@@ -152,6 +152,7 @@ def label_structure(
     method: str = "GFN2-xTB",
     info: dict[str, Any] | None = None,
     calc=None,
+    threads: int | None = 1,
 ) -> Atoms:
     """Single-point xTB labels for one structure.
 
@@ -160,6 +161,7 @@ def label_structure(
         method: xTB Hamiltonian.
         info: provenance merged into the record's ``info``.
         calc: a calculator to reuse (default: a new :func:`xtb_calculator`).
+        threads: OpenMP threads for xTB (:func:`limit_threads`; ``None`` = library default).
 
     Returns:
         A record (:func:`phicalc.data.datasets.make_record`) with energy, forces, Mulliken
@@ -170,7 +172,8 @@ def label_structure(
     work.calc = (
         calc if calc is not None else xtb_calculator(method, charge=atoms.info.get("charge", 0))
     )
-    return _record(work, {"method": method, **(info or {})})
+    with limit_threads(threads):
+        return _record(work, {"method": method, **(info or {})})
 
 
 def covalent_bonds(atoms: Atoms, *, scale: float = 1.2) -> set[tuple[int, int]]:
