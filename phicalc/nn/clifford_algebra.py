@@ -134,6 +134,7 @@ def _tables(device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]
         "vector_input": as_long(_VECTOR_INPUT).reshape(-1),  # [24] flattened [out, i]
         "vector_sign": as_float(_VECTOR_SIGN),  # [8, 3]
         "grades": grades,  # [8]
+        "grade_sum": torch.nn.functional.one_hot(grades, NUM_GRADES).to(dtype),  # [8, 4]
         "reverse": as_float([(-1) ** (g * (g - 1) // 2) for g in BLADE_GRADES]),
         "involute": as_float([(-1) ** g for g in BLADE_GRADES]),
     }
@@ -251,11 +252,7 @@ def quadratic_form(x: torch.Tensor) -> torch.Tensor:
 
 def grade_quadratic_forms(x: torch.Tensor) -> torch.Tensor:
     """q(x^(k)) for k = 0..3: [..., 8] → [..., 4], a sum of squares per grade (O(3)-invariant)."""
-    squares = x * x
-    return torch.stack(
-        [squares[..., 0], squares[..., 1:4].sum(-1), squares[..., 4:7].sum(-1), squares[..., 7]],
-        dim=-1,
-    )
+    return (x * x) @ _tables(x.device, x.dtype)["grade_sum"]
 
 
 def grade_norms(x: torch.Tensor, eps: float) -> torch.Tensor:

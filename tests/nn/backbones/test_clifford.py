@@ -1,0 +1,252 @@
+"""CliffordNet: the shared Potential contract plus checks specific to multivector features.
+
+Equivariance is tested against the outermorphism of Q ∈ O(3) (1 ⊕ Q ⊕ Λ²Q ⊕ det Q), which the
+algebra tests derive independently of the network: scalars stay, vectors rotate, bivectors rotate
+as axial vectors and the pseudoscalar changes sign under reflections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+
+from phicalc.errors import ConfigError
+from phicalc.graph.batch import atoms_to_graph
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn import clifford_algebra as ca
+from phicalc.nn.backbones.base import Geometry
+from phicalc.nn.backbones.clifford import (
+    CliffordConfig,
+    CliffordNet,
+    GeometricProductLayer,
+    GradeNormalization,
+    MVGate,
+    MVLinear,
+)
+from phicalc.potential import Potential, build_model
+from phicalc.testing import PotentialContract
+
+HYPERPARAMETERS = {"num_channels": 8, "num_blocks": 2, "num_radial": 6}
+
+
+class TestCliffordContract(PotentialContract):
+    backbone = "clifford"
+    hyperparameters = HYPERPARAMETERS
+
+
+# ------------------------------------------------------------------------------ helpers
+def clifford_model(seed: int = 0, **overrides) -> Potential:
+    hp = {**HYPERPARAMETERS, **overrides}
+    model = build_model(
+        "clifford", phi=False, elements=("H", "C", "N", "O"), cutoff=4.0, seed=seed, **hp
+    )
+    return model.double().eval()
+
+
+def geometry_of(model: Potential, atoms: Atoms, transform: torch.Tensor | None = None) -> Geometry:
+    """Geometry of ``atoms`` with positions (and cell) mapped r ↦ Q r, on an unchanged graph."""
+    graph = atoms_to_graph(atoms, model.cutoff)
+    if transform is not None:
+        graph = dataclasses.replace(
+            graph, positions=graph.positions @ transform.T, cell=graph.cell @ transform.T
+        )
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    species = model.species(graph.numbers)
+    return Geometry(graph, species, graph.positions, graph.cell, vectors, vectors.norm(dim=-1))
+
+
+def chiral_cluster() -> Atoms:
+    """Five atoms in a generic (chiral) arrangement, all within the cutoff of each other."""
+    rng = np.random.default_rng(7)
+    atoms = molecule("CH4")
+    atoms.positions += rng.normal(scale=0.25, size=atoms.positions.shape)
+    atoms.numbers = [6, 1, 7, 8, 1]
+    return atoms
+
+
+def orthogonal(seed: int, reflection: bool) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    return -q if (torch.linalg.det(q) < 0) != reflection else q
+
+
+def random_multivectors(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(
+        *shape, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+
+
+# ------------------------------------------------------------------------------ config, repr
+def test_repr_shows_grade_layout():
+    net = CliffordNet(CliffordConfig(), cutoff=5.0, num_elements=4)
+    assert repr(net) == (
+        "CliffordNet(channels=16 x [0,1,2,3], blocks=3, radial=8, kernel=16 x [0,1], cutoff=5.0)"
+    )
+    assert net.layout == "16 x [0,1,2,3]" and net.feature_dim == 64 and net.num_blocks == 3
+    assert "16 x [0,1,2,3] -> 48 x [0,1,2,3]" in repr(net.blocks[0].source)
+
+
+def test_default_config_is_small():
+    assert CliffordConfig() == CliffordConfig(
+        num_channels=16, num_blocks=3, num_radial=8, kernel_layers=1, avg_num_neighbors=8.0
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_channels": 0},
+        {"num_blocks": -1},
+        {"num_radial": 2.5},
+        {"kernel_layers": -1},
+        {"avg_num_neighbors": 0.0},
+    ],
+)
+def test_invalid_config_names_the_value(options):
+    name, value = next(iter(options.items()))
+    with pytest.raises(ConfigError, match=rf"{name} .*{value!r}"):
+        CliffordConfig(**options)
+
+
+def test_unknown_option_is_rejected_by_name():
+    with pytest.raises(ConfigError, match="num_features"):
+        build_model("clifford", phi=False, elements=("H",), num_features=8)
+
+
+# ------------------------------------------------------------------------------ layers
+LAYERS = {
+    "linear": lambda: MVLinear(4, 3),
+    "gate": lambda: MVGate(4),
+    "normalization": lambda: GradeNormalization(4),
+    "product": lambda: GeometricProductLayer(4),
+}
+
+
+@pytest.mark.parametrize("reflection", [False, True], ids=["rotation", "reflection"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layers_are_o3_equivariant(name: str, reflection: bool):
+    torch.manual_seed(0)
+    layer = LAYERS[name]().double()
+    with torch.no_grad():  # move parameters away from their special initial values
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    rho = ca.orthogonal_action(orthogonal(1, reflection))
+    x = random_multivectors(5, 4, seed=2)
+    torch.testing.assert_close(layer(x @ rho.T), layer(x) @ rho.T)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_span_evaluation_matches_full_multivectors(name: str):
+    """forward_span on (a, b) equals forward on a + b n: each layer preserves span{1, n}."""
+    torch.manual_seed(0)
+    layer = LAYERS[name]().double()
+    generator = torch.Generator().manual_seed(3)
+    a, b = torch.randn(2, 6, 4, generator=generator, dtype=torch.float64)
+    n = torch.nn.functional.normalize(
+        torch.randn(6, 1, 3, generator=generator, dtype=torch.float64), dim=-1
+    )
+    full = layer(ca.embed_scalar(a) + b.unsqueeze(-1) * ca.embed_vector(n))
+    span_a, span_b = layer.forward_span(a, b)
+    torch.testing.assert_close(
+        full, ca.embed_scalar(span_a) + span_b.unsqueeze(-1) * ca.embed_vector(n)
+    )
+
+
+def test_kernel_is_a_plus_b_rhat():
+    """The Clifford MLP of r̂ lands in span{1, r̂}: no bivector or pseudoscalar part."""
+    model = clifford_model(kernel_layers=2)
+    geometry = geometry_of(model, chiral_cluster())
+    backbone = model.backbone
+    radial = backbone.radial_scale * backbone.radial(geometry.edge_lengths)
+    unit = geometry.edge_vectors / geometry.edge_lengths.unsqueeze(-1)
+    kernel = backbone.blocks[0].kernel
+    full = kernel.multivectors(radial, unit)  # [n_edges, C, 8]
+    a, b = kernel(radial)
+    expected = ca.embed_scalar(a) + b.unsqueeze(-1) * ca.embed_vector(unit.unsqueeze(1))
+    torch.testing.assert_close(full, expected)
+    assert full[..., 4:].abs().max() < 1e-12
+    assert b.abs().mean() > 0.05 and a.abs().mean() > 0.05  # both parts are used
+
+
+# ------------------------------------------------------------------------------ network equivariance
+@pytest.mark.parametrize("reflection", [False, True], ids=["rotation", "reflection"])
+def test_multivector_features_are_o3_equivariant(reflection: bool):
+    model = clifford_model()
+    atoms = chiral_cluster()
+    q = orthogonal(5, reflection)
+    rho = ca.orthogonal_action(q)
+    with torch.no_grad():
+        features = model.backbone.multivector_features(geometry_of(model, atoms))
+        moved = model.backbone.multivector_features(geometry_of(model, atoms, q))
+    for h, h_moved in zip(features, moved):
+        torch.testing.assert_close(h_moved, h @ rho.T, atol=1e-12, rtol=1e-9)
+    last, last_moved = features[-1], moved[-1]
+    # Not vacuous: every grade is populated, and the parts transform as the math says.
+    assert all(ca.grade_norms(last, 0.0)[..., k].max() > 1e-6 for k in range(4))
+    torch.testing.assert_close(last_moved[..., 0], last[..., 0], atol=1e-12, rtol=1e-9)
+    torch.testing.assert_close(last_moved[..., 1:4], last[..., 1:4] @ q.T, atol=1e-12, rtol=1e-9)
+    torch.testing.assert_close(
+        ca.bivector_to_axial(last_moved),
+        torch.linalg.det(q) * ca.bivector_to_axial(last) @ q.T,
+        atol=1e-12,
+        rtol=1e-9,
+    )
+    sign = -1.0 if reflection else 1.0
+    torch.testing.assert_close(last_moved[..., 7], sign * last[..., 7], atol=1e-12, rtol=1e-9)
+
+
+def test_block_features_are_invariant_under_reflection():
+    model = clifford_model()
+    atoms = chiral_cluster()
+    q = orthogonal(6, reflection=True)
+    with torch.no_grad():
+        out = model.backbone(geometry_of(model, atoms))
+        moved = model.backbone(geometry_of(model, atoms, q))
+    assert len(out.block_features) == 2 and out.node_features.shape == (5, 32)
+    for f, f_moved in zip(out.block_features, moved.block_features):
+        torch.testing.assert_close(f_moved, f, atol=1e-12, rtol=1e-9)
+
+
+def test_energy_invariant_and_forces_equivariant_under_reflection():
+    model = clifford_model()
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.05, seed=3)
+    q = orthogonal(8, reflection=True)
+    graph = atoms_to_graph(atoms, model.cutoff)
+    mirrored = dataclasses.replace(graph, positions=graph.positions @ q.T)
+    out, out_mirrored = model(graph), model(mirrored)
+    torch.testing.assert_close(out_mirrored["energy"], out["energy"], atol=1e-12, rtol=0)
+    torch.testing.assert_close(out_mirrored["forces"], out["forces"] @ q.T, atol=1e-12, rtol=0)
+    assert out["forces"].abs().max() > 1e-3
+
+
+# ------------------------------------------------------------------------------ smoothness
+def test_force_training_gradients_are_finite_at_symmetric_sites():
+    """Exact CH4: vector sums vanish on C and higher grades start at 0; the safe norms must keep
+    the force loss's parameter gradients (double backprop) finite."""
+    model = clifford_model()
+    model.train()
+    graph = atoms_to_graph(molecule("CH4"), model.cutoff)
+    out = model(graph, training=True)
+    loss = out["forces"].pow(2).sum() + out["energy"].pow(2).sum()
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_float32_matches_float64():
+    model = clifford_model()
+    atoms = molecule("CH3CH2OH")
+    e64 = model(atoms_to_graph(atoms, model.cutoff))["energy"]
+    model32 = clifford_model().float()
+    e32 = model32(atoms_to_graph(atoms, model.cutoff, dtype=torch.float32))["energy"]
+    assert float(e32) == pytest.approx(float(e64), abs=1e-4)
