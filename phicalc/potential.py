@@ -184,7 +184,7 @@ class Potential(nn.Module):
         cell = graph.cell.to(dtype)
         species = self.species(graph.numbers)
         need_grad = compute_forces or compute_stress
-        with torch.enable_grad() if need_grad else torch.no_grad():
+        with torch.enable_grad() if (need_grad or training) else torch.no_grad():
             if need_grad:
                 positions = positions.detach().requires_grad_(True)
             strain = None
