@@ -13,16 +13,20 @@ Differences from the published Erwin, and why:
 * **Gradients.** Only the tree indices are computed without gradients; ball centroids, pooled
   positions and all distances are differentiable, so F = −∂E/∂r is exact for a fixed partition.
 * **Smoothness.** Attention weights are enveloped: α_ij = u(d_ij/r_l) e^{ℓ_ij} / Σ_k u(d_ik/r_l)
-  e^{ℓ_ik} with the polynomial cutoff envelope u and r_l = r_0·2^{l/3} (pooled nodes spread as
-  the cube root of the atoms they hold), so pairs far apart enter and leave smoothly, and the
-  positional centroid c_i is weighted by the same envelope. A structure of at most
-  ``ball_size`` atoms is one ball with no partition at all, so its energy is an exact smooth
-  function of the positions. Larger structures have a piecewise-constant partition: E is smooth
-  between partition changes and jumps where one changes; ``partition_skin`` > 0 freezes the
-  partition between rebuilds (Verlet-list style) to remove the back-and-forth flips in MD.
+  e^{ℓ_ik} with the polynomial cutoff envelope u and r_l = r_0·s^{l/3} (s = pool stride; pooled
+  nodes spread as the cube root of the atoms they hold), so pairs enter and leave attention
+  smoothly, and the positional centroid c_i is weighted by the same envelope. The partition
+  itself is piecewise constant, so we keep the energy from depending on its fragile parts:
+  (1) a structure of at most ``ball_size`` atoms is one ball, with no partition at all, so its
+  energy is an exact smooth function of the positions; (2) by default a whole ball is pooled
+  into one node (``pool_stride = ball_size``) and attention and pooling are symmetric within a
+  ball, so only splits of nodes of capacity ≥ ball_size/2 matter (the many flips of 2–8 atom
+  nodes in MD change nothing); (3) ``partition_skin`` > 0 freezes the partition between
+  rebuilds (Verlet-list style), which removes back-and-forth flips. Where a ball boundary does
+  move, E jumps; F = −∇E holds between such events.
 * **Periodicity.** A ball tree of a periodic cell is not consistent with its supercells, so for
-  periodic structures (any pbc) the trunk attends over the local neighbour graph (all images
-  within the cutoff, minimum-image-free: edge vectors include the lattice shifts) with the same
+  periodic structures (any pbc) the trunk attends over the local neighbour graph (every image
+  within the cutoff is its own key: edge vectors include the lattice shifts) with the same
   weights and no pooling. Such structures are exactly extensive (2×2×2 supercell = 8× energy).
 * **Batches.** One tree per structure, balls never straddle structures, RMSNorm (no BatchNorm)
   and masked padding slots: results never depend on the rest of a batch.
@@ -48,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: δ of the smooth norm sqrt(‖x‖² + δ²) − δ (Å), used where a distance reaches 0 continuously.
 SMOOTH_NORM_DELTA = 0.1
-#: Growth of the attention radius per coarsening level (pooled nodes spread as N^(1/3)).
-RADIUS_GROWTH = 2.0 ** (1.0 / 3.0)
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,19 @@ class ErwinConfig:
         num_local_blocks: PaiNN message + update blocks inside the cutoff (default: 2).
         num_radial: Bessel basis size of the local encoder (default: 16).
         ball_size: atoms (nodes) per ball, a power of two ≥ 4 (default: 32).
-        num_levels: maximum number of coarsening steps (stride 2) (default: 3).
+        pool_stride: nodes pooled into one node of the next level, a power of two in
+            [2, ball_size] (None, the default: ``ball_size``, a whole ball, so splits of small
+            nodes never change the energy; Erwin's own choice is 2).
+        num_levels: maximum number of coarsening steps (default: 3; with the defaults a
+            top-level ball spans 32³ atoms).
         num_trunk_layers: attention blocks per encoder level, alternating the tree's balls and
             the shifted balls (default: 2).
         num_decoder_layers: attention blocks per level after unpooling (default: 1).
         num_heads: attention heads; must divide ``num_features`` (default: 4).
         mlp_ratio: hidden width of the SwiGLU MLPs in units of F (default: 2).
         attention_radius: envelope radius r_0 of level-0 attention in Å (None: the model
-            cutoff); level l uses r_0·2^(l/3). Periodic structures use min(r_0, cutoff).
+            cutoff); level l uses r_0·s^(l/3) (s = pool_stride). Periodic structures use
+            min(r_0, cutoff).
         num_distance_basis: Gaussians encoding distances for positions and pooling (default: 8).
         degeneracy_tolerance: relative eigenvalue gap under which a tree node is split by the
             distance to its centroid instead of a principal axis (default: 1e-2).
@@ -80,6 +87,7 @@ class ErwinConfig:
     num_local_blocks: int = 2
     num_radial: int = 16
     ball_size: int = 32
+    pool_stride: int | None = None
     num_levels: int = 3
     num_trunk_layers: int = 2
     num_decoder_layers: int = 1
@@ -94,6 +102,11 @@ class ErwinConfig:
         m = self.ball_size
         if m < 4 or m & (m - 1):
             raise ConfigError(f"ErwinConfig.ball_size must be a power of two ≥ 4, got {m}")
+        s = m if self.pool_stride is None else self.pool_stride
+        if s < 2 or s > m or s & (s - 1):
+            raise ConfigError(
+                f"ErwinConfig.pool_stride must be a power of two in [2, ball_size={m}], got {s}"
+            )
         if self.num_features < 1 or self.num_features % self.num_heads:
             raise ConfigError(
                 f"ErwinConfig.num_heads={self.num_heads} must divide "
@@ -322,7 +335,7 @@ class BallAttention(nn.Module):
 
 
 class Pooling(nn.Module):
-    """Parent = Linear(masked mean over children of MLP([RMSNorm(x_c), G(‖r_c − r_p‖/r)])).
+    """Parent = masked mean over children of MLP([RMSNorm(x_c), G(‖r_c − r_p‖/r)]).
 
     r_p is the mean of the real children's positions; the mean makes pooling symmetric in the
     children, so their order in the tree does not matter.
@@ -343,13 +356,13 @@ class Pooling(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool level nodes (x [n, F], positions [n, 3]) into [n_next, F], [n_next, 3]."""
         n = x.shape[0]
-        real = (children < n).to(x.dtype).unsqueeze(-1)  # [n_next, 2, 1]
+        real = (children < n).to(x.dtype).unsqueeze(-1)  # [n_next, stride, 1]
         count = real.sum(1)  # [n_next, 1]
         child_positions = torch.cat([positions, positions.new_zeros((1, 3))])[children]
         parent_positions = (child_positions * real).sum(1) / count  # [n_next, 3]
         distance = pair_norm(child_positions - parent_positions.unsqueeze(1)) / radius
         child_features = torch.cat([self.norm(x), x.new_zeros((1, x.shape[1]))])[children]
-        h = self.mlp(torch.cat([child_features, self.basis(distance)], dim=-1))  # [n_next, 2, F]
+        h = self.mlp(torch.cat([child_features, self.basis(distance)], dim=-1))  # [n_next, s, F]
         return (h * real).sum(1) / count, parent_positions
 
 
@@ -397,6 +410,7 @@ class Erwin(Backbone):
         self.feature_dim = f
         self.num_blocks = config.num_local_blocks + 1
         self.attention_radius = float(config.attention_radius or cutoff)
+        self.pool_stride = config.pool_stride or config.ball_size
         self.embedding = nn.Embedding(num_elements, f)
         self.radial = RadialEmbedding(cutoff, config.num_radial)
         self.messages = nn.ModuleList(
@@ -426,8 +440,8 @@ class Erwin(Backbone):
         return f"cutoff={self.cutoff}, attention_radius={self.attention_radius}, {self.config}"
 
     def level_radius(self, level: int) -> float:
-        """Attention radius r_l = r_0·2^(l/3) of a level, Å."""
-        return self.attention_radius * RADIUS_GROWTH**level
+        """Attention radius r_l = r_0·s^(l/3) of a level (s = pool_stride), Å."""
+        return self.attention_radius * self.pool_stride ** (level / 3.0)
 
     # ------------------------------------------------------------------ tree
     def ball_tree(self, geometry: Geometry) -> BallTree:
@@ -448,6 +462,8 @@ class Erwin(Backbone):
                 moved = torch.linalg.norm(positions - cache["positions"], dim=-1)
                 if moved.numel() == 0 or float(moved.max()) < 0.5 * skin:
                     return cache["tree"]  # type: ignore[return-value]
+        if skin > 0 and not self.training:
+            logger.debug("Erwin: (re)building the ball tree of %d atoms", positions.shape[0])
         tree = build_ball_tree(
             positions,
             graph.batch,
@@ -455,6 +471,7 @@ class Erwin(Backbone):
             include,
             ball_size=self.config.ball_size,
             num_levels=self.config.num_levels,
+            stride=self.pool_stride,
             degeneracy_tolerance=self.config.degeneracy_tolerance,
         )
         if skin > 0 and not self.training:

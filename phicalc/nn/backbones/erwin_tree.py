@@ -19,12 +19,18 @@ Construction (per structure with N atoms, P = 2^ceil(log2 N) slots, at least 2):
 3. The slot of an atom is the node offset of its leaf pair plus its rank in the pair. In slot
    order every aligned block of 2^k slots is a subtree; empty slots are masked, never duplicates.
 
-Levels: level 0 holds the atoms; level l+1 pools slot pairs (2s, 2s+1) of level l. A structure
-is coarsened only while its level has more than one ball (``P / 2^l > ball_size``) and at most
-``num_levels`` times, so a structure of at most ``ball_size`` atoms is one ball and has no
-partition at all. Balls are aligned blocks of ``ball_size`` slots; the shifted balls (for
-cross-ball mixing, as Swin's shifted windows) start half a ball later in slot order and wrap
-around within the structure. Balls never straddle structures.
+Levels: level 0 holds the atoms; level l+1 pools aligned groups of ``stride`` slots of level l
+(subtrees, so every group holds at least stride/2 atoms). A structure is coarsened only while
+its level has more than one ball (more than ``ball_size`` slots) and at most ``num_levels``
+times, so a structure of at most ``ball_size`` atoms is one ball and has no partition at all.
+Balls are aligned blocks of ``ball_size`` slots; the shifted balls (for cross-ball mixing, as
+Swin's shifted windows) start half a ball later in slot order and wrap around within the
+structure. Balls never straddle structures.
+
+What the model sees of the tree: ball membership (splits of nodes with capacity ≥ ball_size),
+shifted-ball membership (capacity ≥ ball_size/2, and the order of siblings above) and pooling
+groups (capacity ≥ stride). Splits of smaller nodes are never used, so with stride = ball_size
+the fragile splits of 2–8 atom nodes (methyl rotors, vibrating pairs) cannot change the energy.
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ class TreeLevel:
             Level 0 counts every atom of the batch (atoms of periodic structures are in no ball).
         balls: [n_balls, ball_size] node indices of each ball, padded with ``num_nodes``.
         shifted_balls: [n_shifted, ball_size] node indices of the shifted balls, padded likewise.
-        children: [n_nodes_next, 2] nodes of this level pooled into each node of the next level
-            (``num_nodes`` for an empty slot), or None at the top level.
+        children: [n_nodes_next, stride] nodes of this level pooled into each node of the next
+            level (``num_nodes`` for an empty slot), or None at the top level.
         parents: [num_nodes] node of the next level each node is pooled into, −1 if none.
     """
 
@@ -227,6 +233,7 @@ def build_ball_tree(
     *,
     ball_size: int,
     num_levels: int,
+    stride: int = 2,
     degeneracy_tolerance: float = 1e-2,
 ) -> BallTree:
     """Ball hierarchy of the included structures of a batch (indices only, no gradients).
@@ -238,6 +245,7 @@ def build_ball_tree(
         include: [n_graphs] bool, structures that get a tree (the open ones).
         ball_size: m, a power of two ≥ 4.
         num_levels: maximum number of coarsening steps.
+        stride: slots pooled into one node of the next level, a power of two in [2, ball_size].
         degeneracy_tolerance: see :func:`median_split_slots`.
 
     Returns:
@@ -256,8 +264,6 @@ def build_ball_tree(
             capacity,
             degeneracy_tolerance=degeneracy_tolerance,
         )
-        log_ratio = torch.log2(capacity.to(torch.float64) / ball_size).round().to(torch.int64)
-        depth = torch.clamp(log_ratio, min=0, max=num_levels)  # [n_structures]
 
         # Level 0: slot → atom table (−1 for empty slots).
         slot_offset = torch.cumsum(capacity, 0) - capacity
@@ -277,24 +283,24 @@ def build_ball_tree(
                 _level_balls(num_slots, offsets, table, num_nodes, ball_size, shifted=shifted)
                 for shifted in (False, True)
             )
-            deeper = depth[members] > level  # structures coarsened once more
+            deeper = num_slots > ball_size  # structures with more than one ball: coarsen
             if level >= num_levels or not bool(deeper.any()):
                 levels.append(TreeLevel(num_nodes, balls, shifted_balls, None, None))
                 break
             next_members = members[deeper]
-            next_slots = num_slots[deeper] // 2
-            pair_structure = torch.repeat_interleave(
+            next_slots = num_slots[deeper] // stride
+            group_structure = torch.repeat_interleave(
                 torch.arange(next_members.shape[0], device=device), next_slots
             )
             next_offsets = torch.cumsum(next_slots, 0) - next_slots
-            pair = torch.arange(int(next_slots.sum()), device=device) - next_offsets[pair_structure]
-            base = offsets[deeper][pair_structure] + 2 * pair  # slot index at this level
-            children = torch.stack([table[base], table[base + 1]], dim=1)  # [n_next, 2]
+            group = torch.arange(int(next_slots.sum()), device=device)
+            group = group - next_offsets[group_structure]
+            base = offsets[deeper][group_structure] + stride * group  # first slot at this level
+            children = table[base.unsqueeze(1) + torch.arange(stride, device=device)]
             parents = torch.full((num_nodes,), -1, dtype=torch.int64, device=device)
-            node_ids = torch.arange(children.shape[0], device=device)
-            for column in range(2):
-                real = children[:, column] < num_nodes
-                parents[children[real, column]] = node_ids[real]
+            real = children < num_nodes  # [n_next, stride]
+            node_ids = torch.arange(children.shape[0], device=device).unsqueeze(1)
+            parents[children[real]] = node_ids.expand_as(children)[real]
             levels.append(TreeLevel(num_nodes, balls, shifted_balls, children, parents))
             members, num_slots = next_members, next_slots
             num_nodes = children.shape[0]

@@ -30,8 +30,9 @@ ONE_BALL = {
     "num_heads": 2,
     "mlp_ratio": 1,
 }
-#: Balls of 4: ethanol already has a 2-level tree, so pooling, unpooling and shifted balls run.
-TREE = {**ONE_BALL, "ball_size": 4, "attention_radius": 6.0}
+#: Balls of 4 pooled in pairs: ethanol already has a 3-level tree, so pooling, unpooling and
+#: shifted balls all run on the contract's molecules.
+TREE = {**ONE_BALL, "ball_size": 4, "pool_stride": 2, "attention_radius": 6.0}
 CUTOFF = 4.0
 
 
@@ -164,10 +165,23 @@ def test_one_ball_structures_have_no_partition() -> None:
     assert len(tree.levels) == 1 and tree.levels[0].balls.shape == (1, 16)
 
 
+def test_stride_equal_to_ball_size_pools_whole_balls(paracetamol) -> None:
+    positions = torch.as_tensor(paracetamol.positions)
+    batch = torch.zeros(20, dtype=torch.int64)
+    tree = build_ball_tree(
+        positions, batch, 1, torch.tensor([True]), ball_size=8, num_levels=3, stride=8
+    )
+    level = tree.levels[0]
+    assert ball_sets(level.children, 20) == ball_sets(level.balls, 20)
+    assert [lvl.num_nodes for lvl in tree.levels] == [20, 4]  # 32 slots → 4 balls → 1 ball
+    assert tree.levels[1].balls.shape == (1, 8)
+
+
 # ------------------------------------------------------------------ the model
 @pytest.mark.parametrize("phi", [False, {"method": "spectral"}], ids=["nophi", "spectral"])
 def test_twenty_atom_molecule_alone_forces_match_fd(paracetamol, phi) -> None:
-    for overrides in ({}, {"ball_size": 32}):  # a 3-level tree, then a single ball
+    # a 4-level tree, whole balls of 8 pooled, then a single ball
+    for overrides in ({}, {"ball_size": 8, "pool_stride": 8}, {"ball_size": 32}):
         model = make_model(phi, **overrides).double().eval()
         atoms = paracetamol.copy()
         atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
@@ -234,6 +248,8 @@ def test_frozen_partition_symmetric_molecule() -> None:
 def test_config_is_validated_and_printed() -> None:
     with pytest.raises(ConfigError, match="ball_size"):
         ErwinConfig(ball_size=6)
+    with pytest.raises(ConfigError, match="pool_stride"):
+        ErwinConfig(ball_size=8, pool_stride=16)
     with pytest.raises(ConfigError, match="num_heads"):
         ErwinConfig(num_features=10, num_heads=4)
     with pytest.raises(ConfigError, match="unknown option"):
