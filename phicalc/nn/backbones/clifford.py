@@ -1,7 +1,8 @@
 """CliffordNet: O(3)-equivariant message passing on Cl(3,0) multivector features.
 
 Node features are C channels of multivectors h_i ∈ Cl(3,0), stored as ``[n_atoms, C, 8]``
-(blades 1, e1, e2, e3, e12, e13, e23, e123; see :mod:`phicalc.nn.clifford_algebra`). One block:
+(blades 1, e1, e2, e3, e12, e13, e23, e123; see :mod:`phicalc.nn.clifford_algebra`); they start
+as scalars, h_i = Embedding(Z_i)·1. Per block:
 
 1. **Steerable kernel** (Clifford-steerable CNNs, Zhdanov et al., arXiv:2402.14730): a Clifford
    MLP maps the edge multivectors x_n = e_n(r_ij)·(1 + r̂_ij), one per Bessel function e_n, to
@@ -9,7 +10,8 @@ Node features are C channels of multivectors h_i ∈ Cl(3,0), stored as ``[n_ato
    gate) is equivariant and polynomials in a single vector r̂ span only {1, r̂} (r̂² = 1), so
    k_ij,c = a_c(r_ij) + b_c(r_ij) r̂_ij *exactly*: the MLP is evaluated on the two coefficients
    (a, b) per channel (:meth:`CliffordKernel.forward`), with a full-multivector evaluation of the
-   same weights for checking (:meth:`CliffordKernel.multivectors`).
+   same weights for checking (:meth:`CliffordKernel.multivectors`). One kernel network serves all
+   blocks (its last layer has blocks × C outputs). The Bessel input is scaled to unit RMS.
 2. **Message** by a weighted geometric product of the kernel with the sender's features, summed at
    the receiver with the smooth envelope u(r) (sender i = ``edge_index[0]``, receiver j, r̂ from i
    to j):
@@ -19,7 +21,9 @@ Node features are C channels of multivectors h_i ∈ Cl(3,0), stored as ``[n_ato
    i.e. k_ij h_i split into its 10 grade paths with a left factor of grade ≤ 1 (grade kept,
    lowered by the contraction, raised by the wedge), each path family weighted by its own
    grade-wise linear map S, D, U (a per-channel path weight is the diagonal special case).
-   N̄ = ``avg_num_neighbors`` is a fixed constant, so the energy stays extensive.
+   N̄ = ``avg_num_neighbors`` is a fixed constant, so the energy stays extensive. Per atom the
+   four multivectors [S, e_k⌋D + e_k∧U (k = 1, 2, 3)] are formed once; an edge gathers them
+   (32 C numbers) and contracts with (a, b r̂) in one batched matmul.
 3. **Update** (CGENN-style, Ruhe et al., arXiv:2305.11141): z = Linear([h ‖ m]),
    z ← (Linear(z) + Σ_paths w ⟨z · Norm(Linear(z))⟩)/√2, z ← Gate(z), h ← h + Linear(z).
 
@@ -33,6 +37,7 @@ All norms carry ε = 1e-8 (as PaiNN): first and second derivatives stay finite a
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -113,10 +118,11 @@ class MVLinear(nn.Module):
             torch.randn(ca.NUM_GRADES, out_channels, in_channels) / math.sqrt(in_channels)
         )
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.register_buffer("grade_of_blade", _GRADE_OF_BLADE.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[n, C_in, 8] (or [C_in, 8]) → [n, C_out, 8]: one batched matmul over the 8 blades."""
-        weight = self.weight[_GRADE_OF_BLADE.to(x.device)]  # [8, C_out, C_in]
+        weight = self.weight[self.grade_of_blade]  # [8, C_out, C_in]
         out = torch.bmm(x.reshape(-1, *x.shape[-2:]).permute(2, 0, 1), weight.transpose(1, 2))
         out = out.permute(1, 2, 0).reshape(*x.shape[:-2], self.out_channels, ca.NUM_BLADES)
         if self.bias is not None:
@@ -234,35 +240,41 @@ class CliffordKernel(nn.Module):
     """Steerable kernel k(r_ij) ∈ Cl(3,0)^C: a Clifford MLP of the relative position.
 
     Input: one multivector per radial function, x_n = e_n(r)·(1 + r̂) (grades 0 and 1).
-    Layers: MVLinear(R → C), ``num_layers`` × [GeometricProductLayer → MVGate], MVLinear(C → C).
+    Layers: MVLinear(R → C), ``num_layers`` × [GeometricProductLayer → MVGate] at width C, then
+    MVLinear(C → C_out); one network serves all blocks (C_out = blocks × C, as schnetpack's PaiNN
+    shares its filter network), each block reading its own C output channels.
     Because the input lies in span{1, r̂}, a subalgebra (r̂² = 1) that every layer preserves, the
     output is k_c = a_c(r) + b_c(r) r̂ exactly; :meth:`forward` evaluates the network on the
     coefficients (a, b) and never builds the 8-blade multivectors (4× less work per edge).
 
     Args:
         num_radial: R, number of radial basis functions.
-        channels: C, kernel channels (one per feature channel).
+        channels: C, hidden kernel channels.
         num_layers: geometric-product layers (default: 1).
+        out_channels: C_out, kernel multivectors per edge (default: C).
     """
 
-    def __init__(self, num_radial: int, channels: int, num_layers: int = 1) -> None:
+    def __init__(
+        self, num_radial: int, channels: int, num_layers: int = 1, out_channels: int | None = None
+    ) -> None:
         super().__init__()
         self.num_radial = num_radial
         self.channels = channels
+        self.out_channels = channels if out_channels is None else out_channels
         self.embedding = MVLinear(num_radial, channels)
         self.products = nn.ModuleList(GeometricProductLayer(channels) for _ in range(num_layers))
         self.gates = nn.ModuleList(MVGate(channels) for _ in range(num_layers))
-        self.output = MVLinear(channels, channels)
+        self.output = MVLinear(channels, self.out_channels)
 
     def forward(self, radial: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Kernel coefficients: radial [n_edges, R] → (a, b), each [n_edges, C]; k = a + b r̂."""
+        """Kernel coefficients: radial [n_edges, R] → (a, b), each [n_edges, C_out]; k = a + b r̂."""
         a, b = self.embedding.forward_span(radial, radial)
         for product, gate in zip(self.products, self.gates):
             a, b = gate.forward_span(*product.forward_span(a, b))
         return self.output.forward_span(a, b)
 
     def multivectors(self, radial: torch.Tensor, unit_vectors: torch.Tensor) -> torch.Tensor:
-        """The same network on full multivectors (slow; for checks): → [n_edges, C, 8].
+        """The same network on full multivectors (slow; for checks): → [n_edges, C_out, 8].
 
         Args:
             radial: [n_edges, R] radial features e_n(r).
@@ -277,27 +289,25 @@ class CliffordKernel(nn.Module):
         return self.output(x)
 
     def extra_repr(self) -> str:
-        return f"{self.num_radial} x [0,1] -> {ca.layout_string(self.channels, (0, 1))}"
+        return (
+            f"{self.num_radial} x [0,1] -> {ca.layout_string(self.channels, (0, 1))} -> "
+            f"{ca.layout_string(self.out_channels, (0, 1))}"
+        )
 
 
 # ---------------------------------------------------------------------------------- block
 class CliffordInteraction(nn.Module):
-    """One message + update block (module docstring, steps 1–3).
+    """One message + update block (module docstring, steps 2–3); the kernel comes from outside.
 
     Args:
         channels: C.
-        num_radial: R.
-        kernel_layers: geometric-product layers in the kernel MLP.
         avg_num_neighbors: N̄, the constant that divides the summed messages.
     """
 
-    def __init__(
-        self, channels: int, num_radial: int, kernel_layers: int, avg_num_neighbors: float
-    ) -> None:
+    def __init__(self, channels: int, avg_num_neighbors: float) -> None:
         super().__init__()
         self.channels = channels
         self.avg_num_neighbors = float(avg_num_neighbors)
-        self.kernel = CliffordKernel(num_radial, channels, kernel_layers)
         # S (grade kept), D (grade lowered by r̂⌋) and U (grade raised by r̂∧) in one map.
         self.source = MVLinear(channels, 3 * channels)
         self.mix = MVLinear(2 * channels, channels)
@@ -308,7 +318,7 @@ class CliffordInteraction(nn.Module):
     def forward(
         self,
         h: torch.Tensor,
-        radial: torch.Tensor,
+        kernel: tuple[torch.Tensor, torch.Tensor],
         envelope: torch.Tensor,
         unit_vectors: torch.Tensor,
         edge_index: torch.Tensor,
@@ -317,7 +327,7 @@ class CliffordInteraction(nn.Module):
 
         Args:
             h: [n_atoms, C, 8] multivector features.
-            radial: [n_edges, R] Bessel functions (times the envelope).
+            kernel: (a, b), each [n_edges, C]: the kernel k_ij = a + b r̂_ij of this block.
             envelope: [n_edges] u(r_ij), vanishing smoothly at the cutoff.
             unit_vectors: [n_edges, 3] r̂_ij, from sender to receiver.
             edge_index: [2, n_edges] (sender, receiver).
@@ -326,14 +336,24 @@ class CliffordInteraction(nn.Module):
             [n_atoms, C, 8] updated features.
         """
         sender, receiver = edge_index
-        c = self.channels
-        a, b = self.kernel(radial)  # [n_edges, C] each: k = a + b r̂
-        weight = (envelope / self.avg_num_neighbors).unsqueeze(-1)  # [n_edges, 1]
-        a, b = (a * weight).unsqueeze(-1), (b * weight).unsqueeze(-1)  # [n_edges, C, 1]
-        same, lower, upper = self.source(h)[sender].split(c, dim=-2)  # [n_edges, C, 8] each
-        vector_part = ca.vector_product(unit_vectors.unsqueeze(-2), lower, upper)
-        messages = a * same + b * vector_part  # [n_edges, C, 8]
-        m = scatter_sum(messages, receiver, h.shape[0])  # [n_atoms, C, 8]
+        n_atoms, c = h.shape[0], self.channels
+        a, b = kernel
+        # k h = a S(h) + b Σ_i r̂_i (e_i⌋D(h) + e_i∧U(h)): the four node-level multivectors
+        # T = [S, P_1, P_2, P_3] are built once per atom, so an edge only gathers and contracts.
+        same, lower, upper = self.source(h).split(c, dim=-2)  # [n_atoms, C, 8] each
+        basis = torch.eye(3, dtype=h.dtype, device=h.device)  # [3 (i), 3 (xyz)]
+        frames = ca.vector_product(basis, lower.unsqueeze(-2), upper.unsqueeze(-2))
+        terms = torch.cat([same.unsqueeze(-2), frames], dim=-2)  # [n_atoms, C, 4, 8]
+        weight = (envelope / self.avg_num_neighbors).reshape(-1, 1, 1)  # [n_edges, 1, 1]
+        coefficients = weight * torch.cat(
+            [a.unsqueeze(-1), b.unsqueeze(-1) * unit_vectors.unsqueeze(1)], dim=-1
+        )  # [n_edges, C, 4]: u/N̄ · (a, b r̂_x, b r̂_y, b r̂_z)
+        n_edges = coefficients.shape[0]
+        gathered = torch.index_select(terms.reshape(n_atoms, -1), 0, sender)  # [n_edges, 32 C]
+        messages = torch.bmm(
+            coefficients.reshape(n_edges * c, 1, 4), gathered.view(n_edges * c, 4, ca.NUM_BLADES)
+        ).view(n_edges, c, ca.NUM_BLADES)  # [n_edges, C, 8]
+        m = scatter_sum(messages, receiver, n_atoms)  # [n_atoms, C, 8]
         z = self.mix(torch.cat([h, m], dim=-2))
         z = self.gate(self.product(z))
         return h + self.output(z)
@@ -356,8 +376,7 @@ def _inverse_rms(radial: RadialEmbedding, cutoff: float) -> float:
     """
     r = torch.linspace(0.2 * cutoff, cutoff, 1001, dtype=torch.float64)
     with torch.no_grad():
-        values = radial.double()(r)
-    radial.float()
+        values = copy.deepcopy(radial).double()(r)
     return float(1.0 / values.pow(2).mean().sqrt())
 
 
@@ -385,13 +404,14 @@ class CliffordNet(Backbone):
         self.embedding = nn.Embedding(num_elements, config.num_channels)
         self.radial = RadialEmbedding(cutoff, config.num_radial)
         self.radial_scale = _inverse_rms(self.radial, cutoff)
+        self.kernel = CliffordKernel(
+            config.num_radial,
+            config.num_channels,
+            config.kernel_layers,
+            out_channels=config.num_blocks * config.num_channels,
+        )
         self.blocks = nn.ModuleList(
-            CliffordInteraction(
-                config.num_channels,
-                config.num_radial,
-                config.kernel_layers,
-                config.avg_num_neighbors,
-            )
+            CliffordInteraction(config.num_channels, config.avg_num_neighbors)
             for _ in range(config.num_blocks)
         )
 
@@ -407,9 +427,11 @@ class CliffordNet(Backbone):
         radial = self.radial_scale * self.radial(lengths)  # [n_edges, R], unit RMS, enveloped
         envelope = self.radial.envelope(lengths)  # [n_edges]
         unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
+        a, b = self.kernel(radial)  # [n_edges, blocks × C] each
+        kernels = zip(a.split(self.channels, dim=-1), b.split(self.channels, dim=-1))
         features = []
-        for block in self.blocks:
-            h = block(h, radial, envelope, unit_vectors, geometry.graph.edge_index)
+        for block, kernel in zip(self.blocks, kernels):
+            h = block(h, kernel, envelope, unit_vectors, geometry.graph.edge_index)
             features.append(h)
         return features
 

@@ -167,7 +167,7 @@ def test_kernel_is_a_plus_b_rhat():
     backbone = model.backbone
     radial = backbone.radial_scale * backbone.radial(geometry.edge_lengths)
     unit = geometry.edge_vectors / geometry.edge_lengths.unsqueeze(-1)
-    kernel = backbone.blocks[0].kernel
+    kernel = backbone.kernel
     full = kernel.multivectors(radial, unit)  # [n_edges, C, 8]
     a, b = kernel(radial)
     expected = ca.embed_scalar(a) + b.unsqueeze(-1) * ca.embed_vector(unit.unsqueeze(1))
