@@ -14,6 +14,8 @@ from ase.calculators.fd import calculate_numerical_forces
 from phicalc.calculator import PhiCalculator
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph, collate
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.erwin import ErwinConfig
 from phicalc.nn.backbones.erwin_tree import build_ball_tree
 from phicalc.potential import Potential, build_model
@@ -243,6 +245,25 @@ def test_frozen_partition_symmetric_molecule() -> None:
     atoms.positions[0] += 0.2  # beyond half the skin: rebuilt
     atoms.get_forces()
     assert model.backbone._partition_cache["tree"] is not tree
+
+
+def test_partition_jitter_only_in_training(paracetamol) -> None:
+    model = make_model(partition_jitter=0.5).double()
+    graph = atoms_to_graph(paracetamol, CUTOFF)
+    positions = graph.positions
+    vectors = edge_vectors(positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch)
+    species = model.species(graph.numbers)
+    geometry = Geometry(graph, species, positions, graph.cell, vectors, vectors.norm(dim=-1))
+
+    def partitions() -> set[frozenset[frozenset[int]]]:
+        return {frozenset(ball_sets(model.backbone.ball_tree(geometry).levels[0].balls, 20))}
+
+    model.eval()
+    assert len(set.union(*(partitions() for _ in range(5)))) == 1
+    model.train()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        assert len(set.union(*(partitions() for _ in range(5)))) > 1
 
 
 def test_config_is_validated_and_printed() -> None:
