@@ -1,0 +1,102 @@
+"""Write models/<name>/model_card.md from a model file's metadata and `phicalc eval` JSON reports.
+
+    python scripts/write_model_card.py NAME --model models/NAME/model.pt \
+        --eval reports/NAME_test.json --description "..." --limits "..."
+
+Every number in the card comes from the model file (training metadata) or the eval reports, with
+the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from phicalc.serialization import read_model_file
+
+METRIC_LABELS = {
+    "energy_mae_per_atom_meV": "energy MAE (meV/atom)",
+    "energy_mae_meV": "energy MAE (meV/structure)",
+    "forces_mae_eV_A": "force MAE (eV/Å)",
+    "forces_rmse_eV_A": "force RMSE (eV/Å)",
+    "charges_pearson_r": "charge Pearson r (vs GFN2 Mulliken)",
+    "charges_mae_e": "charge MAE (e)",
+    "dipole_mae_eA": "dipole MAE (e·Å)",
+}
+
+
+def metric_rows(metrics: dict) -> list[str]:
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        if key in metrics and metrics[key] is not None:
+            rows.append(f"| {label} | {metrics[key]:.4g} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--eval", nargs="*", default=[], help="phicalc eval --json reports")
+    parser.add_argument("--description", required=True)
+    parser.add_argument("--limits", required=True)
+    parser.add_argument("--recipe", required=True, help="recipe file that trained it")
+    args = parser.parse_args()
+
+    blob = read_model_file(args.model)
+    meta, config = blob["metadata"], blob["config"]
+    n_parameters = sum(v.numel() for k, v in blob["state_dict"].items() if v.is_floating_point())
+    time_info = meta.get("training_time", {})
+    machine = meta.get("machine", {})
+    val = meta.get("metrics", {}).get("val", {})
+    lines = [
+        f"# {args.name}",
+        "",
+        args.description,
+        "",
+        "## Model",
+        "",
+        f"- backbone: `{config['backbone']}` {config['backbone_config']}, readout hidden "
+        f"{config['readout_hidden']}; Φ-Module: {config['phi'] if config['phi'] is not None else 'none'}",
+        f"- elements: {', '.join(meta['elements'])}; cutoff {meta['cutoff']} Å; "
+        f"{n_parameters:,} stored floating-point values; units eV, Å, e, V",
+        f"- file: `models/{args.name}/model.pt` (config + state_dict + metadata, loads with "
+        "`torch.load(weights_only=True)`), written by phicalc "
+        f"{meta.get('phicalc_version')} / torch {meta.get('torch_version')}",
+        "",
+        "## Training",
+        "",
+        f"- recipe: `{args.recipe}` (`phicalc train {args.recipe}`); data generation: "
+        "`scripts/make_data.sh` (GFN2-xTB via tblite)",
+        f"- data: {json.dumps(meta.get('training_data'), default=str)}",
+        f"- {time_info.get('epochs')} epochs, {time_info.get('steps')} optimiser steps, "
+        f"{(time_info.get('wall_time_s') or 0) / 60:.0f} min wall time on "
+        f"{machine.get('device', 'cpu')} ({machine.get('processor') or machine.get('cpu', '')}, "
+        f"{machine.get('torch_threads', '?')} torch thread(s); the machine was shared)",
+        f"- model selected on validation (epoch {meta.get('metrics', {}).get('epoch')}): "
+        + ", ".join(f"{k} {v:.4g}" for k, v in val.items() if isinstance(v, (int, float))),
+        "",
+        "## Test metrics",
+        "",
+    ]
+    for path in args.eval:
+        report = json.loads(Path(path).read_text())
+        lines += [
+            f"On `{report['data']}` ({report['n_structures']} structures, never trained on):",
+            "",
+            f"`phicalc eval --model {args.name} --data {report['data']}`",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            *metric_rows(report["metrics"]),
+            "",
+        ]
+    lines += ["## Limits", "", args.limits, ""]
+    out = Path(args.model).parent / "model_card.md"
+    out.write_text("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
