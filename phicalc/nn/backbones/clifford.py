@@ -121,7 +121,7 @@ class MVLinear(nn.Module):
         self.register_buffer("grade_of_blade", _GRADE_OF_BLADE.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[n, C_in, 8] (or [C_in, 8]) → [n, C_out, 8]: one batched matmul over the 8 blades."""
+        """[..., C_in, 8] → [..., C_out, 8]: one batched matmul over the 8 blades."""
         weight = self.weight[self.grade_of_blade]  # [8, C_out, C_in]
         out = torch.bmm(x.reshape(-1, *x.shape[-2:]).permute(2, 0, 1), weight.transpose(1, 2))
         out = out.permute(1, 2, 0).reshape(*x.shape[:-2], self.out_channels, ca.NUM_BLADES)
