@@ -110,8 +110,35 @@ def run(args: argparse.Namespace) -> int:
         "device",
     )
     print(json.dumps({key: summary[key] for key in shown}, indent=1))
+    print(charge_table(args.out))
     if summary["interrupted_by"] is not None:
         import signal
 
         return 128 + int(signal.Signals[summary["interrupted_by"]])
     return 0
+
+
+def charge_table(out_dir: str) -> str:
+    """Per-atom learned charges over the run (mean ± std, e) and mean potential (V), as text."""
+    from pathlib import Path
+
+    import numpy as np
+    from ase.data import chemical_symbols
+
+    path = Path(out_dir) / "electrostatics.npz"
+    if not path.exists():
+        return "(no electrostatics: the model has no Φ-Module)"
+    with np.load(path, allow_pickle=False) as data:
+        if "charges" not in data or data["charges"].size == 0:
+            return "(no electrostatics: the model has no Φ-Module)"
+        charges, potentials, numbers = data["charges"], data["potentials"], data["numbers"]
+    lines = [
+        f"learned charges over {len(charges)} frames (e; Σ = {charges[-1].sum():+.4f} e):",
+        " atom  el   mean q    std q    mean φ (V)",
+    ]
+    for index, z in enumerate(numbers):
+        lines.append(
+            f"{index:5d}  {chemical_symbols[int(z)]:2s} {charges[:, index].mean():+8.4f} "
+            f"{charges[:, index].std():8.4f} {potentials[:, index].mean():+10.4f}"
+        )
+    return "\n".join(lines)

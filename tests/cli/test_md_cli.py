@@ -92,8 +92,12 @@ def test_md_then_analyze(model_path, ethanol_xyz, tmp_path, capsys):
         )
     )
     assert code == 0
-    printed = json.loads(capsys.readouterr().out)
+    summary_text, charge_text = capsys.readouterr().out.split("learned charges over ", 1)
+    printed = json.loads(summary_text)
     assert printed["steps_done"] == 4 and printed["completed"] and printed["ms_per_step"] > 0
+    rows = charge_text.strip().splitlines()[2:]  # one row per atom: index, element, q, std, φ
+    assert [row.split()[1] for row in rows] == ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
+    assert abs(sum(float(row.split()[2]) for row in rows)) < 1e-3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["ensemble"] == "bussi" and summary["model"] == str(model_path)
     assert main(["analyze", str(out), "--no-plots"]) == 0
