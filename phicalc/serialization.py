@@ -93,6 +93,9 @@ def save_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         torch.save(blob, tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)  # like a plain open(): NamedTemporaryFile makes 0600
     os.replace(tmp.name, path)
 
 
