@@ -79,10 +79,38 @@ def measure(system: str, variant: str, repeats: int, threads: int, queue) -> Non
     )
 
 
-def run_isolated(system: str, variant: str, repeats: int, threads: int) -> dict | None:
+def measure_interleaved(
+    system: str, variants: list[str], repeats: int, threads: int, queue
+) -> None:
+    """ms/call of every variant on one system, calls alternating between variants (same load)."""
+    import numpy as np
+    import torch
+
+    from phicalc import PhiCalculator, build_model
+
+    torch.set_num_threads(threads)
+    atoms = build_system(system)
+    calcs = {}
+    for variant in variants:
+        backbone, phi = VARIANTS[variant]
+        model = build_model(backbone, phi=phi, elements=["H", "C", "N", "O"], cutoff=5.0, seed=0)
+        calcs[variant] = PhiCalculator(model, device="cpu", dtype="float32")
+        calcs[variant].get_forces(atoms)  # warm-up
+    rng = np.random.default_rng(0)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(repeats):
+        atoms.positions += rng.normal(scale=1e-3, size=atoms.positions.shape)
+        for variant in variants:
+            start = time.perf_counter()
+            calcs[variant].get_forces(atoms)
+            times[variant].append(time.perf_counter() - start)
+    queue.put({v: 1e3 * float(np.median(t)) for v, t in times.items()})
+
+
+def run_isolated(system: str, variant, repeats: int, threads: int, target=measure) -> dict | None:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=measure, args=(system, variant, repeats, threads, queue))
+    process = context.Process(target=target, args=(system, variant, repeats, threads, queue))
     process.start()
     process.join()
     return queue.get() if process.exitcode == 0 and not queue.empty() else None
@@ -94,12 +122,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-atoms", type=int, default=13000)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument(
+        "--interleaved-max-atoms",
+        type=int,
+        default=1600,
+        help="also time all variants alternating in one process up to this size (load-robust ratios)",
+    )
+    parser.add_argument(
+        "--interleaved-only", action="store_true", help="skip the per-variant processes (no memory)"
+    )
     args = parser.parse_args()
 
-    systems = [s for s in ("ac-ala3", "water:201", "water:1500", "water:12000")
-               if s == "ac-ala3" or int(s.split(":")[1]) <= args.max_atoms]
+    systems = [
+        s
+        for s in ("ac-ala3", "water:201", "water:1500", "water:12000")
+        if s == "ac-ala3" or int(s.split(":")[1]) <= args.max_atoms
+    ]
     rows = []
-    for system in systems:
+    for system in [] if args.interleaved_only else systems:
         for variant in args.variants:
             n_atoms = 42 if system == "ac-ala3" else int(system.split(":")[1])
             if "eigenbasis" in variant and n_atoms > EIGENBASIS_MAX_ATOMS:
@@ -125,6 +165,28 @@ def main() -> None:
             f"| {r['system']} | {r['n_atoms']} | {r['variant']} | {r['ms']:.1f} | "
             f"{r['graph_ms']:.1f} | {r['peak_mb']:.0f} | {overhead} |"
         )
+    print(
+        "\nInterleaved timing (variants alternate call by call in one process; ms/call, Φ overhead):"
+    )
+    for system in systems:
+        n_atoms = 42 if system == "ac-ala3" else int(system.split(":")[1])
+        if n_atoms > args.interleaved_max_atoms:
+            continue
+        variants = [
+            v for v in args.variants if "eigenbasis" not in v or n_atoms <= EIGENBASIS_MAX_ATOMS
+        ]
+        times = run_isolated(
+            system, variants, args.repeats, args.threads, target=measure_interleaved
+        )
+        if times is None:
+            print(f"{system}: failed")
+            continue
+        cells = []
+        for variant in variants:
+            base = times.get(variant.split("+")[0])
+            ratio = f" ({times[variant] / base - 1:+.1%})" if base and "+" in variant else ""
+            cells.append(f"{variant} {times[variant]:.1f}{ratio}")
+        print(f"{system:12s} " + "; ".join(cells), flush=True)
     for variant in args.variants:
         small, large = by_key.get(("water:1500", variant)), by_key.get(("water:12000", variant))
         if small and large:
