@@ -80,7 +80,11 @@ class ErwinConfig:
         degeneracy_tolerance: relative eigenvalue gap under which a tree node is split by the
             distance to its centroid instead of a principal axis (default: 1e-2).
         partition_skin: Å; if > 0 (and in eval mode) the partition is kept until an atom has
-            moved more than half the skin since it was built (default: 0, rebuilt every call).
+            moved more than half the skin since it was built, for the same atoms (numbers and
+            batch layout); ``float("inf")`` keeps it for a whole MD run, so E is one smooth
+            function along the trajectory and NVE conserves energy (call
+            :meth:`Erwin.reset_partition` before an unrelated run). Default: 0, rebuilt every
+            call, so E is a pure function of the positions.
         partition_jitter: Å; in training mode the tree is built from the positions plus
             Gaussian noise of this size, so a model is trained on many partitions of each
             geometry and learns not to depend on where ball boundaries fall, which shrinks the
@@ -183,9 +187,9 @@ class BallContext:
     Attributes:
         balls: [n_balls, m] node indices, padded with ``num_nodes``.
         valid: [n_balls, m] real nodes.
-        weights: [n_balls, m, m] envelope u(d_ij / r), 0 for padding keys.
-        distances: [n_balls, m, m] smooth d_ij / r.
-        centroid_distance: [n_balls, m] smooth ‖r_i − c_i‖ / r, c_i the enveloped centroid.
+        weights: [n_balls, m, m] envelope u(d_ij) with radius r, 0 for padding keys.
+        distances: [n_balls, m, m] d_ij / r (exact distances).
+        centroid_distance: [n_balls, m] smooth ‖r_i − c_i‖ / r, c_i = Σ_j u_ij r_j / Σ_j u_ij.
         nodes: [n_real] node index of each real entry, in ``balls[valid]`` order.
     """
 
@@ -204,7 +208,7 @@ class GraphContext:
     Attributes:
         atoms: [n_periodic] atoms attending over the graph.
         senders, receivers: [n_edges] edge endpoints (atom indices), receivers in ``atoms``.
-        weights: [n_edges] envelope u(d_ij / r).
+        weights: [n_edges] envelope u(d_ij) with radius r = min(attention radius, cutoff).
         distances: [n_edges] d_ij / r.
         centroid_distance: [n_periodic] ‖Σ_i u_ij r_ij‖ / (1 + Σ_i u_ij) / r.
     """
@@ -443,6 +447,10 @@ class Erwin(Backbone):
 
     def extra_repr(self) -> str:
         return f"cutoff={self.cutoff}, attention_radius={self.attention_radius}, {self.config}"
+
+    def reset_partition(self) -> None:
+        """Forget the partition kept by ``partition_skin`` (the next call rebuilds it)."""
+        self._partition_cache = None
 
     def level_radius(self, level: int) -> float:
         """Attention radius r_l = r_0·s^(l/3) of a level (s = pool_stride), Å."""

@@ -247,6 +247,22 @@ def test_frozen_partition_symmetric_molecule() -> None:
     assert model.backbone._partition_cache["tree"] is not tree
 
 
+def test_infinite_skin_keeps_the_partition_until_reset() -> None:
+    model = make_model(partition_skin=float("inf")).double().eval()
+    atoms = molecule("CH3CH2OH")
+    graph = atoms_to_graph(atoms, CUTOFF)
+    first = model(graph)["energy"]
+    tree = model.backbone._partition_cache["tree"]
+    atoms.positions[3] += 1.5
+    moved = model(atoms_to_graph(atoms, CUTOFF))["energy"]
+    assert model.backbone._partition_cache["tree"] is tree
+    model.backbone.reset_partition()
+    assert model.backbone._partition_cache is None
+    model(atoms_to_graph(atoms, CUTOFF))
+    assert model.backbone._partition_cache["tree"] is not tree
+    assert not torch.equal(first, moved)
+
+
 def test_partition_jitter_only_in_training(paracetamol) -> None:
     model = make_model(partition_jitter=0.5).double()
     graph = atoms_to_graph(paracetamol, CUTOFF)
