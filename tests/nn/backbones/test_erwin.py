@@ -188,8 +188,9 @@ def test_twenty_atom_molecule_alone_forces_match_fd(paracetamol, phi) -> None:
         atoms = paracetamol.copy()
         atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
         forces = atoms.get_forces()
-        numerical = calculate_numerical_forces(atoms, eps=1e-4)
-        np.testing.assert_allclose(forces, numerical, atol=2e-5, rtol=1e-4)
+        some = list(range(0, 20, 3))  # every third atom keeps the test short
+        numerical = calculate_numerical_forces(atoms, eps=1e-4, iatoms=some)
+        np.testing.assert_allclose(forces[some], numerical, atol=2e-5, rtol=1e-4)
         assert np.abs(forces).max() > 1e-3
 
 
