@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import pickle
 import re
 import tempfile
 import warnings
@@ -104,14 +103,7 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        ValueError,
-        OSError,
-        AttributeError,
-    ) as error:
+    except Exception as error:  # any failure to read (unpickler refusal, corrupt zip, ...) is ours
         raise ModelFileError(
             f"{path} is not a readable phicalc model file ({_reason(error)})"
         ) from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 
 import pytest
 import torch
@@ -36,9 +37,10 @@ def test_pickle_payload_is_refused_without_executing(tmp_path) -> None:
     assert not marker.exists()
 
 
-def test_random_bytes_are_refused(tmp_path) -> None:
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_are_refused(tmp_path, seed: int) -> None:
     path = tmp_path / "random.pt"
-    path.write_bytes(os.urandom(4096))
+    path.write_bytes(random.Random(seed).randbytes(4096))
     with pytest.raises(ModelFileError, match="random.pt"):
         load_model(path)
 
