@@ -47,7 +47,7 @@ from torch import nn
 from phicalc.errors import ConfigError
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
 from phicalc.nn.backbones.erwin_tree import BallTree, TreeLevel, build_ball_tree
-from phicalc.nn.backbones.painn import NORM_EPS, PaiNNMessage, PaiNNUpdate
+from phicalc.nn.backbones.painn import NORM_EPS, PaiNNMessage, PaiNNUpdate, painn_encode
 from phicalc.nn.radial import PolynomialEnvelope, RadialEmbedding
 from phicalc.nn.scatter import scatter_sum
 
@@ -530,18 +530,7 @@ class Erwin(Backbone):
 
     # ------------------------------------------------------------------ forward
     def forward(self, geometry: Geometry) -> BackboneOutput:
-        s = self.embedding(geometry.species)  # [n_atoms, F]
-        v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
-        lengths = geometry.edge_lengths
-        radial = self.radial(lengths)  # [n_edges, num_radial]
-        envelope = self.radial.envelope(lengths)  # [n_edges]
-        unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
-        edge_index = geometry.graph.edge_index
-        blocks = []
-        for message, update in zip(self.messages, self.updates):
-            s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
-            s, v = update(s, v)
-            blocks.append(s)
+        s, v, blocks = painn_encode(self, geometry)  # PaiNN local encoder
         vector_norm = torch.sqrt((v * v).sum(dim=1) + NORM_EPS)  # [n_atoms, F]
         x = self.trunk_in(torch.cat([s, vector_norm], dim=-1))  # [n_atoms, F]
         x = self._trunk(x, geometry)

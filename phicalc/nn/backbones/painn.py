@@ -103,16 +103,28 @@ class PaiNN(Backbone):
         )
 
     def forward(self, geometry: Geometry) -> BackboneOutput:
-        s = self.embedding(geometry.species)  # [n_atoms, F]
-        v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
-        lengths = geometry.edge_lengths
-        radial = self.radial(lengths)  # [n_edges, num_radial]
-        envelope = self.radial.envelope(lengths)  # [n_edges]
-        unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
-        edge_index = geometry.graph.edge_index
-        blocks = []
-        for message, update in zip(self.messages, self.updates):
-            s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
-            s, v = update(s, v)
-            blocks.append(s)
+        s, _, blocks = painn_encode(self, geometry)
         return BackboneOutput(node_features=s, block_features=blocks)
+
+
+def painn_encode(
+    module: nn.Module, geometry: Geometry
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Run PaiNN blocks: ``module`` has ``embedding``, ``radial``, ``messages`` and ``updates``.
+
+    Returns scalars s [n_atoms, F], vectors v [n_atoms, 3, F] and s after every block. Shared by
+    :class:`PaiNN` and backbones that use PaiNN as their local encoder (Erwin).
+    """
+    s = module.embedding(geometry.species)  # [n_atoms, F]
+    v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
+    lengths = geometry.edge_lengths
+    radial = module.radial(lengths)  # [n_edges, num_radial]
+    envelope = module.radial.envelope(lengths)  # [n_edges]
+    unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
+    edge_index = geometry.graph.edge_index
+    blocks = []
+    for message, update in zip(module.messages, module.updates):
+        s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
+        s, v = update(s, v)
+        blocks.append(s)
+    return s, v, blocks
