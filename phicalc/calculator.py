@@ -50,6 +50,12 @@ class PhiCalculator(Calculator):
             raise :class:`BadGeometryError`: such geometries are unphysical (a crashed MD run, a
             duplicated atom) and a neural potential's answer there is meaningless, so failing
             loudly is safer than a warning that scrolls past. ``None`` turns the check off.
+        partition_skin: for backbones with a spatial partition (Erwin's ball tree), keep it
+            between calls until an atom has moved more than half this distance (Å);
+            ``float("inf")`` keeps one partition for good, which MD needs for energy
+            conservation (``phicalc md`` does this). ``None`` (default) keeps the model's own
+            setting, a fresh partition every call, so results never depend on earlier calls.
+            Other backbones ignore it. :meth:`reset` drops a kept partition.
 
     ``atoms.info["charge"]`` is watched by :meth:`check_state`, so changing it recomputes.
     """
@@ -74,6 +80,7 @@ class PhiCalculator(Calculator):
         dtype: Literal["float32", "float64"] = "float32",
         charge: float = 0.0,
         min_distance: float | None = 0.5,
+        partition_skin: float | None = None,
         **kwargs: Any,
     ) -> None:
         check_choice("dtype", dtype, tuple(DTYPES))
@@ -84,10 +91,23 @@ class PhiCalculator(Calculator):
         self.model: Potential = potential.to(device=self.device, dtype=self.dtype).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        if partition_skin is not None:
+            self.model.keep_partition(partition_skin)
         self.parameters.update(
-            dtype=dtype, charge=float(charge), min_distance=min_distance, device=str(self.device)
+            dtype=dtype,
+            charge=float(charge),
+            min_distance=min_distance,
+            device=str(self.device),
+            partition_skin=partition_skin,
         )
         self._last_total_charge: float | None = None
+
+    def reset(self) -> None:
+        """Clear the results and any kept partition (the next call starts afresh)."""
+        super().reset()
+        model = getattr(self, "model", None)  # ASE calls reset() before __init__ is done
+        if model is not None and self.parameters.get("partition_skin") is not None:
+            model.keep_partition(self.parameters["partition_skin"])
 
     # ASE's cache does not see atoms.info; the total charge lives there.
     def _total_charge(self, atoms: Atoms) -> float:

@@ -139,6 +139,11 @@ class Potential(nn.Module):
             energies = [energies[s] for s in self.config.elements]
         self.atomic_energies.copy_(torch.as_tensor(list(energies), dtype=torch.float64))
 
+    def keep_partition(self, skin: float | None) -> bool:
+        """Keep the backbone's spatial partition between calls (see
+        :meth:`~phicalc.nn.backbones.base.Backbone.keep_partition`); False if it has none."""
+        return self.backbone.keep_partition(skin)
+
     def set_energy_scale(self, scale: float) -> None:
         """Set σ (eV), the scale of the learned per-atom energy."""
         self.energy_scale.fill_(float(scale))

@@ -53,6 +53,13 @@ def add_parser(subparsers: Any) -> None:
         "--taut", type=float, default=None, help="Bussi coupling time in fs (100 steps)"
     )
     parser.add_argument(
+        "--partition-skin",
+        type=float,
+        default=None,
+        help="Erwin models: rebuild the ball tree once an atom moves more than half this "
+        "distance in Å (default: one tree for the whole run, so NVE conserves energy)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         tdamp_fs=args.tdamp,
         taut_fs=args.taut,
         charge=args.charge,
+        partition_skin=args.partition_skin,
     )
     summary = run_md(
         args.structure,

@@ -116,6 +116,11 @@ class MDConfig:
         tdamp_fs: Nose–Hoover chain time constant in fs; ``None`` is 100 time steps.
         taut_fs: Bussi coupling time in fs; ``None`` is 100 time steps.
         charge: Total charge in e; ``None`` keeps ``atoms.info["charge"]`` (else 0).
+        partition_skin: Å, for models whose backbone partitions space (Erwin's ball tree): the
+            partition is rebuilt only once an atom has moved more than half this distance.
+            ``None`` keeps the first partition for the whole run, so the energy is one smooth
+            function along the trajectory and NVE conserves it; a continuation rebuilds it from
+            the checkpoint's positions. Other backbones ignore it. (default: ``None``)
     """
 
     ensemble: str = "langevin"
@@ -130,6 +135,7 @@ class MDConfig:
     tdamp_fs: float | None = None
     taut_fs: float | None = None
     charge: float | None = None
+    partition_skin: float | None = None
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -152,6 +158,10 @@ class MDConfig:
             raise ConfigError(f"the {self.ensemble} thermostat needs temperature_K > 0")
         if self.charge is not None and not math.isfinite(self.charge):
             raise ConfigError(f"charge must be finite, got {self.charge}")
+        if self.partition_skin is not None and not (
+            math.isfinite(self.partition_skin) and self.partition_skin >= 0
+        ):
+            raise ConfigError(f"partition_skin must be >= 0 Å, got {self.partition_skin}")
 
     @property
     def tdamp(self) -> float:
@@ -220,14 +230,17 @@ def make_calculator(
     device: str = "auto",
     dtype: str = "float64",
     charge: float | None = None,
+    partition_skin: float = math.inf,
 ) -> BaseCalculator:
     """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
-    :class:`~phicalc.calculator.PhiCalculator`; an ASE calculator is returned unchanged."""
+    :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
+    for ``partition_skin`` (default: for good, as MD needs); an ASE calculator is returned
+    unchanged."""
     if isinstance(model, BaseCalculator):
         return model
     from phicalc import PhiCalculator
 
-    options: dict[str, Any] = {"device": device, "dtype": dtype}
+    options: dict[str, Any] = {"device": device, "dtype": dtype, "partition_skin": partition_skin}
     if charge is not None:
         options["charge"] = float(charge)
     return PhiCalculator(model, **options)
@@ -477,7 +490,10 @@ def run(
     atoms = load_structure(structure)
     if config.charge is not None:
         atoms.info["charge"] = float(config.charge)
-    calc = make_calculator(model, device=device, dtype=dtype, charge=config.charge)
+    skin = math.inf if config.partition_skin is None else config.partition_skin
+    calc = make_calculator(
+        model, device=device, dtype=dtype, charge=config.charge, partition_skin=skin
+    )
     check_elements(atoms, calc)
     model_name = _describe_model(model)
     checkpoint = _load_resumable(out / CHECKPOINT, config, atoms, model=model_name, dtype=dtype)

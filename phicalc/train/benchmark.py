@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 def measure(
     *,
     phi: bool,
+    backbone: str = "painn",
+    backbone_config: dict[str, Any] | None = None,
     batch_size: int = 8,
     num_features: int = 64,
     num_blocks: int = 3,
@@ -36,7 +38,10 @@ def measure(
     device: str = "cpu",
     dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Median time of one training step and structures/s for a batch of Ac-Ala3-NHMe copies."""
+    """Median time of one training step and structures/s for a batch of Ac-Ala3-NHMe copies.
+
+    ``backbone_config`` replaces the PaiNN-style ``num_features``/``num_blocks`` pair when given.
+    """
     from phicalc.data import make_record, structure_from_string, write_structures
     from phicalc.train.config import TrainConfig
     from phicalc.train.trainer import Trainer
@@ -60,11 +65,13 @@ def measure(
                 "device": device,
                 "dtype": dtype,
                 "model": {
-                    "backbone": "painn",
+                    "backbone": backbone,
                     "phi": phi,
                     "cutoff": cutoff,
                     "elements": ["H", "C", "N", "O"],
-                    "backbone_config": {"num_features": num_features, "num_blocks": num_blocks},
+                    "backbone_config": backbone_config
+                    if backbone_config is not None
+                    else {"num_features": num_features, "num_blocks": num_blocks},
                     "energy_scale": 1.0,
                 },
                 "data": {
@@ -96,6 +103,7 @@ def measure(
             trainer._release()
     median = statistics.median(per_step)
     return {
+        "backbone": backbone,
         "phi": phi,
         "batch_size": batch_size,
         "atoms_per_structure": len(base),

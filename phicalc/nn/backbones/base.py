@@ -70,3 +70,16 @@ class Backbone(nn.Module, ABC):
     @abstractmethod
     def forward(self, geometry: Geometry) -> BackboneOutput:
         """Per-atom invariant features of a batch."""
+
+    def keep_partition(self, skin: float | None) -> bool:
+        """Keep a discrete, position-dependent choice (a spatial partition) between calls.
+
+        Backbones whose energy depends on such a choice (Erwin's ball tree) keep it, in eval
+        mode, until an atom has moved more than ``skin``/2 Å since it was made; ``float("inf")``
+        keeps it for good, so E is one smooth function of the positions along an MD run, and
+        ``None`` restores the backbone's own setting. Any kept partition is dropped.
+
+        Returns:
+            Whether this backbone has a partition (the base class has none: a no-op).
+        """
+        return False

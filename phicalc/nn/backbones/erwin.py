@@ -446,6 +446,7 @@ class Erwin(Backbone):
         )
         self.trunk_norm = nn.RMSNorm(f)
         self.trunk_out = nn.Linear(f, f)
+        self.partition_skin = float(config.partition_skin)
         self._partition_cache: dict[str, object] | None = None
 
     def extra_repr(self) -> str:
@@ -454,6 +455,15 @@ class Erwin(Backbone):
     def reset_partition(self) -> None:
         """Forget the partition kept by ``partition_skin`` (the next call rebuilds it)."""
         self._partition_cache = None
+
+    def keep_partition(self, skin: float | None) -> bool:
+        """Set the skin (Å) of the kept ball tree; ``None``: ``config.partition_skin``."""
+        skin = self.config.partition_skin if skin is None else float(skin)
+        if not skin >= 0:
+            raise ConfigError(f"partition skin must be >= 0 Å (or inf), got {skin!r}")
+        self.partition_skin = skin
+        self.reset_partition()
+        return True
 
     def level_radius(self, level: int) -> float:
         """Attention radius r_l = r_0·s^(l/3) of a level (s = pool_stride), Å."""
@@ -467,7 +477,7 @@ class Erwin(Backbone):
         positions = geometry.positions.detach()
         if self.training and self.config.partition_jitter > 0:
             positions = positions + self.config.partition_jitter * torch.randn_like(positions)
-        skin = self.config.partition_skin
+        skin = self.partition_skin
         cache = self._partition_cache
         if skin > 0 and not self.training and cache is not None:
             same = (

@@ -293,3 +293,48 @@ def test_config_is_validated_and_printed() -> None:
     with pytest.raises(ConfigError, match="unknown option"):
         make_model(ball=4)
     assert "ball_size=4" in repr(make_model().backbone)
+
+
+def test_calculator_partition_skin_overrides_the_model_and_reset_drops_it() -> None:
+    model = make_model().double().eval()  # the model's own setting: a fresh tree every call
+    atoms = molecule("CH3CH2OH")
+    atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    atoms.get_potential_energy()
+    assert model.backbone._partition_cache is None
+    calc = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=float("inf"))
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    tree = model.backbone._partition_cache["tree"]
+    atoms.positions[3] += 1.5
+    atoms.get_potential_energy()
+    assert model.backbone._partition_cache["tree"] is tree
+    calc.reset()
+    assert model.backbone._partition_cache is None
+    assert model.backbone.partition_skin == float("inf")  # still kept from the next call on
+    with pytest.raises(ConfigError, match="partition skin"):
+        model.keep_partition(-1.0)
+    assert model.keep_partition(None) and model.backbone.partition_skin == 0.0
+
+
+def test_backbones_without_a_partition_ignore_the_skin() -> None:
+    painn = build_model("painn", phi=False, elements=ELEMENTS, cutoff=CUTOFF, seed=0)
+    assert painn.keep_partition(float("inf")) is False
+
+
+def test_md_keeps_one_partition_for_the_whole_nve_run(tmp_path) -> None:
+    """`phicalc md` freezes Erwin's tree: E is one smooth function, so NVE conserves it."""
+    from phicalc.md import MDConfig
+    from phicalc.md import run as run_md
+
+    model = make_model().double()
+    atoms = molecule("CH3CH2OH")
+    config = MDConfig(ensemble="nve", temperature_K=100, timestep_fs=0.25, steps=60, seed=1)
+    summary = run_md(atoms, model, tmp_path / "run", config=config, device="cpu", plots=False)
+    cache = model.backbone._partition_cache
+    assert cache is not None
+    np.testing.assert_allclose(cache["positions"].numpy(), atoms.positions)  # built at step 0
+    thermo = np.load(tmp_path / "run" / "thermo.npz")
+    assert np.ptp(thermo["etot"]) < 2e-3 * len(atoms)  # eV; the total energy is conserved
+    assert summary["completed"]
+    with pytest.raises(ConfigError, match="partition_skin"):
+        MDConfig(partition_skin=-0.1)
