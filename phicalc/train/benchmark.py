@@ -1,10 +1,10 @@
 """Training throughput on this machine: structures per second of full optimisation steps.
 
-    python -m phicalc.train.benchmark --batch-size 8 --threads 1
+    python -m phicalc.train.benchmark --batch-size 8 --threads 1 [--backbone erwin]
 
 Times the trainer's own epoch loop (collate, forward with forces and ``create_graph``, loss,
 backward, clipping, AdamW, EMA, schedule) on rattled copies of Ac-Ala3-NHMe (42 atoms) with
-placeholder labels, for PaiNN with and without the Φ-Module. Reports the median over steps.
+placeholder labels, for PaiNN with and without the Φ-Module. Reports the median over steps. Erwin and Clifford use their default sizes.
 """
 
 from __future__ import annotations
@@ -117,9 +117,12 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backbone", default="painn", choices=("painn", "schnet", "erwin", "clifford")
+    )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--features", type=int, default=64, help="PaiNN and SchNet width")
+    parser.add_argument("--blocks", type=int, default=3, help="PaiNN and SchNet blocks")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for phi in (False, True):
         result = measure(
             phi=phi,
+            backbone=args.backbone,
+            backbone_config=None if args.backbone in ("painn", "schnet") else {},
             batch_size=args.batch_size,
             num_features=args.features,
             num_blocks=args.blocks,
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         steps = ", ".join(f"{t:.3f}" for t in result["step_s_all"])
         print(
-            f"PaiNN F={args.features} x{args.blocks}{' + Φ' if phi else '    '}: "
+            f"{args.backbone}{' + Φ' if phi else '    '}: "
             f"{result['structures_per_s']:.2f} structures/s (median step {result['step_s_median']:.3f} s"
             f" for {args.batch_size} x {result['atoms_per_structure']} atoms, "
             f"{result['edges_per_structure']} edges each, {result['threads']} thread(s); steps: {steps})"
