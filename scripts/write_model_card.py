@@ -1,7 +1,8 @@
 """Write models/<name>/model_card.md from a model file's metadata and `phicalc eval` JSON reports.
 
     python scripts/write_model_card.py NAME --model models/NAME/model.pt \
-        --eval reports/NAME_test.json --description "..." --limits "..."
+        --eval reports/NAME_test.json [--md md_runs/RUN/summary.json] \
+        --description "..." --limits "..."
 
 Every number in the card comes from the model file (training metadata) or the eval reports, with
 the command that reproduces it.
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("--model", required=True)
     parser.add_argument("--eval", nargs="*", default=[], help="phicalc eval --json reports")
+    parser.add_argument("--md", nargs="*", default=[], help="phicalc md summary.json files")
+    parser.add_argument("--md-command", default="", help="the phicalc md command of those runs")
     parser.add_argument("--description", required=True)
     parser.add_argument("--limits", required=True)
     parser.add_argument("--recipe", required=True, help="recipe file that trained it")
@@ -92,6 +95,23 @@ def main() -> None:
             *metric_rows(report["metrics"]),
             "",
         ]
+    if args.md:
+        lines += [
+            "## Molecular dynamics",
+            "",
+            "| run | ensemble | steps × Δt | ⟨T⟩ (K) | drift (meV/atom/ps) | ms/step |",
+            "|---|---|---|---|---|---|",
+        ]
+        for path in args.md:
+            s = json.loads(Path(path).read_text())
+            c = s["config"]
+            drift = s.get("energy_drift_meV_per_atom_per_ps")
+            lines.append(
+                f"| `{Path(path).parent}` | {c['ensemble']} | {s['steps_done']} × "
+                f"{c['timestep_fs']} fs | {s['temperature_mean']:.0f} ± {s['temperature_std']:.0f} | "
+                f"{'—' if drift is None else f'{drift:+.4f}'} | {s['ms_per_step']:.1f} |"
+            )
+        lines += ["", f"`{args.md_command}`" if args.md_command else "", ""]
     lines += ["## Limits", "", args.limits, ""]
     out = Path(args.model).parent / "model_card.md"
     out.write_text("\n".join(lines))
