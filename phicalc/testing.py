@@ -29,6 +29,15 @@ from phicalc.potential import Potential, build_model
 from phicalc.serialization import load_model
 
 ELEMENTS = ("H", "C", "N", "O")
+#: ``build_model`` arguments of a tiny seeded PaiNN (F = 16, 2 blocks, 4 Å) for fast tests.
+TINY_PAINN = {
+    "backbone": "painn",
+    "elements": list(ELEMENTS),
+    "cutoff": 4.0,
+    "num_features": 16,
+    "num_blocks": 2,
+    "seed": 0,
+}
 PHI_VARIANTS: dict[str, Any] = {
     "nophi": False,
     "spectral": {"method": "spectral"},

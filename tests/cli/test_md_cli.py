@@ -18,34 +18,7 @@ from ase.io.trajectory import Trajectory
 from phicalc.cli.main import main
 from phicalc.md import load_checkpoint
 
-TINY = {
-    "backbone": "painn",
-    "elements": ["H", "C", "N", "O"],
-    "cutoff": 4.0,
-    "num_features": 16,
-    "num_blocks": 2,
-    "seed": 0,
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny model, shared 2-core machine: one thread is faster (restored afterwards)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    from phicalc import build_model
-
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    build_model(phi=True, **TINY).save(path)
-    return path
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()
@@ -55,11 +28,11 @@ def ethanol_xyz(tmp_path) -> Path:
     return path
 
 
-def _md_args(model_path, structure, out, *extra):
+def _md_args(tiny_model_path, structure, out, *extra):
     return [
         "md",
         "--model",
-        str(model_path),
+        str(tiny_model_path),
         "--structure",
         str(structure),
         "--out",
@@ -73,11 +46,11 @@ def _md_args(model_path, structure, out, *extra):
     ]
 
 
-def test_md_then_analyze(model_path, ethanol_xyz, tmp_path, capsys):
+def test_md_then_analyze(tiny_model_path, ethanol_xyz, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(
         _md_args(
-            model_path,
+            tiny_model_path,
             ethanol_xyz,
             out,
             "--ensemble",
@@ -99,7 +72,7 @@ def test_md_then_analyze(model_path, ethanol_xyz, tmp_path, capsys):
     assert [row.split()[1] for row in rows] == ["C", "C", "O", "H", "H", "H", "H", "H", "H"]
     assert abs(sum(float(row.split()[2]) for row in rows)) < 1e-3
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["config"]["ensemble"] == "bussi" and summary["model"] == str(model_path)
+    assert summary["config"]["ensemble"] == "bussi" and summary["model"] == str(tiny_model_path)
     assert main(["analyze", str(out), "--no-plots"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["n_frames"] == 3 and "rmsd_final_A" in printed
@@ -120,12 +93,12 @@ def test_md_then_analyze(model_path, ethanol_xyz, tmp_path, capsys):
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    change, message, model_path, ethanol_xyz, tmp_path, capsys
+    change, message, tiny_model_path, ethanol_xyz, tmp_path, capsys
 ):
     (tmp_path / "garbage.xyz").write_text("this is not\nan xyz file\n")
     write(tmp_path / "sih4.xyz", molecule("SiH4"))
     special = {"GARBAGE": tmp_path / "garbage.xyz", "SIH4": tmp_path / "sih4.xyz"}
-    options = {"--model": str(model_path), "--structure": str(ethanol_xyz), "--steps": "2"}
+    options = {"--model": str(tiny_model_path), "--structure": str(ethanol_xyz), "--steps": "2"}
     options.update({key: str(special.get(value, value)) for key, value in change.items()})
     out = tmp_path / "out"
     args = ["md", "--out", str(out), "--device", "cpu", "--no-progress"]
@@ -142,12 +115,14 @@ def test_analyze_missing_run_exits_2(tmp_path, capsys):
     assert "trajectory.traj" in capsys.readouterr().err
 
 
-def test_sigterm_checkpoints_then_the_same_command_continues(model_path, ethanol_xyz, tmp_path):
+def test_sigterm_checkpoints_then_the_same_command_continues(
+    tiny_model_path, ethanol_xyz, tmp_path
+):
     out = tmp_path / "run"
     options = "--ensemble langevin --traj-every 3 --log-every 1 --checkpoint-every 1000 --no-plots"
 
     def args(steps: int) -> list[str]:
-        return _md_args(model_path, ethanol_xyz, out, "--steps", str(steps), *options.split())
+        return _md_args(tiny_model_path, ethanol_xyz, out, "--steps", str(steps), *options.split())
 
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}

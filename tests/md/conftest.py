@@ -1,57 +1,26 @@
-"""Fixtures of the MD tests: a tiny untrained seeded PaiNN + Φ model and small structures."""
+"""Fixtures of the MD tests: small structures, the tiny model without Φ, one torch thread."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
 
-TINY = {
-    "backbone": "painn",
-    "elements": ["H", "C", "N", "O"],
-    "cutoff": 4.0,
-    "num_features": 16,
-    "num_blocks": 2,
-    "seed": 0,
-}
+from phicalc.testing import TINY_PAINN
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine two threads per
-    process make each step ~10x slower; restored afterwards for other test directories."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def tiny_model():
-    """Untrained PaiNN with a Φ-Module (H, C, N, O; 4 Å cutoff)."""
-    from phicalc import build_model
-
-    return build_model(phi=True, **TINY)
+@pytest.fixture(autouse=True)
+def _single_thread(one_torch_thread):
+    """Every MD test runs on one torch thread (see ``one_torch_thread``)."""
 
 
 @pytest.fixture(scope="session")
 def tiny_model_without_phi():
-    """The same tiny PaiNN without a Φ-Module (no charges or potentials)."""
+    """The tiny PaiNN of ``tiny_model`` without a Φ-Module (no charges or potentials)."""
     from phicalc import build_model
 
-    return build_model(phi=False, **TINY)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tiny_model, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    tiny_model.save(path)
-    return path
+    return build_model(phi=False, **TINY_PAINN)
 
 
 @pytest.fixture()
