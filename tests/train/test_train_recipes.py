@@ -142,3 +142,19 @@ def test_recipe_trains_one_epoch(name, data_files, tmp_path):
         assert "forces_mae_eV_A" not in result.val_metrics  # energy-only benchmark
     else:
         assert "forces_mae_eV_A" in result.test_metrics
+
+
+SHIPPED = sorted((RECIPES / "shipped").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_recipes_build_the_model_their_name_says(path):
+    """The recipes of the shipped models are valid, and name their backbone and Φ truthfully."""
+    from phicalc.potential import build_model
+
+    config = TrainConfig.from_yaml(path)
+    backbone = path.stem.split("_")[-2] if path.stem.endswith("_phi") else path.stem.split("_")[-1]
+    assert config.model.backbone == backbone
+    model = build_model(**config.model.build_kwargs(tuple(config.model.elements)))
+    assert model.has_phi == path.stem.endswith("_phi")
+    assert config.out == f"runs/shipped/{path.stem}"
