@@ -23,7 +23,8 @@ Differences from the published Erwin, and why:
   ball, so only splits of nodes of capacity ≥ ball_size/2 matter (the many flips of 2–8 atom
   nodes in MD change nothing); (3) ``partition_skin`` > 0 freezes the partition between
   rebuilds (Verlet-list style); ``float("inf")`` keeps one partition for a whole MD run, which
-  is what NVE needs. Where a ball boundary does move, E jumps; F = −∇E holds between such
+  is what NVE needs and what ``phicalc md`` does (``PhiCalculator(partition_skin=...)`` for
+  other ASE drivers). Where a ball boundary does move, E jumps; F = −∇E holds between such
   events. Measured (untrained, float64, 0.5 fs VelocityVerlet, 150-atom water cluster, 8 balls):
   a fresh partition every step changed it at 1 step in 3 and gave 0.56 meV/atom/ps drift and
   0.5 meV/atom energy noise; a frozen partition gave 0.09 and 0.04, as PaiNN (0.04, 0.04).
