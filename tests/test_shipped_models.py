@@ -13,7 +13,7 @@ SHIPPED = list_models()
 
 
 def test_the_shipped_set_has_every_backbone_with_and_without_phi() -> None:
-    for backbone in ("painn", "erwin"):
+    for backbone in ("painn", "erwin", "clifford"):
         assert {f"{backbone}-ac-ala3", f"phi-{backbone}-ac-ala3"} <= set(SHIPPED)
 
 
