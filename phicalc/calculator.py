@@ -53,7 +53,8 @@ class PhiCalculator(Calculator):
         partition_skin: for backbones with a spatial partition (Erwin's ball tree), keep it
             between calls until an atom has moved more than half this distance (Å);
             ``float("inf")`` keeps one partition for good, which MD needs for energy
-            conservation (``phicalc md`` does this). ``None`` (default) keeps the model's own
+            conservation (``phicalc md`` does this, and restores the model afterwards). It is set on
+            the given model. ``None`` (default) keeps the model's own
             setting, a fresh partition every call, so results never depend on earlier calls.
             Other backbones ignore it. :meth:`reset` drops a kept partition.
 

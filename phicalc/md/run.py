@@ -230,17 +230,18 @@ def make_calculator(
     device: str = "auto",
     dtype: str = "float64",
     charge: float | None = None,
-    partition_skin: float = math.inf,
+    partition_skin: float | None = None,
 ) -> BaseCalculator:
     """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
     :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
-    for ``partition_skin`` (default: for good, as MD needs); an ASE calculator is returned
+    for ``partition_skin`` Å (``None``: for good, as MD needs); an ASE calculator is returned
     unchanged."""
     if isinstance(model, BaseCalculator):
         return model
     from phicalc import PhiCalculator
 
-    options: dict[str, Any] = {"device": device, "dtype": dtype, "partition_skin": partition_skin}
+    skin = math.inf if partition_skin is None else partition_skin
+    options: dict[str, Any] = {"device": device, "dtype": dtype, "partition_skin": skin}
     if charge is not None:
         options["charge"] = float(charge)
     return PhiCalculator(model, **options)
@@ -490,9 +491,12 @@ def run(
     atoms = load_structure(structure)
     if config.charge is not None:
         atoms.info["charge"] = float(config.charge)
-    skin = math.inf if config.partition_skin is None else config.partition_skin
     calc = make_calculator(
-        model, device=device, dtype=dtype, charge=config.charge, partition_skin=skin
+        model,
+        device=device,
+        dtype=dtype,
+        charge=config.charge,
+        partition_skin=config.partition_skin,
     )
     check_elements(atoms, calc)
     model_name = _describe_model(model)
@@ -561,6 +565,8 @@ def run(
     finally:
         trajectory.close()
         md_logger.close()
+        if calc is not model and hasattr(calc, "model"):
+            calc.model.keep_partition(None)  # a caller's Potential gets its own setting back
 
     summary = _summarize(
         out=out,

@@ -321,18 +321,27 @@ def test_backbones_without_a_partition_ignore_the_skin() -> None:
     assert painn.keep_partition(float("inf")) is False
 
 
-def test_md_keeps_one_partition_for_the_whole_nve_run(tmp_path) -> None:
-    """`phicalc md` freezes Erwin's tree: E is one smooth function, so NVE conserves it."""
+def test_md_keeps_one_partition_for_the_whole_nve_run(tmp_path, monkeypatch) -> None:
+    """`phicalc md` freezes Erwin's tree: E is one smooth function, so NVE conserves it; the
+    caller's model gets its own (rebuild every call) setting back afterwards."""
     from phicalc.md import MDConfig
     from phicalc.md import run as run_md
+    from phicalc.nn.backbones import erwin
 
+    builds = []
+
+    def counting_build(positions, *args, **kwargs):
+        builds.append(positions.clone())
+        return build_ball_tree(positions, *args, **kwargs)
+
+    monkeypatch.setattr(erwin, "build_ball_tree", counting_build)
     model = make_model().double()
     atoms = molecule("CH3CH2OH")
     config = MDConfig(ensemble="nve", temperature_K=100, timestep_fs=0.25, steps=60, seed=1)
     summary = run_md(atoms, model, tmp_path / "run", config=config, device="cpu", plots=False)
-    cache = model.backbone._partition_cache
-    assert cache is not None
-    np.testing.assert_allclose(cache["positions"].numpy(), atoms.positions)  # built at step 0
+    assert len(builds) == 1  # one tree for 61 force calls, built from the step-0 positions
+    np.testing.assert_allclose(builds[0].numpy(), atoms.positions)
+    assert model.backbone.partition_skin == 0.0 and model.backbone._partition_cache is None
     thermo = np.load(tmp_path / "run" / "thermo.npz")
     assert np.ptp(thermo["etot"]) < 2e-3 * len(atoms)  # eV; the total energy is conserved
     assert summary["completed"]
