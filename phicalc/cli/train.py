@@ -4,6 +4,7 @@ Examples::
 
     phicalc train recipes/md22_ac_ala3_painn_phi.yaml --out runs/ala3_phi
     phicalc train recipes/md22_ac_ala3_painn_phi.yaml --out runs/ala3_phi --resume
+    phicalc train recipes/md22_ac_ala3_painn_phi.yaml --epochs 200 --time-limit 2h
     torchrun --nproc_per_node 2 -m phicalc.cli.main train recipes/oe62_painn.yaml
 
 Exit codes: 0 done (or stopped by --stop-after), 1 training failed (e.g. diverged), 2 bad config
@@ -33,9 +34,32 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--stop-after", type=int, default=None, help="stop after this many epochs of this call"
     )
+    parser.add_argument(
+        "--time-limit",
+        type=_duration_s,
+        default=None,
+        metavar="DURATION",
+        help="wall time for this call (e.g. 5400, 90m, 1.5h): epochs are cut so that the "
+        "learning-rate schedule still ends in time; the config's epochs are the upper bound",
+    )
     parser.add_argument("--device", default=None, help="override the config's device")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
+
+
+def _duration_s(text: str) -> float:
+    """Seconds of a duration written as ``90``, ``90s``, ``30m`` or ``1.5h``."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (e.g. 5400, 90m, 1.5h)"
+        ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"the duration must be positive, not {text!r}")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
         print("phicalc train: error: --stop-after must be >= 1", file=sys.stderr)
         return 2
     try:
-        result = train(config, resume=args.resume, stop_after=args.stop_after)
+        result = train(
+            config,
+            resume=args.resume,
+            stop_after=args.stop_after,
+            time_limit_s=args.time_limit,
+        )
     except FloatingPointError as error:
         print(f"phicalc train: training failed: {error}", file=sys.stderr)
         return 1

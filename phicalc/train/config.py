@@ -329,8 +329,17 @@ class OptimSection:
             raise ConfigError(f"optim.grad_clip must be > 0 or null, got {self.grad_clip!r}")
 
 
-#: Top-level keys that may change between a run and its ``--resume`` without breaking it.
-RESUMABLE_CHANGES = ("out", "device", "num_threads", "progress", "epochs")
+#: Keys (a top-level key covers its section) that may change between a run and its ``--resume``
+#: without breaking it. The test data never touch training or model selection.
+RESUMABLE_CHANGES = (
+    "out",
+    "device",
+    "num_threads",
+    "progress",
+    "epochs",
+    "data.test",
+    "data.evaluate_test",
+)
 
 
 @dataclass(frozen=True)

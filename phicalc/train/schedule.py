@@ -40,6 +40,7 @@ class LRSchedule:
     ) -> None:
         self.optimizer = optimizer
         self.config = config
+        self.steps_per_epoch = steps_per_epoch
         self.warmup_steps = int(round(config.warmup_epochs * steps_per_epoch))
         self.total_steps = max(1, steps_per_epoch * epochs)
         self.step_count = 0
@@ -76,6 +77,12 @@ class LRSchedule:
         lr = self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def set_epochs(self, epochs: int) -> None:
+        """Re-stretch the cosine to end after ``epochs`` at the current step (as a resume with
+        another ``epochs`` does); the rate changes from the next value on."""
+        self.total_steps = max(1, self.steps_per_epoch * epochs)
+        self._apply()
 
     def step(self) -> None:
         """Advance one optimisation step."""

@@ -25,6 +25,7 @@ Output folder: ``config.yaml`` (resolved), ``checkpoint.pt``, ``best_model.pt``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -64,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_MODEL_NAME = "best_model.pt"
-#: The learning curve is redrawn at most this often (seconds), and after the last epoch.
+#: The learning curve is redrawn at most this often (seconds), and at the end of each call.
 PLOT_INTERVAL_S = 60.0
 
 
@@ -270,7 +271,7 @@ class Trainer:
         differences = [
             key
             for key in config_differences(checkpoint["config"], self.config.to_dict())
-            if key.split(".")[0] not in RESUMABLE_CHANGES
+            if key not in RESUMABLE_CHANGES and key.split(".")[0] not in RESUMABLE_CHANGES
         ]
         if differences:
             raise ConfigError(
@@ -383,19 +384,36 @@ class Trainer:
         logger.info("resumed %s after epoch %d (step %d)", self.out, self.epoch, self.step)
 
     # ------------------------------------------------------------------ loop
-    def fit(self, *, stop_after: int | None = None) -> TrainResult:
+    def fit(
+        self, *, stop_after: int | None = None, time_limit_s: float | None = None
+    ) -> TrainResult:
         """Train until ``config.epochs`` (or for at most ``stop_after`` more epochs).
+
+        Args:
+            stop_after: run at most this many epochs in this call; the schedule still spans
+                ``config.epochs``, so a later ``resume`` continues it.
+            time_limit_s: wall-clock seconds this call may spend on epochs. After every epoch
+                the run's total epochs are cut to what the mean epoch time so far still
+                fits (see :meth:`_fit_to_time`), so a cosine schedule still anneals to
+                ``min_lr`` before the limit; ``config.epochs`` is the upper bound.
 
         Returns:
             A :class:`TrainResult`; the test split is evaluated only once all epochs are done.
         """
-        c = self.config
         handler = self._attach_log_file()
         try:
-            first = self.epoch + 1
-            last = c.epochs if stop_after is None else min(c.epochs, self.epoch + stop_after)
-            for epoch in range(first, last + 1):
-                self._run_epoch(epoch, final=epoch == last)
+            call_start, first = time.monotonic(), self.epoch
+            while self.epoch < self.config.epochs and (
+                stop_after is None or self.epoch - first < stop_after
+            ):
+                self._run_epoch(self.epoch + 1)
+                if time_limit_s is not None and not self._fit_to_time(
+                    call_start, call_start + time_limit_s, self.epoch - first
+                ):
+                    break
+            if self.ctx.is_main and self.history:
+                plot_learning_curve(self.out / "learning_curve.png", self.history)
+            c = self.config
             finished = self.epoch >= c.epochs
             test_metrics = None
             if finished and c.data.evaluate_test:
@@ -426,6 +444,59 @@ class Trainer:
                 handler.close()
             self._release()
 
+    def _fit_to_time(self, call_start: float, deadline: float, epochs_this_call: int) -> bool:
+        """Cut the run's total epochs to what still fits before ``deadline`` (time.monotonic).
+
+        Fitting epochs = ⌊time left / epoch time⌋, the epoch time being the larger of this
+        call's mean and its last epoch (epochs slow down when a shared machine fills up).
+        Times are averaged over processes, so every rank takes the same decision. The schedule
+        is re-stretched at the current step exactly as a ``resume`` with fewer ``epochs``
+        would, and the new total is what ``checkpoint.pt`` and ``config.yaml`` record. Never
+        lengthens the run. When no further epoch fits, the total stays (an un-annealed run is
+        not called finished) and the call stops, as ``stop_after`` would: a later ``resume``
+        continues the schedule.
+
+        Returns:
+            Whether this call may run another epoch.
+        """
+        now = time.monotonic()
+        timings = torch.tensor(
+            [now - call_start, float(self.history[-1]["time_s"]), deadline - now],
+            dtype=torch.float64,
+        )
+        spent, last, left = (
+            self.ctx.all_reduce_sum(timings.to(self.device)) / self.ctx.world_size
+        ).tolist()
+        per_epoch = max(spent / epochs_this_call, last)
+        fitting = max(0, math.floor(left / per_epoch))
+        total = min(self.config.epochs, self.epoch + fitting)
+        if total == self.config.epochs:
+            return True
+        if fitting == 0:
+            logger.warning(
+                "time limit: %.0f s left, %.0f s per epoch; stopping after epoch %d of %d "
+                "(resume to continue)",
+                left,
+                per_epoch,
+                self.epoch,
+                self.config.epochs,
+            )
+            return False
+        logger.warning(
+            "time limit: %.0f s left, %.0f s per epoch; the run now ends after epoch %d "
+            "instead of %d",
+            left,
+            per_epoch,
+            total,
+            self.config.epochs,
+        )
+        self.config = dataclasses.replace(self.config, epochs=total)
+        self.schedule.set_epochs(total)
+        if self.ctx.is_main:
+            self.config.write_yaml(self.out / "config.yaml")
+            save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
+        return True
+
     def _attach_log_file(self) -> logging.Handler | None:
         if not self.ctx.is_main:
             return None
@@ -435,7 +506,7 @@ class Trainer:
         logging.getLogger("phicalc").addHandler(handler)
         return handler
 
-    def _run_epoch(self, epoch: int, *, final: bool = False) -> None:
+    def _run_epoch(self, epoch: int) -> None:
         c = self.config
         started = time.perf_counter()
         train_metrics = self._train_epoch(epoch)
@@ -465,7 +536,7 @@ class Trainer:
                 )
             save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
             write_csv(self.out / "log.csv", self.history)
-            if final or time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
+            if time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
                 plot_learning_curve(self.out / "learning_curve.png", self.history)
                 self._last_plot = time.monotonic()
             selected = (
@@ -637,6 +708,7 @@ def train(
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
     stop_after: int | None = None,
+    time_limit_s: float | None = None,
 ) -> TrainResult:
     """Run (or continue) a training run.
 
@@ -646,13 +718,20 @@ def train(
         overrides: nested dict deep-merged over the config (e.g. ``{"epochs": 1,
             "data": {"train": "small.extxyz"}}``).
         stop_after: run at most this many epochs in this call (the schedule still spans
-            ``config.epochs``), e.g. to fit a job into a time limit and resume later.
+            ``config.epochs``), e.g. to split a run into jobs and resume later.
+        time_limit_s: wall-clock seconds for this call, data loading included (the final
+            test evaluation is not): the run's epochs are cut, at most to ``config.epochs``,
+            so that its schedule still completes in time (:meth:`Trainer.fit`).
 
     Returns:
         The :class:`TrainResult`.
     """
+    started = time.monotonic()
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_yaml(config, overrides=overrides)
     elif overrides:
         config = config.with_overrides(overrides)
-    return Trainer(config, resume=resume).fit(stop_after=stop_after)
+    trainer = Trainer(config, resume=resume)
+    if time_limit_s is not None:
+        time_limit_s -= time.monotonic() - started
+    return trainer.fit(stop_after=stop_after, time_limit_s=time_limit_s)

@@ -84,6 +84,16 @@ def test_train_then_resume(trained, capsys):
     assert json.loads((trained / "metrics.json").read_text())["finished"] is True
 
 
+@pytest.mark.parametrize("limit", ["0", "-5m", "soon", "1.5x"])
+def test_bad_time_limit_exits_2(files, tmp_path, capsys, limit):
+    config = _write(tmp_path / "c.yaml", _config(files, tmp_path / "out"))
+    with pytest.raises(SystemExit) as stop:
+        main(["train", str(config), f"--time-limit={limit}"])
+    assert stop.value.code == 2
+    assert "--time-limit" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [

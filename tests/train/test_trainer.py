@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import pytest
 import torch
@@ -91,6 +92,43 @@ def test_resume_continues_bit_for_bit(tiny_files, tiny_config, tmp_path):
     assert len(list(csv.DictReader((tmp_path / "split" / "log.csv").open()))) == 2
 
 
+def test_time_limit_shortens_the_schedule_so_it_still_anneals(
+    tiny_files, tiny_config, tmp_path, monkeypatch
+):
+    """A fake clock charges 10 s per epoch: with 35 s, an upper bound of 10 epochs becomes 3
+    (⌊25/10⌋ more after the first), the cosine ends at min_lr and the new total is recorded."""
+    import types
+
+    import phicalc.train.trainer as trainer_module
+
+    clock = [0.0]
+    fake_time = types.SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
+    monkeypatch.setattr(trainer_module, "time", fake_time)
+    run_epoch = trainer_module.Trainer._run_epoch
+
+    def ten_second_epoch(self, epoch):
+        run_epoch(self, epoch)
+        clock[0] += 10.0
+
+    monkeypatch.setattr(trainer_module.Trainer, "_run_epoch", ten_second_epoch)
+    values = tiny_config(tiny_files, tmp_path / "run", epochs=10)
+    values["data"]["evaluate_test"] = False
+    values["optim"].update(scheduler="cosine", min_lr=1e-5)
+    result = train(TrainConfig.from_dict(values), time_limit_s=35.0)
+    assert result.epochs_done == 3 and result.finished
+    assert float(result.history[-1]["lr"]) == pytest.approx(values["optim"]["min_lr"])
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["epochs"] == 3
+    written = TrainConfig.from_yaml(tmp_path / "run" / "config.yaml")
+    assert written.epochs == 3
+    # the shortened run is complete: resuming its own config has nothing left to do
+    again = train(written, resume=True)
+    assert again.epochs_done == 3 and len(again.history) == 3
+    # a limit that fits no further epoch stops the call but keeps the schedule for a resume
+    short = train(TrainConfig.from_dict(dict(values, out=str(tmp_path / "b"))), time_limit_s=15.0)
+    assert short.epochs_done == 1 and not short.finished
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["epochs"] == 10
+
+
 def test_run_guards(tiny_files, tiny_config, tmp_path):
     config = TrainConfig.from_dict(tiny_config(tiny_files, tmp_path / "run", epochs=1))
     train(config)
@@ -100,6 +138,9 @@ def test_run_guards(tiny_files, tiny_config, tmp_path):
         train(config.with_overrides({"out": str(tmp_path / "elsewhere")}), resume=True)
     with pytest.raises(ConfigError, match=r"differs from the checkpoint's in \['optim.lr'\]"):
         train(config.with_overrides({"optim": {"lr": 1e-2}}), resume=True)
+    # test data never touch training: a resume may name other ones (here: none)
+    resumed = train(config.with_overrides({"data": {"test": None}, "epochs": 2}), resume=True)
+    assert resumed.epochs_done == 2 and resumed.test_metrics is None
     missing = config.with_overrides({"out": str(tmp_path / "x"), "data": {"val": "nope.extxyz"}})
     with pytest.raises(FileNotFoundError, match="nope.extxyz"):
         train(missing)
