@@ -35,6 +35,16 @@ def metric_rows(metrics: dict) -> list[str]:
     return rows
 
 
+def _machine(info: dict) -> str:
+    """'NVIDIA H200 (cuda:0)' or 'cpu (AMD EPYC, 1 torch thread(s))' from training metadata."""
+    if "gpu" in info:
+        return f"{info['gpu']} ({info.get('device')}), torch {info.get('torch')}"
+    return (
+        f"{info.get('device', 'cpu')} ({info.get('cpu', '')}, "
+        f"{info.get('torch_threads', '?')} torch thread(s)), torch {info.get('torch')}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -45,6 +55,7 @@ def main() -> None:
     parser.add_argument("--description", required=True)
     parser.add_argument("--limits", required=True)
     parser.add_argument("--recipe", required=True, help="recipe file that trained it")
+    parser.add_argument("--history", default="", help="how the training actually ran")
     args = parser.parse_args()
 
     blob = read_model_file(args.model)
@@ -74,9 +85,9 @@ def main() -> None:
         "`scripts/make_data.sh` (GFN2-xTB via tblite)",
         f"- data: {json.dumps(meta.get('training_data'), default=str)}",
         f"- {time_info.get('epochs')} epochs, {time_info.get('steps')} optimiser steps, "
-        f"{(time_info.get('wall_time_s') or 0) / 60:.0f} min wall time on "
-        f"{machine.get('device', 'cpu')} ({machine.get('processor') or machine.get('cpu', '')}, "
-        f"{machine.get('torch_threads', '?')} torch thread(s); the machine was shared)",
+        f"{(time_info.get('wall_time_s') or 0) / 60:.0f} min of training wall time in all; "
+        f"the last run on {_machine(machine)}",
+        *([f"- how it ran: {args.history}"] if args.history else []),
         f"- model selected on validation (epoch {meta.get('metrics', {}).get('epoch')}): "
         + ", ".join(f"{k} {v:.4g}" for k, v in val.items() if isinstance(v, (int, float))),
         "",
