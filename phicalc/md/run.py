@@ -261,6 +261,24 @@ def check_elements(atoms: Atoms, calc: BaseCalculator) -> None:
         )
 
 
+def weights_fingerprint(calc: BaseCalculator) -> str | None:
+    """16 hex digits of SHA-256 over the parameters and buffers of ``calc.model`` (names and
+    values as float64, so the calculator's dtype does not change it); None for calculators
+    without a torch model."""
+    import hashlib
+
+    import torch
+
+    model = getattr(calc, "model", None)
+    if not isinstance(model, torch.nn.Module):
+        return None
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float64).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _describe_model(model: Any) -> str:
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model)
@@ -500,7 +518,10 @@ def run(
     )
     check_elements(atoms, calc)
     model_name = _describe_model(model)
-    checkpoint = _load_resumable(out / CHECKPOINT, config, atoms, model=model_name, dtype=dtype)
+    weights = weights_fingerprint(calc)
+    checkpoint = _load_resumable(
+        out / CHECKPOINT, config, atoms, model=model_name, dtype=dtype, weights=weights
+    )
     if config.timestep_fs > 1.0 and 1 in atoms.numbers:
         logger.warning(
             "time step %.3g fs with hydrogen present: H vibrations (~9 fs period) need <= 1 fs, "
@@ -546,7 +567,12 @@ def run(
             config=config.to_dict(),
             rng_state=rng.bit_generator.state,
             thermostat=thermostat_state(dyn),
-            extra={"model": model_name, "dtype": dtype, "phicalc": __version__},
+            extra={
+                "model": model_name,
+                "weights": weights,
+                "dtype": dtype,
+                "phicalc": __version__,
+            },
         )
         ckpt.save_checkpoint(out / CHECKPOINT, state)
 
@@ -652,16 +678,23 @@ def _integrate(
 
 
 def _load_resumable(
-    path: Path, config: MDConfig, atoms: Atoms, *, model: str, dtype: str
+    path: Path,
+    config: MDConfig,
+    atoms: Atoms,
+    *,
+    model: str,
+    dtype: str,
+    weights: str | None,
 ) -> ckpt.Checkpoint | None:
     """The checkpoint in ``path`` if there is one and ``config``/``atoms`` can continue it.
 
-    Another model or dtype only warns: the run continues, but not bit for bit.
+    Another model, other weights under the same name (a retrained model file) or another
+    dtype only warn: the run continues, but not bit for bit and not with one potential.
     """
     if not path.exists():
         return None
     checkpoint = ckpt.load_checkpoint(path)
-    for key, value in (("model", model), ("dtype", dtype)):
+    for key, value in (("model", model), ("weights", weights), ("dtype", dtype)):
         saved = checkpoint.extra.get(key)
         if saved is not None and saved != value:
             logger.warning(

@@ -170,6 +170,35 @@ def test_resume_refuses_other_settings_or_system(ethanol, tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_resume_with_retrained_weights_warns(ethanol, tiny_model, tmp_path, caplog):
+    """Same model name, other weights (a retrained file): the run continues with a warning."""
+    import copy
+
+    import torch
+
+    from phicalc.md.run import make_calculator, weights_fingerprint
+
+    _run(ethanol, tiny_model, tmp_path, steps=2)
+    retrained = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.01)
+    with caplog.at_level(logging.WARNING, logger="phicalc.md"):
+        _run(ethanol, tiny_model, tmp_path, steps=3)
+        assert "weights" not in caplog.text
+        _run(ethanol, retrained, tmp_path, steps=4)
+    assert "was run with weights" in caplog.text
+    # float32 and float64 copies of one model share a fingerprint; other weights do not
+    fingerprints = [
+        weights_fingerprint(make_calculator(model, dtype=dtype))
+        for model, dtype in (
+            (tiny_model, "float32"),
+            (tiny_model, "float64"),
+            (retrained, "float64"),
+        )
+    ]
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
+
+
 def test_unknown_element_is_rejected_before_writing(tiny_model, tmp_path):
     atoms = Atoms(
         "SiH4",
