@@ -8,8 +8,9 @@ periodic water box of ``--box-waters`` molecules, on the CPU (``--threads``) and
     python benchmarks/cuda_inference.py [--molecule data/ac_ala3_500K_test.extxyz]
         [--models phi-painn-organic ...] [--box-waters 3333] [--json out.json]
 
-Needs a CUDA device; prints two tables. The molecule defaults to ``ac-ala3`` (RDKit); a file
-(its first frame) avoids RDKit where it is not installed.
+Needs a CUDA device; prints two tables. The molecule is anything ``phicalc md --structure``
+takes; it defaults to ``ac-ala3`` (RDKit), and a file (its last frame) avoids RDKit where it is
+not installed.
 """
 
 from __future__ import annotations
@@ -22,20 +23,6 @@ import time
 
 import numpy as np
 import torch
-
-
-def _molecule(spec: str):
-    from pathlib import Path
-
-    from ase.io import read
-
-    from phicalc.data.structures import structure_from_string
-
-    if Path(spec).is_file():
-        atoms = read(spec, index=0)
-        atoms.calc = None
-        return atoms
-    return structure_from_string(spec)
 
 
 def _evaluate(atoms, calc, *, stress: bool) -> dict[str, np.ndarray]:
@@ -112,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from phicalc import list_models
-    from phicalc.data.structures import water_box
+    from phicalc.data.structures import structure_from_string, water_box
 
     models = args.models or list_models()
-    molecule, small_box = _molecule(args.molecule), water_box(64, seed=0)
+    molecule, small_box = structure_from_string(args.molecule), water_box(64, seed=0)
     print(
         f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads"

@@ -11,8 +11,8 @@
 # CHECK=0 skips the CUDA check; DEVICE=cpu rehearses the script on a machine without a GPU.
 #
 # Expects .gpu/ from scripts/device_payload.sh (wheels, data, the runs' checkpoints). Results come
-# back as OUT_DIR/<run>.tgz (a run and its _phi twin share one archive when it stays under
-# 15 MB) and OUT_DIR/report.tgz (logs, CUDA check).
+# back as OUT_DIR/runs_<k>.tgz (the runs' folders, packed up to 15 MB an archive) and
+# OUT_DIR/report.tgz (logs, CUDA check).
 set -u
 BUDGET=${1:?budget in seconds}
 OUT_DIR=${2:?output folder}
@@ -56,22 +56,24 @@ for run in "${runs[@]}"; do
     grep -E "resumed|time limit|epoch [0-9]+/|test metrics|Error|error" "runs/shipped/$run/train.log" | tail -4 | cut -c 1-400
     tail -2 "logs/$run.out" | cut -c 1-300
 done
-run_files() {
-    for f in best_model.pt checkpoint.pt config.yaml log.csv train.log metrics.json learning_curve.png; do
-        [ -f "runs/shipped/$1/$f" ] && echo "runs/shipped/$1/$f"
-    done
-}
-for run in "${runs[@]}"; do
-    case $run in *_phi) twin=${run%_phi} ;; *) twin=${run}_phi ;; esac
-    [ -f "$OUT_DIR/$twin.tgz" ] && [ "$(stat -c %s "$OUT_DIR/$twin.tgz")" -lt 7000000 ] &&
-        tar tzf "$OUT_DIR/$twin.tgz" > /dev/null && {
-        mapfile -t files < <(run_files "$twin"; run_files "$run")
-        tar czf "$OUT_DIR/$twin.tgz" "${files[@]}"
-        continue
-    }
-    mapfile -t files < <(run_files "$run")
-    tar czf "$OUT_DIR/$run.tgz" "${files[@]}"
-done
+# The device tool returns at most 8 files of 16 MiB: fill archives of runs up to 15 MB each.
+python3 - "$OUT_DIR" "${runs[@]}" <<'PACK'
+import pathlib, sys, tarfile
+out, runs = sys.argv[1], sys.argv[2:]
+groups, size = [[]], 0
+for run in runs:
+    files = sorted(p for p in pathlib.Path("runs/shipped", run).iterdir() if p.is_file())
+    run_size = sum(p.stat().st_size for p in files)
+    if groups[-1] and size + run_size > 15e6:
+        groups.append([])
+        size = 0
+    groups[-1] += files
+    size += run_size
+for number, files in enumerate(groups):
+    with tarfile.open(f"{out}/runs_{number}.tgz", "w:gz") as archive:
+        for path in files:
+            archive.add(path)
+PACK
 tar czf "$OUT_DIR/report.tgz" logs
 ls -la "$OUT_DIR"
 echo "== total $((SECONDS - start)) s"

@@ -245,6 +245,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_time_s = 0.0
         self._last_plot = -math.inf
+        self._plotted_epoch = 0  # epochs in the learning curve last drawn
         if checkpoint is not None:
             self._restore(checkpoint)
         self.ctx.barrier()
@@ -393,9 +394,9 @@ class Trainer:
             stop_after: run at most this many epochs in this call; the schedule still spans
                 ``config.epochs``, so a later ``resume`` continues it.
             time_limit_s: wall-clock seconds this call may spend on epochs. After every epoch
-                the run's total epochs are cut to what the mean epoch time so far still
-                fits (see :meth:`_fit_to_time`), so a cosine schedule still anneals to
-                ``min_lr`` before the limit; ``config.epochs`` is the upper bound.
+                the run's total epochs are cut to what still fits (:meth:`_fit_to_time`),
+                so a cosine schedule still anneals to ``min_lr`` before the limit;
+                ``config.epochs`` is the upper bound.
 
         Returns:
             A :class:`TrainResult`; the test split is evaluated only once all epochs are done.
@@ -411,8 +412,8 @@ class Trainer:
                     call_start, call_start + time_limit_s, self.epoch - first
                 ):
                     break
-            if self.ctx.is_main and self.history:
-                plot_learning_curve(self.out / "learning_curve.png", self.history)
+            if self.ctx.is_main and self._plotted_epoch != self.epoch:
+                self._plot_learning_curve()
             c = self.config
             finished = self.epoch >= c.epochs
             test_metrics = None
@@ -497,6 +498,10 @@ class Trainer:
             save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
         return True
 
+    def _plot_learning_curve(self) -> None:
+        plot_learning_curve(self.out / "learning_curve.png", self.history)
+        self._last_plot, self._plotted_epoch = time.monotonic(), self.epoch
+
     def _attach_log_file(self) -> logging.Handler | None:
         if not self.ctx.is_main:
             return None
@@ -537,8 +542,7 @@ class Trainer:
             save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
             write_csv(self.out / "log.csv", self.history)
             if time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
-                plot_learning_curve(self.out / "learning_curve.png", self.history)
-                self._last_plot = time.monotonic()
+                self._plot_learning_curve()
             selected = (
                 "" if c.selection_metric == "loss" else f", val {c.selection_metric} {metric:.4g}"
             )
