@@ -2,10 +2,12 @@
 
 A model file holds only plain containers and tensors::
 
-    {"format": "phicalc.potential", "format_version": 1, "config": {...},
+    {"format": "phicalc.potential", "format_version": 2, "config": {...},
      "state_dict": {...}, "metadata": {"elements": [...], "cutoff": ..., "units": {...}, ...}}
 
-Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)`` refuses them,
+Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
+configs are upgraded (:func:`phicalc.potential.upgrade_model_config`) so the model computes what
+was saved. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)`` refuses them,
 and every failure is re-raised as :class:`ModelFileError` naming the file.
 """
 
@@ -24,12 +26,14 @@ import torch
 
 from phicalc import __version__
 from phicalc.errors import ModelFileError, PhicalcError
-from phicalc.potential import Potential, PotentialConfig
+from phicalc.potential import Potential, PotentialConfig, upgrade_model_config
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "phicalc.potential"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format versions this phicalc reads (older ones are upgraded on load).
+READABLE_VERSIONS = (1, 2)
 MODEL_FILENAME = "model.pt"
 
 
@@ -110,13 +114,14 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a phicalc model file (no '{FORMAT}' format tag)")
     version = blob.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{path} has model format version {version}; this phicalc reads {FORMAT_VERSION}"
+            f"{path} has model format version {version}; this phicalc reads {READABLE_VERSIONS}"
         )
     missing = [k for k in ("config", "state_dict", "metadata") if not isinstance(blob.get(k), dict)]
     if missing:
         raise ModelFileError(f"{path} is missing {missing}")
+    blob["config"] = upgrade_model_config(blob["config"], version)
     return blob
 
 

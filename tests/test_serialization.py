@@ -94,3 +94,53 @@ def test_metadata_and_dtype_round_trip(tmp_path) -> None:
     assert loaded.metadata["elements"] == ["H", "C", "N", "O"]
     assert loaded.atomic_energies[1].item() == -1029.1234567891
     assert not loaded.training
+
+
+def _as_format_1(path) -> None:
+    """Rewrite a model file as phicalc wrote format 1: no norm_smoothing in the config."""
+    blob = torch.load(path, weights_only=True)
+    blob["format_version"] = 1
+    blob["config"]["backbone_config"].pop("norm_smoothing", None)
+    torch.save(blob, path)
+
+
+def test_format_1_clifford_files_compute_what_was_saved(tmp_path) -> None:
+    """Format 2 changed CliffordNet's default invariant smoothing (1e-4 → 0.01); a format-1 file
+    names no smoothing and must still load as the model it was."""
+    from ase.build import molecule
+
+    from phicalc.graph.batch import atoms_to_graph
+
+    hp = {"num_channels": 4, "num_blocks": 2, "num_radial": 4}
+    saved = build_model("clifford", phi=False, seed=3, norm_smoothing=1e-4, **hp).double()
+    path = tmp_path / "old.pt"
+    saved.save(str(path))
+    _as_format_1(path)
+    loaded = load_model(path)
+    assert loaded.backbone.config.norm_smoothing == 1e-4
+    graph = atoms_to_graph(molecule("CH3CH2OH"), saved.cutoff)
+    assert torch.equal(loaded(graph)["energy"], saved(graph)["energy"])
+    current = build_model("clifford", phi=False, seed=3, **hp).double()
+    current.load_state_dict(saved.state_dict())  # same weights, today's default smoothing
+    assert not torch.allclose(current(graph)["energy"], saved(graph)["energy"], rtol=0, atol=1e-9)
+    other = build_model("painn", phi=False, seed=0, num_features=8)
+    other.save(str(tmp_path / "painn.pt"))
+    _as_format_1(tmp_path / "painn.pt")
+    assert load_model(tmp_path / "painn.pt").config == other.config
+
+
+def test_format_1_checkpoints_resume_the_model_they_trained(tmp_path) -> None:
+    from phicalc.train.checkpoint import load_checkpoint, save_checkpoint
+
+    model = {"backbone": "clifford", "backbone_config": {"num_channels": 8}}
+    save_checkpoint(tmp_path / "c.pt", {"config": {"model": model}, "epoch": 1})
+    blob = torch.load(tmp_path / "c.pt", weights_only=True)
+    blob["format_version"] = 1
+    torch.save(blob, tmp_path / "c.pt")
+    upgraded = load_checkpoint(tmp_path / "c.pt")["config"]["model"]["backbone_config"]
+    assert upgraded == {"num_channels": 8, "norm_smoothing": 1e-4}
+    blob["format_version"] = 2
+    torch.save(blob, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt")["config"]["model"]["backbone_config"] == {
+        "num_channels": 8
+    }

@@ -2,7 +2,7 @@
 
 A checkpoint is one ``torch.save`` dict::
 
-    {"format": "phicalc.checkpoint", "format_version": 1, "config": {...},
+    {"format": "phicalc.checkpoint", "format_version": 2, "config": {...},
      "epoch": completed epochs, "step": optimisation steps, "model": state_dict,
      "ema": {...}, "optimizer": state_dict, "schedule": {...}, "best": {...},
      "history": [per-epoch rows], "rng": {"torch": ByteTensor, "numpy": {...}, "python": {...}},
@@ -11,6 +11,8 @@ A checkpoint is one ``torch.save`` dict::
 It holds only tensors, numbers, strings, lists and dicts (no numpy objects), so it is read with
 ``torch.load(weights_only=True)``. Writes go to a temporary file in the same folder and are
 renamed over the old checkpoint, so an interrupted write never leaves a broken checkpoint.
+Format-1 checkpoints are read with their model config upgraded as for model files
+(:func:`phicalc.potential.upgrade_model_config`), so a resume rebuilds the model they trained.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import numpy as np
 import torch
 
 from phicalc.errors import ModelFileError
+from phicalc.potential import upgrade_model_config
 
 FORMAT = "phicalc.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this phicalc reads (format 1: Clifford models before smooth invariant norms).
+READABLE_VERSIONS = (1, 2)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -69,11 +74,14 @@ def load_checkpoint(
         raise ModelFileError(f"{path} is not a readable checkpoint ({first})") from error
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a phicalc training checkpoint")
-    if blob.get("format_version") != FORMAT_VERSION:
+    version = blob.get("format_version")
+    if version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{path} has checkpoint version {blob.get('format_version')}; this phicalc reads "
-            f"{FORMAT_VERSION}"
+            f"{path} has checkpoint version {version}; this phicalc reads {READABLE_VERSIONS}"
         )
+    config = blob.get("config")
+    if isinstance(config, dict) and isinstance(config.get("model"), dict):
+        blob["config"] = {**config, "model": upgrade_model_config(config["model"], version)}
     return blob
 
 

@@ -27,6 +27,7 @@ from phicalc.nn.backbones.clifford import (
     GradeNormalization,
     MVGate,
     MVLinear,
+    invariant_features,
 )
 from phicalc.potential import Potential, build_model
 from phicalc.testing import PotentialContract
@@ -96,7 +97,12 @@ def test_repr_shows_grade_layout():
 
 def test_default_config_is_small():
     assert CliffordConfig() == CliffordConfig(
-        num_channels=16, num_blocks=3, num_radial=8, kernel_layers=1, avg_num_neighbors=8.0
+        num_channels=16,
+        num_blocks=3,
+        num_radial=8,
+        kernel_layers=1,
+        avg_num_neighbors=8.0,
+        norm_smoothing=0.01,
     )
 
 
@@ -108,6 +114,8 @@ def test_default_config_is_small():
         {"num_radial": 2.5},
         {"kernel_layers": -1},
         {"avg_num_neighbors": 0.0},
+        {"norm_smoothing": 0.0},
+        {"norm_smoothing": "0.01"},
     ],
 )
 def test_invalid_config_names_the_value(options):
@@ -250,3 +258,78 @@ def test_float32_matches_float64():
     model32 = clifford_model().float()
     e32 = model32(atoms_to_graph(atoms, model.cutoff, dtype=torch.float32))["energy"]
     assert float(e32) == pytest.approx(float(e64), abs=1e-4)
+
+
+def _pseudoscalar_and_gradient(model: Potential, graph, atom: int, channel: int):
+    """h⁽³⁾ of one atom and channel after the last block, and its gradient [n, 3] (1/Å)."""
+    positions = graph.positions.clone().requires_grad_(True)
+    vectors = edge_vectors(positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch)
+    species = model.species(graph.numbers)
+    geometry = Geometry(graph, species, positions, graph.cell, vectors, vectors.norm(dim=-1))
+    value = model.backbone.multivector_features(geometry)[-1][atom, channel, 7]
+    (gradient,) = torch.autograd.grad(value, positions)
+    return float(value.detach()), gradient
+
+
+def _path_across_pseudoscalar_zero(model: Potential, atoms: Atoms, atom: int, channel: int):
+    """A straight path in configuration space on which one last-block pseudoscalar h⁽³⁾ crosses
+    zero: (graph moved to the zero, unit direction d [n, 3], |∂h⁽³⁾/∂t| in 1/Å), by Newton steps
+    along the gradient."""
+    graph = atoms_to_graph(atoms, model.cutoff)
+    value, gradient = _pseudoscalar_and_gradient(model, graph, atom, channel)
+    direction = gradient / gradient.norm()
+    for _ in range(6):
+        value, gradient = _pseudoscalar_and_gradient(model, graph, atom, channel)
+        slope = float((gradient * direction).sum())
+        graph = dataclasses.replace(graph, positions=graph.positions - value / slope * direction)
+    assert abs(value) < 1e-9
+    return graph, direction, abs(slope)
+
+
+def _force_jump(model: Potential, graph, direction: torch.Tensor, half: float) -> float:
+    """|F·d(+half) − F·d(−half)| (eV/Å): the change of the force along the path across 0."""
+    values = []
+    for t in (-half, half):
+        moved = dataclasses.replace(graph, positions=graph.positions + t * direction)
+        values.append(float((model(moved)["forces"] * direction).sum()))
+    return abs(values[1] - values[0])
+
+
+def _kink(model: Potential, graph, direction: torch.Tensor, half: float) -> float:
+    """The step of F·d across the path's origin with the linear background removed:
+    2 J(half) − J(2 half) for the force change J over a window, → the jump of a kink, → 0
+    (to O(half²)) where the force is smooth."""
+    return abs(
+        2 * _force_jump(model, graph, direction, half)
+        - _force_jump(model, graph, direction, 2 * half)
+    )
+
+
+def test_forces_do_not_jump_where_a_pseudoscalar_changes_sign():
+    """A pseudoscalar is one reflection-odd number, so it crosses zero along ordinary motion;
+    with a negligible δ, |h⁽³⁾| in the invariants makes the force jump there. With the default
+    δ the force is smooth across the crossing."""
+    atoms = chiral_cluster()
+    smooth = clifford_model(seed=1)
+    sharp = clifford_model(seed=1, norm_smoothing=1e-6)
+    sharp.load_state_dict(smooth.state_dict())
+    graph, direction, slope = _path_across_pseudoscalar_zero(smooth, atoms, atom=0, channel=0)
+    # Over the window h⁽³⁾ runs from -10 δ_sharp to +10 δ_sharp (the sharp |h| turns fully),
+    # a 1e-3 fraction of the default δ.
+    half = 10 * 1e-6 / slope
+    kink_sharp = _kink(sharp, graph, direction, half)
+    assert kink_sharp > 1e-4  # not vacuous: near-zero δ does kink here
+    assert _kink(smooth, graph, direction, half) < 0.05 * kink_sharp
+
+
+def test_default_invariants_turn_smoothly_at_a_vanishing_pseudoscalar():
+    """Where h⁽³⁾ crosses zero over ±1e-4 (about 1e-3 Å of motion for a trained model), the slope
+    of its invariant must change by at most 2·1e-4/δ ≪ 1, not flip from −1 to +1 like |h|."""
+    smoothing = CliffordConfig().norm_smoothing
+    h = torch.zeros(2, 1, 8, dtype=torch.float64)
+    h[:, 0, 7] = torch.tensor([-1e-4, 1e-4], dtype=torch.float64)
+    h.requires_grad_(True)
+    (slope,) = torch.autograd.grad(invariant_features(h, smoothing)[:, 3].sum(), h)
+    change = float(slope[1, 0, 7] - slope[0, 0, 7])
+    assert 0 < change <= 2e-4 / smoothing + 1e-12
+    assert change < 0.05
