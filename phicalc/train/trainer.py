@@ -42,8 +42,12 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
+from phicalc.data import GraphDataset
+from phicalc.data.splits import derive_seed
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph, collate
+from phicalc.potential import build_model
+from phicalc.serialization import load_model
 from phicalc.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -208,8 +212,6 @@ class Trainer:
                 f"selection_metric={c.selection_metric!r} but the validation data have no forces"
             )
 
-        from phicalc.potential import build_model
-
         model = build_model(**c.model.build_kwargs(self.elements), seed=c.seed)
         self.model = model.to(device=self.device, dtype=self.dtype)
         if checkpoint is None:
@@ -311,8 +313,6 @@ class Trainer:
 
     def _build_graphs(self, records: Sequence[Atoms], name: str) -> list[AtomGraph]:
         """Neighbour lists of every structure, built once, kept on the training device."""
-        from phicalc.data import GraphDataset
-
         dataset = GraphDataset(records, self.config.model.cutoff, cache=False)
         indices = tqdm(
             range(len(dataset)),
@@ -559,8 +559,6 @@ class Trainer:
             )
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        from phicalc.data.splits import derive_seed
-
         c = self.config
         model = self.model
         model.train()
@@ -635,8 +633,6 @@ class Trainer:
         return accumulator.compute()
 
     def _evaluate_test(self) -> dict[str, float] | None:
-        from phicalc.serialization import load_model
-
         records = self.data.split("test")
         if not records:
             return None

@@ -125,3 +125,20 @@ def test_statistics_recover_linear_atomic_energies(labelled_molecules):
     assert energy_scale(graphs, fitted, "force_rms") == pytest.approx(
         float(forces.pow(2).mean().sqrt())
     )
+
+
+def test_trainer_loads_the_modules_it_saves_with_at_import():
+    """A run must not import phicalc modules mid-training: editing the checkout under a running
+    job then mixes old and new code (a lazily imported serialization once crashed two runs at
+    their first epoch end)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, phicalc.train.trainer; "
+        "print(' '.join(m for m in ('phicalc.serialization', 'phicalc.potential', "
+        "'phicalc.data.splits', 'phicalc.data') if m not in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
