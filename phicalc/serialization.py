@@ -7,8 +7,8 @@ A model file holds only plain containers and tensors::
 
 Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
 configs are upgraded (:func:`phicalc.potential.upgrade_model_config`) so the model computes what
-was saved. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)`` refuses them,
-and every failure is re-raised as :class:`ModelFileError` naming the file.
+was saved. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)``
+refuses them, and every failure is re-raised as :class:`ModelFileError` naming the file.
 """
 
 from __future__ import annotations

@@ -184,3 +184,25 @@ def test_validation_hold_out_by_group(tiny_files, tiny_config, tmp_path):
     result = train(TrainConfig.from_dict(config))
     meta = load_model(result.best_model).metadata["training_data"]
     assert meta["n_train"] + meta["n_val"] == 20 and meta["n_val"] % 5 == 0  # whole molecules
+
+
+def test_format_1_clifford_run_resumes_only_as_the_model_it_trained(
+    tiny_files, tiny_config, tmp_path
+):
+    """A checkpoint written before format 2 names no norm_smoothing and trained with 1e-4: a
+    recipe that leaves it to today's default (0.01) must be refused, naming the key; one that
+    says 1e-4 continues."""
+    values = tiny_config(tiny_files, tmp_path / "run", epochs=1)
+    values["model"].update(backbone="clifford", backbone_config={"num_channels": 4})
+    values["data"]["evaluate_test"] = False
+    old = dict(values["model"], backbone_config={"num_channels": 4, "norm_smoothing": 1e-4})
+    train(TrainConfig.from_dict(dict(values, model=old)))
+    path = tmp_path / "run" / "checkpoint.pt"
+    blob = torch.load(path, weights_only=True)
+    blob["format_version"] = 1
+    del blob["config"]["model"]["backbone_config"]["norm_smoothing"]
+    torch.save(blob, path)
+    with pytest.raises(ConfigError, match=r"model\.backbone_config\.norm_smoothing"):
+        train(TrainConfig.from_dict(dict(values, epochs=2)), resume=True)
+    resumed = train(TrainConfig.from_dict(dict(values, model=old, epochs=2)), resume=True)
+    assert resumed.epochs_done == 2
