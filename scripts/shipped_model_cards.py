@@ -82,9 +82,8 @@ CLIFFORD_LAST = (
     "restarted at 4.5e-4; the limit cut the run to 22 epochs after epoch 15), stopped after "
     "epoch 17 and continued with `--resume --epochs 25 --time-limit 74m` (2.4e-4 for epoch 18; "
     "cut to 23 epochs after epoch 18, annealed to 1e-6 at epoch 23). A 40-epoch continuation "
-    "started after that was stopped before it finished an epoch. The next session resumed the "
-    "epoch-23 checkpoint with `--resume --epochs 35 --time-limit 117m` on the CPU (two runs at "
-    "a time): the cosine restarted at 2.3e-4 for epoch 24, the limit cut the run to {last} "
+    "ended before it finished an epoch, so the epoch-23 checkpoint was resumed with `--resume "
+    "--epochs 35 --time-limit 117m` on the CPU (two runs at a time): the cosine restarted at 2.3e-4 for epoch 24, the limit cut the run to {last} "
     "epochs, and the cosine annealed to 1e-6 at epoch {last}."
 )
 ERWIN_HISTORY = (
