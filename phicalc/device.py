@@ -23,7 +23,9 @@ def resolve_device(name: str | torch.device, *, local_rank: int = 0) -> torch.de
     try:
         device = torch.device(text)
     except RuntimeError as error:
-        raise ConfigError(f"device={text!r} is not a torch device ('auto', 'cpu', 'cuda', 'cuda:N')") from error
+        raise ConfigError(
+            f"device={text!r} is not a torch device ('auto', 'cpu', 'cuda', 'cuda:N')"
+        ) from error
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={text!r} but CUDA is not available on this machine")

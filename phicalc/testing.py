@@ -59,6 +59,33 @@ def random_rotation(seed: int = 0) -> np.ndarray:
     return Rotation.random(random_state=seed).as_matrix()
 
 
+def pinned_structures() -> dict[str, Atoms]:
+    """Fixed structures on which the shipped models' outputs are pinned: a rotated ethanol
+    (open) and two waters in a triclinic periodic cell (stress)."""
+    ethanol = molecule("CH3CH2OH")
+    ethanol.rotate(30, "x")
+    water = molecule("H2O")
+    pair = water + water.copy()
+    pair.positions[3:] += [2.1, 1.3, 0.4]
+    pair.set_cell([[6.0, 0.0, 0.0], [0.5, 6.2, 0.0], [0.3, -0.4, 6.4]])
+    pair.set_pbc(True)
+    return {"ethanol": ethanol, "water_pbc": pair}
+
+
+def shipped_outputs(name: str, atoms: Atoms) -> dict[str, np.ndarray]:
+    """Every property a shipped model gives for ``atoms`` (CPU, float64), as arrays."""
+    calc = PhiCalculator(name, device="cpu", dtype="float64")
+    atoms = atoms.copy()
+    atoms.calc = calc
+    out = {"energy": np.array(atoms.get_potential_energy()), "forces": atoms.get_forces()}
+    if atoms.pbc.all():
+        out["stress"] = atoms.get_stress()
+    if calc.model.has_phi:
+        out["charges"] = atoms.get_charges()
+        out["potentials"] = calc.get_potentials(atoms)
+    return out
+
+
 class PotentialContract:
     """Checks every Potential must pass; subclasses set ``backbone`` and ``hyperparameters``."""
 
