@@ -91,7 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from phicalc.data.xtb import label_molecules, load_organic_smiles, read_smiles_file
+    from phicalc.data.xtb.jobs import label_molecules
+    from phicalc.data.xtb.smiles import load_organic_smiles, read_smiles_file
     from phicalc.errors import ConfigError
 
     for name, value, minimum in (

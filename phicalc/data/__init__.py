@@ -31,11 +31,11 @@ _LAZY = {
     "structure_from_smiles": "phicalc.data.structures",
     "water_box": "phicalc.data.structures",
     "StructureSpecError": "phicalc.data.structures",
-    "label_structure": "phicalc.data.xtb",
-    "sample_trajectory": "phicalc.data.xtb",
-    "normal_mode_samples": "phicalc.data.xtb",
-    "label_molecules": "phicalc.data.xtb",
-    "load_organic_smiles": "phicalc.data.xtb",
+    "label_structure": "phicalc.data.xtb.single_point",
+    "sample_trajectory": "phicalc.data.xtb.sampling",
+    "normal_mode_samples": "phicalc.data.xtb.sampling",
+    "label_molecules": "phicalc.data.xtb.jobs",
+    "load_organic_smiles": "phicalc.data.xtb.smiles",
 }
 
 __all__ = list(_LAZY)

@@ -7,14 +7,13 @@ from ase.build import molecule
 pytest.importorskip("tblite")
 
 from phicalc.data.datasets import read_structures  # noqa: E402
-from phicalc.data.xtb import (  # noqa: E402
+from phicalc.data.xtb.jobs import label_molecules  # noqa: E402
+from phicalc.data.xtb.sampling import normal_mode_samples, sample_trajectory  # noqa: E402
+from phicalc.data.xtb.single_point import label_structure  # noqa: E402
+from phicalc.data.xtb.smiles import (  # noqa: E402
     HELDOUT_FRACTION,
-    label_molecules,
-    label_structure,
     load_organic_smiles,
-    normal_mode_samples,
     read_smiles_file,
-    sample_trajectory,
 )
 from phicalc.graph.batch import reference_targets  # noqa: E402
 
