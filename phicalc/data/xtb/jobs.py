@@ -112,7 +112,8 @@ def label_molecules(
         resume: skip jobs whose frames are already in ``out_path`` (same base seed); without
             it an existing ``out_path`` is replaced.
         keep_records: also return the records (turn off for very large runs).
-        threads: OpenMP threads for xTB (:func:`~phicalc.data.xtb.single_point.limit_threads`; run several processes on
+        threads: OpenMP threads for xTB
+            (:func:`~phicalc.data.xtb.single_point.limit_threads`; run several processes on
             different molecule lists to use more cores).
         progress: show a tqdm bar over frames.
 

@@ -93,7 +93,7 @@ def sample_trajectory(
         rattle_A: if > 0, each kept frame is displaced by Gaussian noise of this standard
             deviation (Å) and labelled by a single point; the dynamics continues unrattled.
         method: xTB Hamiltonian.
-        threads: OpenMP threads for xTB (:func:`~phicalc.data.xtb.single_point.limit_threads`; ``None`` = library default).
+        threads: OpenMP threads for xTB (:func:`limit_threads`; ``None`` = library default).
         info: provenance added to every record.
         on_frame: called with each record as soon as it is made (progress, streaming).
 
@@ -102,7 +102,8 @@ def sample_trajectory(
 
     Raises:
         ase.calculators.calculator.CalculationFailed: the SCF did not converge.
-        DatasetError: a frame has forces above :data:`~phicalc.data.xtb.single_point.MAX_FORCE` (the dynamics blew up).
+        DatasetError: a frame has forces above
+            :data:`~phicalc.data.xtb.single_point.MAX_FORCE` (the dynamics blew up).
     """
     from ase.md.langevin import Langevin
 
@@ -196,7 +197,7 @@ def normal_mode_samples(
         seed: seed of the displacements.
         method: xTB Hamiltonian.
         relax: relax with xTB first (the harmonic model assumes a minimum).
-        threads: OpenMP threads for xTB (:func:`~phicalc.data.xtb.single_point.limit_threads`).
+        threads: OpenMP threads for xTB (:func:`limit_threads`).
         info: provenance for every record.
         on_frame: called with each record.
 
