@@ -19,7 +19,19 @@ from phicalc.graph.neighbors import build_neighbor_list
 
 @dataclass
 class AtomGraph:
-    """A batch of structures (conventions in :mod:`phicalc.graph.keys`).
+    """A batch of structures.
+
+    Conventions (every model, loader and test relies on them):
+
+    * The cell is stored as ASE rows: ``cell[g, a]`` is lattice vector *a* of structure *g*, Å.
+    * ``edge_index[0]`` is atom *i* (the sender), ``edge_index[1]`` is atom *j* (the receiver);
+      messages are summed at the receiver.
+    * The edge vector is ``positions[j] - positions[i] + unit_shifts @ cell[batch[i]]`` (Å); it
+      is always recomputed from positions and cell so that forces and stress flow through them.
+    * The neighbour list is full (both i→j and j→i) and never truncated; an atom's own periodic
+      images are edges, its zero-shift self pair is not.
+
+    The output names and units of a model are listed in :meth:`phicalc.potential.Potential.forward`.
 
     Attributes:
         positions: [n_atoms, 3] Å.
