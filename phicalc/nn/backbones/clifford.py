@@ -35,10 +35,9 @@ The invariant features handed to the readout (and the Φ-Module) are, per channe
 are O(3)-invariant and forces O(3)-equivariant. δ (``norm_smoothing``, 0.01) makes the energy
 smooth where a grade vanishes: a pseudoscalar is one number that changes sign along ordinary MD
 (a reflection-odd quantity), and with a negligible δ its |h⁽³⁾| would make the forces jump at
-each sign change. δ = 0.01 spreads the turn over |h⁽³⁾| ≲ 0.01, about ±0.1 Å of motion for
-the |∇h⁽³⁾| ≈ 0.09 Å⁻¹ measured along an Ac-Ala3 NVE run of a 14-epoch model. Inside the blocks
-(grade normalisation) norms keep ε = 1e-8 (as PaiNN): there they only scale a grade, so the
-energy stays continuously differentiable.
+each sign change. δ = 0.01 spreads the turn over |h⁽³⁾| ≲ δ, i.e. over about ±δ / |∇h⁽³⁾| (Å)
+of atomic motion. Inside the blocks (grade normalisation) norms keep ε = 1e-8 (as PaiNN): there
+they only scale a grade, so the energy stays continuously differentiable.
 """
 
 from __future__ import annotations
