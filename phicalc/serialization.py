@@ -17,7 +17,6 @@ import datetime
 import logging
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 
 from phicalc import __version__
 from phicalc.errors import ModelFileError, PhicalcError
+from phicalc.io import atomic_open
 from phicalc.potential import Potential, PotentialConfig, upgrade_model_config
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
 def save_model(
     model: Potential, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
 ) -> None:
-    """Write ``model`` atomically (temporary file + rename), weights on the CPU in their dtype."""
+    """Write ``model`` atomically (:func:`phicalc.io.atomic_open`), weights on the CPU in their dtype."""
     meta = {
         "elements": model.elements,
         "cutoff": model.cutoff,
@@ -94,12 +94,8 @@ def save_model(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        torch.save(blob, tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)  # like a plain open(): NamedTemporaryFile makes 0600
-    os.replace(tmp.name, path)
+    with atomic_open(path) as handle:
+        torch.save(blob, handle)
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
