@@ -6,8 +6,9 @@ A model file holds only plain containers and tensors::
      "state_dict": {...}, "metadata": {"elements": [...], "cutoff": ..., "units": {...}, ...}}
 
 Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
-configs are upgraded (:func:`phicalc.potential.upgrade_model_config`) so the model computes what
-was saved. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)``
+configs are upgraded (:func:`upgrade_model_config`) so the model computes what was saved. This
+module owns the model-file format and its upgrades; training checkpoints reuse the upgrades for
+their model section. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)``
 refuses them, and every failure is re-raised as :class:`ModelFileError` naming the file.
 """
 
@@ -26,7 +27,7 @@ import torch
 from phicalc import __version__
 from phicalc.errors import ModelFileError, PhicalcError
 from phicalc.io import atomic_open
-from phicalc.potential import Potential, PotentialConfig, upgrade_model_config
+from phicalc.potential import Potential, PotentialConfig
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,29 @@ FORMAT_VERSION = 2
 #: Format versions this phicalc reads (older ones are upgraded on load).
 READABLE_VERSIONS = (1, 2)
 MODEL_FILENAME = "model.pt"
+
+#: Backbone options whose default changed, and the value that files of an older format (model
+#: files and training checkpoints share the numbering) meant by leaving them out:
+#: {format version: {backbone: {option: value}}}.
+LEGACY_BACKBONE_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
+    1: {"clifford": {"norm_smoothing": 1e-4}},  # format 2: smooth invariant norms (δ = 0.01)
+}
+
+
+def upgrade_model_config(config: dict[str, Any], format_version: int) -> dict[str, Any]:
+    """A stored model config (``PotentialConfig.to_dict`` layout, or a recipe's ``model``
+    section) as this phicalc must read it: options an older format left at their old default
+    are written out with that value, so the rebuilt model computes what was saved."""
+    legacy: dict[str, Any] = {}
+    for version in sorted(LEGACY_BACKBONE_DEFAULTS):
+        if format_version <= version:
+            for key, value in (
+                LEGACY_BACKBONE_DEFAULTS[version].get(config.get("backbone"), {}).items()
+            ):
+                legacy.setdefault(key, value)
+    if not legacy:
+        return config
+    return {**config, "backbone_config": {**legacy, **(config.get("backbone_config") or {})}}
 
 
 def models_directories() -> list[Path]:

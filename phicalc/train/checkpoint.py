@@ -11,9 +11,9 @@ A checkpoint is one ``torch.save`` dict::
 It holds only tensors, numbers, strings, lists and dicts (no numpy objects), so it is read with
 ``torch.load(weights_only=True)``. Writes go through :func:`phicalc.io.atomic_open` (a temporary
 file in the same folder renamed over the old checkpoint), so an interrupted write never leaves a
-broken checkpoint.
-Format-1 checkpoints are read with their model config upgraded as for model files
-(:func:`phicalc.potential.upgrade_model_config`), so a resume rebuilds the model they trained.
+broken checkpoint. Format-1 checkpoints are read with their model config upgraded as for model
+files (:func:`phicalc.serialization.upgrade_model_config`), so a resume rebuilds the model they
+trained.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from phicalc.errors import ModelFileError
 from phicalc.io import atomic_open
-from phicalc.potential import upgrade_model_config
+from phicalc.serialization import upgrade_model_config
 
 FORMAT = "phicalc.checkpoint"
 FORMAT_VERSION = 2
