@@ -24,29 +24,6 @@ from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
 
-#: Backbone options whose default changed, and the value that files of an older format (model
-#: files and training checkpoints share the numbering) meant by leaving them out:
-#: {format version: {backbone: {option: value}}}.
-LEGACY_BACKBONE_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
-    1: {"clifford": {"norm_smoothing": 1e-4}},  # format 2: smooth invariant norms (δ = 0.01)
-}
-
-
-def upgrade_model_config(config: dict[str, Any], format_version: int) -> dict[str, Any]:
-    """A stored model config (``PotentialConfig.to_dict`` layout, or a recipe's ``model``
-    section) as this phicalc must read it: options an older format left at their old default
-    are written out with that value, so the rebuilt model computes what was saved."""
-    legacy: dict[str, Any] = {}
-    for version in sorted(LEGACY_BACKBONE_DEFAULTS):
-        if format_version <= version:
-            for key, value in (
-                LEGACY_BACKBONE_DEFAULTS[version].get(config.get("backbone"), {}).items()
-            ):
-                legacy.setdefault(key, value)
-    if not legacy:
-        return config
-    return {**config, "backbone_config": {**legacy, **(config.get("backbone_config") or {})}}
-
 
 @dataclass(frozen=True)
 class PotentialConfig:
@@ -265,12 +242,6 @@ class Potential(nn.Module):
         if not training:
             outputs = {k: v.detach() for k, v in outputs.items()}
         return outputs
-
-    def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
-        """Write a model file (see :func:`phicalc.serialization.save_model`)."""
-        from phicalc.serialization import save_model
-
-        save_model(self, path, metadata=metadata)
 
 
 def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,9 @@ A model file holds only plain containers and tensors::
      "state_dict": {...}, "metadata": {"elements": [...], "cutoff": ..., "units": {...}, ...}}
 
 Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
-configs are upgraded (:func:`phicalc.potential.upgrade_model_config`) so the model computes what
-was saved. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)``
+configs are upgraded (:func:`upgrade_model_config`) so the model computes what was saved. This
+module owns the model-file format and its upgrades; training checkpoints reuse the upgrades for
+their model section. Loading never unpickles arbitrary objects: ``torch.load(..., weights_only=True)``
 refuses them, and every failure is re-raised as :class:`ModelFileError` naming the file.
 """
 
@@ -17,7 +18,6 @@ import datetime
 import logging
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ import torch
 
 from phicalc import __version__
 from phicalc.errors import ModelFileError, PhicalcError
-from phicalc.potential import Potential, PotentialConfig, upgrade_model_config
+from phicalc.io import atomic_open
+from phicalc.potential import Potential, PotentialConfig
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,29 @@ FORMAT_VERSION = 2
 #: Format versions this phicalc reads (older ones are upgraded on load).
 READABLE_VERSIONS = (1, 2)
 MODEL_FILENAME = "model.pt"
+
+#: Backbone options whose default changed, and the value that files of an older format (model
+#: files and training checkpoints share the numbering) meant by leaving them out:
+#: {format version: {backbone: {option: value}}}.
+LEGACY_BACKBONE_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
+    1: {"clifford": {"norm_smoothing": 1e-4}},  # format 2: smooth invariant norms (δ = 0.01)
+}
+
+
+def upgrade_model_config(config: dict[str, Any], format_version: int) -> dict[str, Any]:
+    """A stored model config (``PotentialConfig.to_dict`` layout, or a recipe's ``model``
+    section) as this phicalc must read it: options an older format left at their old default
+    are written out with that value, so the rebuilt model computes what was saved."""
+    legacy: dict[str, Any] = {}
+    for version in sorted(LEGACY_BACKBONE_DEFAULTS):
+        if format_version <= version:
+            for key, value in (
+                LEGACY_BACKBONE_DEFAULTS[version].get(config.get("backbone"), {}).items()
+            ):
+                legacy.setdefault(key, value)
+    if not legacy:
+        return config
+    return {**config, "backbone_config": {**legacy, **(config.get("backbone_config") or {})}}
 
 
 def models_directories() -> list[Path]:
@@ -74,7 +98,7 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
 def save_model(
     model: Potential, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
 ) -> None:
-    """Write ``model`` atomically (temporary file + rename), weights on the CPU in their dtype."""
+    """Write ``model`` atomically (:func:`phicalc.io.atomic_open`), weights on the CPU in their dtype."""
     meta = {
         "elements": model.elements,
         "cutoff": model.cutoff,
@@ -94,12 +118,8 @@ def save_model(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        torch.save(blob, tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)  # like a plain open(): NamedTemporaryFile makes 0600
-    os.replace(tmp.name, path)
+    with atomic_open(path) as handle:
+        torch.save(blob, handle)
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation
 from phicalc.calculator import PhiCalculator
 from phicalc.graph.batch import atoms_to_graph, collate
 from phicalc.potential import Potential, build_model
-from phicalc.serialization import load_model
+from phicalc.serialization import load_model, save_model
 
 ELEMENTS = ("H", "C", "N", "O")
 #: ``build_model`` arguments of a tiny seeded PaiNN (F = 16, 2 blocks, 4 Å) for fast tests.
@@ -268,7 +268,7 @@ class PotentialContract:
 
     def test_save_load_round_trip(self, model: Potential, tmp_path) -> None:
         path = tmp_path / "model.pt"
-        model.save(str(path))
+        save_model(model, path)
         loaded = load_model(path)
         atoms = molecule("CH3CH2OH")
         graph = atoms_to_graph(atoms, model.cutoff)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from phicalc.serialization import save_model
 from phicalc.testing import TINY_PAINN
 
 
@@ -33,5 +34,5 @@ def tiny_model():
 def tiny_model_path(tiny_model, tmp_path_factory) -> Path:
     """``tiny_model`` saved as a model file."""
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    tiny_model.save(path)
+    save_model(tiny_model, path)
     return path

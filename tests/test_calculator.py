@@ -9,7 +9,7 @@ from ase.build import bulk, molecule
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import Trajectory
 
-from phicalc import PhiCalculator, build_model
+from phicalc import PhiCalculator, build_model, save_model
 from phicalc.errors import BadGeometryError, ConfigError, UnknownElementError
 
 
@@ -136,7 +136,7 @@ def test_bad_options_are_named(model) -> None:
 
 def test_loads_by_path(model, tmp_path) -> None:
     path = tmp_path / "m.pt"
-    model.save(str(path))
+    save_model(model, path)
     atoms = molecule("H2O")
     atoms.calc = PhiCalculator(str(path), dtype="float64")
     reference = molecule("H2O")

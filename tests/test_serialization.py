@@ -11,7 +11,7 @@ import torch
 
 from phicalc import build_model, load_model
 from phicalc.errors import ModelFileError
-from phicalc.serialization import FORMAT, read_model_file
+from phicalc.serialization import FORMAT, read_model_file, save_model
 
 
 class Payload:
@@ -55,7 +55,7 @@ def test_foreign_torch_file_is_refused(tmp_path) -> None:
 def test_truncated_and_future_files(tmp_path) -> None:
     model = build_model("schnet", phi=True, seed=0, num_features=8)
     path = tmp_path / "model.pt"
-    model.save(str(path))
+    save_model(model, path)
     blob = read_model_file(path)
     blob["format_version"] = 99
     torch.save(blob, tmp_path / "future.pt")
@@ -70,7 +70,7 @@ def test_truncated_and_future_files(tmp_path) -> None:
 def test_mismatched_weights_are_refused(tmp_path) -> None:
     model = build_model("schnet", phi=True, seed=0, num_features=8)
     path = tmp_path / "model.pt"
-    model.save(str(path))
+    save_model(model, path)
     blob = read_model_file(path)
     blob["config"]["backbone_config"]["num_features"] = 16
     torch.save(blob, path)
@@ -87,7 +87,7 @@ def test_metadata_and_dtype_round_trip(tmp_path) -> None:
     model = build_model("painn", phi=True, seed=0, num_features=8).double()
     model.set_atomic_energies({"H": -13.6, "C": -1029.1234567891, "N": -1484.0, "O": -2041.0})
     path = tmp_path / "model.pt"
-    model.save(str(path), metadata={"training_data": "unit test"})
+    save_model(model, path, metadata={"training_data": "unit test"})
     loaded = load_model(path)
     assert loaded.dtype == torch.float64
     assert loaded.metadata["training_data"] == "unit test"
@@ -114,7 +114,7 @@ def test_format_1_clifford_files_compute_what_was_saved(tmp_path) -> None:
     hp = {"num_channels": 4, "num_blocks": 2, "num_radial": 4}
     saved = build_model("clifford", phi=False, seed=3, norm_smoothing=1e-4, **hp).double()
     path = tmp_path / "old.pt"
-    saved.save(str(path))
+    save_model(saved, path)
     _as_format_1(path)
     loaded = load_model(path)
     assert loaded.backbone.config.norm_smoothing == 1e-4
@@ -124,7 +124,7 @@ def test_format_1_clifford_files_compute_what_was_saved(tmp_path) -> None:
     current.load_state_dict(saved.state_dict())  # same weights, today's default smoothing
     assert not torch.allclose(current(graph)["energy"], saved(graph)["energy"], rtol=0, atol=1e-9)
     other = build_model("painn", phi=False, seed=0, num_features=8)
-    other.save(str(tmp_path / "painn.pt"))
+    save_model(other, tmp_path / "painn.pt")
     _as_format_1(tmp_path / "painn.pt")
     assert load_model(tmp_path / "painn.pt").config == other.config
 

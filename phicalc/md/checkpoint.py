@@ -16,8 +16,9 @@ key                 shape / type            meaning
                                             state, scalar thermostat state, versions
 ==================  ======================  ==================================================
 
-The file is written to a temporary name in the same directory, fsynced and moved into place with
-:func:`os.replace`, so a crash leaves either the old or the new checkpoint, never half of one.
+The file is written through :func:`phicalc.io.atomic_open` (a temporary name in the same directory,
+fsynced and moved into place), so a crash leaves either the old or the new checkpoint, never half
+of one.
 The helpers at the bottom cut the run's other outputs (trajectory, log) back to the checkpoint
 step, so a resumed run neither repeats nor loses frames.
 """
@@ -36,6 +37,7 @@ import numpy as np
 from ase import Atoms
 
 from phicalc.errors import PhicalcError
+from phicalc.io import atomic_open, atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file + :func:`os.replace`)."""
+    """Write ``checkpoint`` to ``path`` atomically (:func:`phicalc.io.atomic_open`)."""
     path = Path(path)
     scalars = {k: v for k, v in checkpoint.thermostat.items() if not isinstance(v, np.ndarray)}
     arrays = {k: v for k, v in checkpoint.thermostat.items() if isinstance(v, np.ndarray)}
@@ -111,8 +113,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
         "thermostat": scalars,
         "extra": checkpoint.extra,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_open(path) as handle:
         np.savez(
             handle,
             positions=np.asarray(checkpoint.positions, dtype=np.float64),
@@ -123,9 +124,6 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
             meta=np.array(json.dumps(meta)),
             **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()},
         )
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
     logger.debug("checkpoint at step %d written to %s", checkpoint.step, path)
 
 
@@ -213,11 +211,9 @@ def truncate_trajectory(path: str | os.PathLike, n_frames: int) -> None:
             )
         if available == n_frames:
             return
-        tmp = path.with_name(f".{path.name}.tmp")
-        with Trajectory(tmp, "w") as writer:
+        with atomic_path(path) as tmp, Trajectory(tmp, "w") as writer:
             for index in range(n_frames):
                 writer.write(reader[index])
-    os.replace(tmp, path)
     logger.info("trajectory cut back from %d to %d frames", available, n_frames)
 
 
@@ -240,20 +236,14 @@ def truncate_log(path: str | os.PathLike, n_lines: int) -> None:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (:func:`phicalc.io.atomic_write_text`)."""
+    atomic_write_text(path, text)
 
 
 def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to an ``.npz`` file through a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
+    """Write ``arrays`` to an ``.npz`` file atomically (:func:`phicalc.io.atomic_open`)."""
+    with atomic_open(path) as handle:
         np.savez(handle, **arrays)
-    os.replace(tmp, path)
 
 
 def _formula(numbers: np.ndarray) -> str:

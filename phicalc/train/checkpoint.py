@@ -9,10 +9,11 @@ A checkpoint is one ``torch.save`` dict::
      "data": {...}, "elements": [...]}
 
 It holds only tensors, numbers, strings, lists and dicts (no numpy objects), so it is read with
-``torch.load(weights_only=True)``. Writes go to a temporary file in the same folder and are
-renamed over the old checkpoint, so an interrupted write never leaves a broken checkpoint.
-Format-1 checkpoints are read with their model config upgraded as for model files
-(:func:`phicalc.potential.upgrade_model_config`), so a resume rebuilds the model they trained.
+``torch.load(weights_only=True)``. Writes go through :func:`phicalc.io.atomic_open` (a temporary
+file in the same folder renamed over the old checkpoint), so an interrupted write never leaves a
+broken checkpoint. Format-1 checkpoints are read with their model config upgraded as for model
+files (:func:`phicalc.serialization.upgrade_model_config`), so a resume rebuilds the model they
+trained.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from phicalc.errors import ModelFileError
-from phicalc.potential import upgrade_model_config
+from phicalc.io import atomic_open
+from phicalc.serialization import upgrade_model_config
 
 FORMAT = "phicalc.checkpoint"
 FORMAT_VERSION = 2
@@ -41,18 +42,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as tmp:
-        try:
-            torch.save(blob, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    os.replace(tmp.name, path)
+    with atomic_open(path) as handle:
+        torch.save(blob, handle)
 
 
 def load_checkpoint(

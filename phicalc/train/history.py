@@ -10,8 +10,9 @@ import csv
 import io
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from phicalc.io import atomic_open, atomic_write_text
 
 
 def write_csv(path: str | os.PathLike[str], rows: Sequence[dict[str, Any]]) -> None:
@@ -24,10 +25,7 @@ def write_csv(path: str | os.PathLike[str], rows: Sequence[dict[str, Any]]) -> N
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _format(v) for k, v in row.items()})
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, path)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _format(value: Any) -> Any:
@@ -77,10 +75,8 @@ def plot_learning_curve(path: str | os.PathLike[str], rows: Sequence[dict[str, A
         ax_lr.plot(epochs, lr, marker=".")
     ax_lr.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="learning rate")
     _log_scale(ax_lr)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        figure.savefig(handle, format="png", dpi=110)
 
 
 def _log_scale(axes: Any) -> None:

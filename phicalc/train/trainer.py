@@ -47,7 +47,7 @@ from phicalc.data.splits import derive_seed
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph, collate
 from phicalc.potential import build_model
-from phicalc.serialization import load_model
+from phicalc.serialization import load_model, save_model
 from phicalc.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -536,8 +536,10 @@ class Trainer:
             )
         if self.ctx.is_main:
             if improved:
-                self.ema.model.save(
-                    str(self.out / BEST_MODEL_NAME), metadata=self._metadata(train_metrics)
+                save_model(
+                    self.ema.model,
+                    self.out / BEST_MODEL_NAME,
+                    metadata=self._metadata(train_metrics),
                 )
             save_checkpoint(self.out / CHECKPOINT_NAME, self._checkpoint_state())
             write_csv(self.out / "log.csv", self.history)
@@ -655,7 +657,7 @@ class Trainer:
             metadata = dict(best.metadata)
             metadata["metrics"] = {**metadata.get("metrics", {}), "test": metrics}
             metadata["metrics"]["n_test"] = len(graphs)
-            best.save(str(path), metadata=metadata)
+            save_model(best, path, metadata=metadata)
             logger.info("test metrics of the best model (epoch %d): %s", self.best_epoch, metrics)
         return metrics
 
