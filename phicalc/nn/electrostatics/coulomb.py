@@ -11,10 +11,13 @@ Methods (chosen per structure):
   * ``direct``: open structures, all pairs, no cutoff; O(n²) time and memory per structure.
   * ``ewald`` / ``pme``: 3D-periodic structures through torch-pme (see :mod:`.periodic`).
   * ``dsf``: open structures, damped shifted force truncated at ``dsf_cutoff`` over a vesin
-    neighbour list; linear cost.  Pair kernel g(r) − g(r_c) − g'(r_c)(r − r_c) with
-    g(r) = erf(r/(√2σ)) erfc(α r)/r plus the Fennell–Gezelter self term
-    −½ k_e q_i² (g(r_c) + 2α/√π), which accounts for the erf(α r)/r part that the erfc screening
-    removes (exact for its r → 0 limit; approximate in general, best for neutral molecules).
+    neighbour list; linear cost.  Pair kernel g(r) − g(r_c) − g'(r_c)(r − r_c) with the screened
+    damped kernel g(r) = [erf(r/(√2σ)) − erf(α r)]/r (= erf(r/(√2σ)) erfc(α r)/r up to
+    erf(α r) erfc(r/(√2σ))/r, which only matters inside ~3σ) plus the Fennell–Gezelter self term
+    −½ k_e q_i² (g(r_c) + 2α/√π).  The screening removes exactly the smooth erf(α r)/r, whose
+    pair sum over a neutral structure is ≈ −(α/√π) Σ q_i² (its r → 0 value), which the self term
+    restores; the error is O(α³ μ²) for a compact neutral structure of dipole μ.  The difference
+    form (instead of the product erf·erfc) keeps that self term exact when atoms overlap.
   * ``auto``: open → direct up to ``direct_max_atoms`` atoms, else dsf; 3D-periodic → ewald up to
     ``ewald_max_atoms`` atoms, else pme.
 Mixed periodicity (e.g. a slab) raises ValueError.
@@ -53,7 +56,7 @@ class CoulombConfig:
         sigma: Gaussian damping width σ in Å (> 0).
         method: one of ``METHODS``.
         dsf_cutoff: DSF truncation radius r_c in Å (> 0); default 12 Å.
-        dsf_alpha: DSF screening α in Å⁻¹ (≥ 0); default 0.2 Å⁻¹ (erfc(α r_c) ≈ 6e-4).
+        dsf_alpha: DSF screening α in Å⁻¹, 0 ≤ α < 1/(√2σ); default 0.2 Å⁻¹ (erfc(α r_c) ≈ 6e-4).
         accuracy: relative tail target ε of the Ewald/PME splitting, 0 < ε < 1; both Gaussian
             tails are cut where they fall to ε (default 1e-6).
         direct_max_atoms: ``auto`` uses direct for open structures up to this many atoms.
@@ -73,8 +76,11 @@ class CoulombConfig:
         for name in ("sigma", "dsf_cutoff"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
-        if not float(self.dsf_alpha) >= 0:
-            raise ConfigError(f"dsf_alpha={self.dsf_alpha!r} must be >= 0")
+        a_max = 1.0 / (math.sqrt(2.0) * float(self.sigma))
+        if not 0 <= float(self.dsf_alpha) < a_max:
+            raise ConfigError(
+                f"dsf_alpha={self.dsf_alpha!r} must be in [0, 1/(√2·sigma)) = [0, {a_max:.4g})"
+            )
         if not 0 < float(self.accuracy) < 1:
             raise ConfigError(f"accuracy={self.accuracy!r} must be in (0, 1)")
         for name in ("direct_max_atoms", "ewald_max_atoms"):

@@ -50,19 +50,15 @@ def damped_coulomb(r2: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def dsf_scalar(r: float, sigma: float, alpha: float) -> tuple[float, float]:
-    """g(r) = erf(r/(√2σ))·erfc(α r)/r and g'(r) at one distance r > 0 (Python floats).
+    """g(r) = [erf(r/(√2σ)) − erf(α r)]/r and g'(r) at one distance r > 0 (Python floats).
 
     Returns:
         (g in Å⁻¹, dg/dr in Å⁻²).
     """
     a = 1.0 / (math.sqrt(2.0) * sigma)
-    erf_a, erfc_b = math.erf(a * r), math.erfc(alpha * r)
-    g = erf_a * erfc_b / r
-    dg = (
-        _TWO_OVER_SQRT_PI * a * math.exp(-((a * r) ** 2)) * erfc_b
-        - erf_a * _TWO_OVER_SQRT_PI * alpha * math.exp(-((alpha * r) ** 2))
-    ) / r - g / r
-    return g, dg
+    g = (math.erf(a * r) - math.erf(alpha * r)) / r
+    dg = _TWO_OVER_SQRT_PI * (a * math.exp(-((a * r) ** 2)) - alpha * math.exp(-((alpha * r) ** 2)))
+    return g, dg / r - g / r
 
 
 def dsf_kernel(
@@ -70,14 +66,16 @@ def dsf_kernel(
 ) -> torch.Tensor:
     """Damped shifted-force kernel (Å⁻¹), zero beyond the cutoff.
 
-    g(r) − g(r_c) − g'(r_c)(r − r_c) for r < r_c with g(r) = erf(r/(√2σ)) erfc(α r)/r; value and
-    first derivative vanish at r_c, so energy and forces are continuous there.
+    g(r) − g(r_c) − g'(r_c)(r − r_c) for r < r_c with the screened damped kernel
+    g(r) = [erf(r/(√2σ)) − erf(α r)]/r = erf(r/(√2σ))/r − erf(α r)/r, i.e. the damped Coulomb
+    kernel minus the smooth long-range part erf(α r)/r (for r ≫ σ this is erfc(α r)/r, the usual
+    DSF screening). Value and first derivative vanish at r_c, so energy and forces are continuous.
 
     Args:
         r2: squared distances [n_pairs] (Å²); r: distances [n_pairs] (Å), same pairs.
-        sigma: Gaussian width σ (Å); alpha: DSF damping α (Å⁻¹); cutoff: r_c (Å).
+        sigma: Gaussian width σ (Å); alpha: DSF damping α (Å⁻¹), < 1/(√2σ); cutoff: r_c (Å).
     """
     g_c, dg_c = dsf_scalar(cutoff, sigma, alpha)
-    g = damped_coulomb(r2, sigma) * torch.erfc(alpha * r)
+    g = damped_coulomb(r2, sigma) - erf_over_r(r2, alpha)
     shifted = g - g_c - dg_c * (r - cutoff)
     return torch.where(r < cutoff, shifted, torch.zeros_like(shifted))
