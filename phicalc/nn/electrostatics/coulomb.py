@@ -127,10 +127,14 @@ def dsf_potentials(
     pbc = torch.zeros(3, dtype=torch.bool, device=device)
     edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff)
     batch = torch.zeros(n, dtype=torch.int64, device=device)
+    once = edge_index[0] < edge_index[1]  # open structure: keep each pair once
+    edge_index, shifts = edge_index[:, once], shifts[once]
     d = edge_vectors(positions, cell[None], edge_index, shifts, batch)
     r2, r = safe_norm_sq(d)
     kernel = dsf_kernel(r2, r, sigma, alpha, cutoff)
-    out = torch.zeros_like(charges).index_add(0, edge_index[0], kernel * charges[edge_index[1]])
+    i, j = edge_index
+    out = torch.zeros_like(charges).index_add(0, i, kernel * charges[j])
+    out = out.index_add(0, j, kernel * charges[i])
     g_c, _ = dsf_scalar(cutoff, sigma, alpha)
     out = out - (g_c + 2.0 * alpha / math.sqrt(math.pi)) * charges
     return COULOMB_CONSTANT * out
