@@ -1,0 +1,47 @@
+"""Total charge Q and spin multiplicity M as per-atom input features.
+
+e_i = Q·a[Z_i] + Q²·b[Z_i] + (M − 1)·c[Z_i] + (M − 1)²·d[Z_i], with learned per-element tables
+a, b, c, d of shape [num_elements, dim]; Q in e of the atom's structure, M = 2S + 1.  It vanishes
+for a neutral singlet (Q = 0, M = 1), so it changes nothing for such structures; the linear and
+quadratic terms distinguish cations from anions and doublets from triplets.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ChargeSpinEmbedding(nn.Module):
+    """Additive per-atom feature from the structure's total charge and spin multiplicity.
+
+    Args:
+        num_elements: size of the species index (species values must lie in [0, num_elements)).
+        dim: feature width.
+        init_std: standard deviation of the normal initialisation of the four tables.
+    """
+
+    def __init__(self, num_elements: int, dim: int, init_std: float = 0.1) -> None:
+        super().__init__()
+        self.tables = nn.Parameter(torch.randn(4, num_elements, dim) * init_std)
+
+    def forward(
+        self,
+        species: torch.Tensor,
+        total_charge: torch.Tensor,
+        multiplicity: torch.Tensor,
+        batch: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-atom term [n_atoms, dim].
+
+        Args:
+            species: [n_atoms] int64 element index.
+            total_charge: [n_graphs] Q in e.
+            multiplicity: [n_graphs] M = 2S + 1 (1 for a singlet).
+            batch: [n_atoms] structure index.
+        """
+        dtype = self.tables.dtype
+        q = total_charge.to(dtype)[batch][:, None]
+        m = (multiplicity.to(dtype) - 1.0)[batch][:, None]
+        a, b, c, d = self.tables[:, species]
+        return q * a + q * q * b + m * c + m * m * d
