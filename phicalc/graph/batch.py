@@ -43,6 +43,8 @@ class AtomGraph:
         unit_shifts: [n_edges, 3] int64 lattice shifts.
         total_charge: [n_graphs] total charge Q in e.
         n_graphs: number of structures.
+        multiplicity: [n_graphs] spin multiplicity 2S+1 (1 = singlet; default all ones), the
+            value of ``atoms.info["spin"]``.
         targets: optional reference data for training (``energy`` [n_graphs], ``forces``
             [n_atoms, 3], ``charges`` [n_atoms], ``dipole`` [n_graphs, 3], ``stress``
             [n_graphs, 3, 3]); a missing reference is absent from the dict.
@@ -58,6 +60,11 @@ class AtomGraph:
     total_charge: torch.Tensor
     n_graphs: int
     targets: dict[str, torch.Tensor] | None = None
+    multiplicity: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.multiplicity is None:
+            self.multiplicity = torch.ones_like(self.total_charge)
 
     @property
     def n_atoms(self) -> int:
@@ -81,7 +88,7 @@ class AtomGraph:
         moved = {
             f.name: move(getattr(self, f.name))
             for f in fields(self)
-            if f.name not in ("n_graphs", "targets")
+            if f.name not in ("n_graphs", "targets") and getattr(self, f.name) is not None
         }
         targets = None if self.targets is None else {k: move(v) for k, v in self.targets.items()}
         return replace(self, **moved, targets=targets)
@@ -109,6 +116,7 @@ def atoms_to_graph(
     cutoff: float,
     *,
     total_charge: float | None = None,
+    multiplicity: float | None = None,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
     with_targets: bool = False,
@@ -119,6 +127,7 @@ def atoms_to_graph(
         atoms: the structure.
         cutoff: neighbour-list radius in Å (the model's cutoff).
         total_charge: total charge Q in e; default ``atoms.info.get("charge", 0)``.
+        multiplicity: spin multiplicity 2S+1; default ``atoms.info.get("spin", 1)``.
         dtype: floating dtype of positions and cell.
         device: where the tensors live.
         with_targets: attach the reference energy/forces/charges/dipole/stress found on
@@ -129,8 +138,9 @@ def atoms_to_graph(
     cell = torch.as_tensor(atoms.cell.array, dtype=dtype)
     pbc = torch.as_tensor(atoms.get_pbc(), dtype=torch.bool)
     edge_index, unit_shifts = build_neighbor_list(positions, cell, pbc, cutoff)
-    if total_charge is None:
-        total_charge = float(atoms.info.get("charge", 0.0))
+    total_charge, multiplicity = charge_and_multiplicity(
+        atoms, charge=total_charge, multiplicity=multiplicity
+    )
     n = len(atoms)
     graph = AtomGraph(
         positions=positions,
@@ -143,8 +153,42 @@ def atoms_to_graph(
         total_charge=torch.tensor([total_charge], dtype=dtype),
         n_graphs=1,
         targets=reference_targets(atoms, dtype) if with_targets else None,
+        multiplicity=torch.tensor([multiplicity], dtype=dtype),
     )
     return graph.to(device=device)
+
+
+def charge_and_multiplicity(
+    atoms: Atoms, *, charge: float | None = None, multiplicity: float | None = None
+) -> tuple[float, float]:
+    """Total charge Q (e) and spin multiplicity 2S+1 of a structure, validated.
+
+    Given values win; otherwise ``atoms.info["charge"]`` (default 0) and ``atoms.info["spin"]``
+    (default 1, a singlet).
+
+    Raises:
+        BadGeometryError: Q is not a finite number, or the multiplicity is not an integer ≥ 1.
+    """
+    raw_charge = atoms.info.get("charge", 0.0) if charge is None else charge
+    raw_spin = atoms.info.get("spin", 1) if multiplicity is None else multiplicity
+    try:
+        value = float(raw_charge)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise BadGeometryError(
+            f'atoms.info["charge"] (total charge in e) must be a finite number, got {raw_charge!r}'
+        )
+    try:
+        spin = float(raw_spin)
+    except (TypeError, ValueError):
+        spin = float("nan")
+    if not (np.isfinite(spin) and spin >= 1 and spin == round(spin)):
+        raise BadGeometryError(
+            'atoms.info["spin"] is the spin multiplicity 2S+1, an integer >= 1 '
+            f"(1 singlet, 2 doublet, ...), got {raw_spin!r}"
+        )
+    return value, spin
 
 
 def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
@@ -193,6 +237,7 @@ def collate(graphs: Sequence[AtomGraph]) -> AtomGraph:
         edge_index=torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets)], dim=1),
         unit_shifts=torch.cat([g.unit_shifts for g in graphs]),
         total_charge=torch.cat([g.total_charge for g in graphs]),
+        multiplicity=torch.cat([g.multiplicity for g in graphs]),
         n_graphs=sum(g.n_graphs for g in graphs),
         targets=targets,
     )
