@@ -9,11 +9,13 @@ Physics (Zhdanov & Kurenkov, arXiv:2505.14606, our formulation):
   species differ.
 * A low-pass filter gives the reduced potential φ̂ = h(L) s with h(0) = 0
   (:mod:`phicalc.nn.phi.filters`), shifted to zero mean per structure (a gauge choice: L·1 = 0),
-  and the charges are ρ = L φ̂ + Q/n. Non-constant modes are
-  neutral, the constant mode carries Q, so Σ_i ρ_i = Q exactly.
+  and the charges are ρ = L φ̂ + q⁰ with q⁰ = Q/n, or the equilibrated charges of
+  :mod:`phicalc.nn.electrostatics.equilibration` when the potential has them. L φ̂ sums to zero
+  on every connected fragment and q⁰ carries the total charge, so Σ_i ρ_i = Q exactly.
 * The potential in volts is φ = κ φ̂ with a learned κ = softplus(·) > 0 (a learned inverse
   permittivity), so Poisson reads L φ = κ (ρ − Q/n) on the graph.
-* E_ES = ½ Σ_i φ_i ρ_i = ½ κ φ̂ᵀ L φ̂ ≥ 0 in eV (Σ φ̂ = 0, so Q adds nothing to the sum directly).
+* E_ES = ½ Σ_i φ_i ρ_i in eV. With q⁰ = Q/n it is ½ κ φ̂ᵀ L φ̂ ≥ 0 (Σ φ̂ = 0, so Q adds
+  nothing); equilibrated q⁰ adds ½ κ φ̂ᵀ q⁰, which can have either sign.
 
 Everything is computed per structure: no quantity of one structure depends on the rest of a batch.
 """
@@ -103,8 +105,21 @@ class PhiModule(nn.Module):
         return nn.functional.softplus(self.raw_scale)
 
     def forward(
-        self, graph: AtomGraph, edge_lengths: torch.Tensor, block_features: list[torch.Tensor]
+        self,
+        graph: AtomGraph,
+        edge_lengths: torch.Tensor,
+        block_features: list[torch.Tensor],
+        base_charges: torch.Tensor | None = None,
     ) -> PhiOutput:
+        """Charges ρ = L φ̂ + q⁰, potentials φ = κ φ̂ and E_ES = ½ Σ φρ per structure.
+
+        Args:
+            graph: the batch.
+            edge_lengths: [n_edges] Å.
+            block_features: one [n_atoms, F] tensor per backbone block.
+            base_charges: [n_atoms] q⁰ in e, the zero mode carrying the total charge (e.g.
+                equilibrated charges, Σ q⁰ = Q per structure); default Q/n on every atom.
+        """
         if len(block_features) != len(self.heads):
             raise ValueError(
                 f"PhiModule expects {len(self.heads)} blocks, got {len(block_features)}"
@@ -123,7 +138,7 @@ class PhiModule(nn.Module):
         # gauge: zero mean potential per structure (L·1 = 0, so charges do not change)
         phi_hat = phi_hat - (scatter_sum(phi_hat, batch, n_graphs) / counts)[batch]
         l_phi_hat = laplacian_matvec(phi_hat, weights, edge_index)
-        charges = l_phi_hat + charge_per_atom
+        charges = l_phi_hat + (charge_per_atom if base_charges is None else base_charges)
         kappa = self.scale.to(dtype)
         potentials = kappa * phi_hat
         energy = 0.5 * scatter_sum(potentials * charges, batch, n_graphs)
