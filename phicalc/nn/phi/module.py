@@ -13,7 +13,7 @@ Physics (Zhdanov & Kurenkov, arXiv:2505.14606, our formulation):
   :mod:`phicalc.nn.electrostatics.equilibration` when the potential has them. L φ̂ sums to zero
   on every connected fragment and q⁰ carries the total charge, so Σ_i ρ_i = Q exactly.
 * The potential in volts is φ = κ φ̂ with a learned κ = softplus(·) > 0 (a learned inverse
-  permittivity), so Poisson reads L φ = κ (ρ − Q/n) on the graph.
+  permittivity), so Poisson reads L φ = κ (ρ − q⁰) on the graph.
 * E_ES = ½ Σ_i φ_i ρ_i in eV. With q⁰ = Q/n it is ½ κ φ̂ᵀ L φ̂ ≥ 0 (Σ φ̂ = 0, so Q adds
   nothing); equilibrated q⁰ adds ½ κ φ̂ᵀ q⁰, which can have either sign.
 
