@@ -5,8 +5,9 @@
 >>> analyze("md_runs/aspirin")
 
 ``run`` here is the function :func:`phicalc.md.run.run`; the module stays importable as
-``phicalc.md.run`` through ``sys.modules`` (``from phicalc.md.run import make_calculator``). Settings live in
-:mod:`phicalc.md.config`, drivers in :mod:`phicalc.md.drivers`, records in :mod:`phicalc.md.recorder`.
+``phicalc.md.run`` through ``sys.modules`` (``from phicalc.md.run import make_calculator``).
+Settings live in :mod:`phicalc.md.config`, drivers in :mod:`phicalc.md.drivers`, records in
+:mod:`phicalc.md.recorder`.
 """
 
 from __future__ import annotations
