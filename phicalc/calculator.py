@@ -7,6 +7,7 @@ One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from typing import Any, ClassVar, Literal
@@ -18,22 +19,17 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from phicalc.config import check_choice
+from phicalc.device import resolve_device
 from phicalc.errors import BadGeometryError
 from phicalc.graph.batch import AtomGraph, atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.potential import Potential
 from phicalc.serialization import load_model
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """ "auto" → CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class PhiCalculator(Calculator):
@@ -50,13 +46,15 @@ class PhiCalculator(Calculator):
             raise :class:`BadGeometryError`: such geometries are unphysical (a crashed MD run, a
             duplicated atom) and a neural potential's answer there is meaningless, so failing
             loudly is safer than a warning that scrolls past. ``None`` turns the check off.
-        partition_skin: for backbones with a spatial partition (Erwin's ball tree), keep it
-            between calls until an atom has moved more than half this distance (Å);
-            ``float("inf")`` keeps one partition for good, which MD needs for energy
-            conservation (``phicalc md`` does this, and restores the model afterwards). It is set on
-            the given model. ``None`` (default) keeps the model's own
-            setting, a fresh partition every call, so results never depend on earlier calls.
-            Other backbones ignore it. :meth:`reset` drops a kept partition.
+        partition_skin: for backbones with a spatial partition (Erwin's ball tree), Å. ``None``
+            (default): a fresh partition every call, so results never depend on earlier calls.
+            A float ≥ 0: this calculator keeps the partition until an atom has moved more than
+            half this distance; ``float("inf")`` keeps it for good, which MD needs for energy
+            conservation (``phicalc md`` does this). The partition belongs to the calculator,
+            never to the model; other backbones ignore it. :meth:`reset` drops it.
+
+    A given :class:`Potential` is never changed: if it is not already on ``device``/``dtype``
+    in eval mode, the calculator works on a copy.
 
     ``atoms.info["charge"]`` is watched by :meth:`check_state`, so changing it recomputes.
     """
@@ -88,12 +86,8 @@ class PhiCalculator(Calculator):
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         self.dtype = DTYPES[dtype]
-        potential = model if isinstance(model, Potential) else load_model(model)
-        self.model: Potential = potential.to(device=self.device, dtype=self.dtype).eval()
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-        if partition_skin is not None:
-            self.model.keep_partition(partition_skin)
+        self.model: Potential = _inference_model(model, self.device, self.dtype)
+        self.partition_cache = None if partition_skin is None else PartitionCache(partition_skin)
         self.parameters.update(
             dtype=dtype,
             charge=float(charge),
@@ -106,9 +100,9 @@ class PhiCalculator(Calculator):
     def reset(self) -> None:
         """Clear the results and any kept partition (the next call starts afresh)."""
         super().reset()
-        model = getattr(self, "model", None)  # ASE calls reset() before __init__ is done
-        if model is not None and self.parameters.get("partition_skin") is not None:
-            model.keep_partition(self.parameters["partition_skin"])
+        cache = getattr(self, "partition_cache", None)  # ASE calls reset() before __init__ ends
+        if cache is not None:
+            cache.clear()
 
     # ASE's cache does not see atoms.info; the total charge lives there.
     def _total_charge(self, atoms: Atoms) -> float:
@@ -138,7 +132,13 @@ class PhiCalculator(Calculator):
         )
         self._check_distances(atoms, graph)
         compute_stress = bool(atoms.cell.rank == 3 and atoms.pbc.any())
-        out = self.model(graph, compute_forces=True, compute_stress=compute_stress, training=False)
+        out = self.model(
+            graph,
+            compute_forces=True,
+            compute_stress=compute_stress,
+            training=False,
+            partition_cache=self.partition_cache,
+        )
         self._last_total_charge = total_charge
 
         def numpy(name: str) -> np.ndarray:
@@ -185,3 +185,24 @@ class PhiCalculator(Calculator):
     def get_electrostatic_energy(self, atoms: Atoms | None = None) -> float:
         """Φ-Module energy E_ES in eV (included in the total energy)."""
         return self.get_property("electrostatic_energy", atoms)
+
+
+def _inference_model(
+    model: Potential | str | os.PathLike[str], device: torch.device, dtype: torch.dtype
+) -> Potential:
+    """The Potential to evaluate on ``device`` in ``dtype``, in eval mode.
+
+    A caller's Potential is used as is when it is already on ``device``/``dtype`` in eval mode,
+    else a copy is cast; its parameters, ``requires_grad`` and training flags are never touched
+    (forces come from autograd with respect to the positions, not the parameters). A loaded
+    model, or a copy, is ours: cast, in eval mode, without parameter gradients.
+    """
+    if isinstance(model, Potential):
+        if model.device == device and model.dtype == dtype and not model.training:
+            return model
+        potential = copy.deepcopy(model)
+    else:
+        potential = load_model(model)
+    potential = potential.to(device=device, dtype=dtype).eval()
+    potential.requires_grad_(False)
+    return potential

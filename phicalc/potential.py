@@ -21,6 +21,7 @@ from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones import backbone_classes
 from phicalc.nn.backbones.base import Geometry
+from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
 
@@ -139,11 +140,6 @@ class Potential(nn.Module):
             energies = [energies[s] for s in self.config.elements]
         self.atomic_energies.copy_(torch.as_tensor(list(energies), dtype=torch.float64))
 
-    def keep_partition(self, skin: float | None) -> bool:
-        """Keep the backbone's spatial partition between calls (see
-        :meth:`~phicalc.nn.backbones.base.Backbone.keep_partition`); False if it has none."""
-        return self.backbone.keep_partition(skin)
-
     def set_energy_scale(self, scale: float) -> None:
         """Set σ (eV), the scale of the learned per-atom energy."""
         self.energy_scale.fill_(float(scale))
@@ -168,6 +164,7 @@ class Potential(nn.Module):
         compute_forces: bool = True,
         compute_stress: bool = False,
         training: bool | None = None,
+        partition_cache: PartitionCache | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -177,6 +174,8 @@ class Potential(nn.Module):
             compute_stress: return ``stress`` [n_graphs, 3, 3] (eV/Å³, σ = (1/V) ∂E/∂ε;
                 zeros for structures without a 3D cell).
             training: keep the graph of the derivatives for a force loss (default: ``self.training``).
+            partition_cache: the caller's kept spatial partition, for backbones that partition
+                space (Erwin); ``None``: a fresh one. The module itself keeps no per-call state.
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -207,7 +206,9 @@ class Potential(nn.Module):
                 positions_used, cell_used, graph.edge_index, graph.unit_shifts, graph.batch
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
-            geometry = Geometry(graph, species, positions_used, cell_used, vectors, lengths)
+            geometry = Geometry(
+                graph, species, positions_used, cell_used, vectors, lengths, partition_cache
+            )
             features = self.backbone(geometry)
             atom_energy = self.readout(features.node_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]

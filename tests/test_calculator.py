@@ -142,3 +142,30 @@ def test_loads_by_path(model, tmp_path) -> None:
     reference = molecule("H2O")
     reference.calc = PhiCalculator(model, dtype="float64")
     assert atoms.get_potential_energy() == reference.get_potential_energy()
+
+
+def test_the_callers_model_is_left_untouched() -> None:
+    """A cast works on a copy; flags, dtype and parameters of the given Potential never change,
+    and forces still come from autograd with respect to the positions."""
+    import torch
+
+    model = build_model("painn", phi=True, seed=0, cutoff=4.0, num_features=16, num_blocks=2)
+    model.train()
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    atoms = molecule("CH3CH2OH")
+    for dtype in ("float64", "float32"):
+        calc = PhiCalculator(model, device="cpu", dtype=dtype)
+        atoms.calc = calc
+        assert np.abs(atoms.get_forces()).max() > 0
+        assert calc.model is not model and not calc.model.training
+    assert model.training and model.dtype == torch.float32
+    assert all(parameter.requires_grad for parameter in model.parameters())
+    after = model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    # already on the device, dtype and in eval mode: used as is, flags still untouched
+    model.eval()
+    calc = PhiCalculator(model, device="cpu", dtype="float32")
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    assert calc.model is model and all(p.requires_grad for p in model.parameters())
+    assert np.isfinite(forces).all()

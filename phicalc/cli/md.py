@@ -12,6 +12,7 @@ SIGINT/SIGTERM write a checkpoint and exit with 128 + the signal number.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 
@@ -55,9 +56,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--partition-skin",
         type=float,
-        default=None,
+        default=math.inf,
         help="Erwin models: rebuild the ball tree once an atom moves more than half this "
-        "distance in Å (default: one tree for the whole run, so NVE conserves energy)",
+        "distance in Å (default: inf, one tree for the whole run, so NVE conserves energy)",
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"

@@ -5,13 +5,16 @@
 >>> analyze("md_runs/aspirin")
 
 ``run`` here is the function :func:`phicalc.md.run.run`; the module stays importable as
-``phicalc.md.run`` through ``sys.modules`` (``from phicalc.md.run import MDConfig``).
+``phicalc.md.run`` through ``sys.modules`` (``from phicalc.md.run import make_calculator``).
+Settings live in :mod:`phicalc.md.config`, drivers in :mod:`phicalc.md.drivers`, records in
+:mod:`phicalc.md.recorder`.
 """
 
 from __future__ import annotations
 
 from phicalc.md.analysis import analyze
 from phicalc.md.checkpoint import CheckpointError, load_checkpoint
-from phicalc.md.run import ENSEMBLES, MDConfig, run
+from phicalc.md.config import ENSEMBLES, MDConfig
+from phicalc.md.run import run
 
 __all__ = ["ENSEMBLES", "CheckpointError", "MDConfig", "analyze", "load_checkpoint", "run"]

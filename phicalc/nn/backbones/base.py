@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from phicalc.graph.batch import AtomGraph
+from phicalc.nn.backbones.partition import PartitionCache
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Geometry:
         cell: [n_graphs, 3, 3] Å, strained likewise.
         edge_vectors: [n_edges, 3] r_j − r_i + shift, Å.
         edge_lengths: [n_edges] |edge_vectors|, Å.
+        partition_cache: the caller's kept spatial partition (:mod:`~phicalc.nn.backbones.partition`)
+            for backbones that partition space; ``None``: a fresh partition. Others ignore it.
     """
 
     graph: AtomGraph
@@ -37,6 +40,7 @@ class Geometry:
     cell: torch.Tensor
     edge_vectors: torch.Tensor
     edge_lengths: torch.Tensor
+    partition_cache: PartitionCache | None = None
 
 
 @dataclass
@@ -70,16 +74,3 @@ class Backbone(nn.Module, ABC):
     @abstractmethod
     def forward(self, geometry: Geometry) -> BackboneOutput:
         """Per-atom invariant features of a batch."""
-
-    def keep_partition(self, skin: float | None) -> bool:
-        """Keep a discrete, position-dependent choice (a spatial partition) between calls.
-
-        Backbones whose energy depends on such a choice (Erwin's ball tree) keep it, in eval
-        mode, until an atom has moved more than ``skin``/2 Å since it was made; ``float("inf")``
-        keeps it for good, so E is one smooth function of the positions along an MD run, and
-        ``None`` restores the backbone's own setting. Any kept partition is dropped.
-
-        Returns:
-            Whether this backbone has a partition (the base class has none: a no-op).
-        """
-        return False

@@ -21,13 +21,11 @@ Differences from the published Erwin, and why:
   energy is an exact smooth function of the positions; (2) by default a whole ball is pooled
   into one node (``pool_stride = ball_size``) and attention and pooling are symmetric within a
   ball, so only splits of nodes of capacity ≥ ball_size/2 matter (the many flips of 2–8 atom
-  nodes in MD change nothing); (3) ``partition_skin`` > 0 freezes the partition between
-  rebuilds (Verlet-list style); ``float("inf")`` keeps one partition for a whole MD run, which
-  is what NVE needs and what ``phicalc md`` does (``PhiCalculator(partition_skin=...)`` for
-  other ASE drivers). Where a ball boundary does move, E jumps; F = −∇E holds between such
-  events. Measured (untrained, float64, 0.5 fs VelocityVerlet, 150-atom water cluster, 8 balls):
-  a fresh partition every step changed it at 1 step in 3 and gave 0.56 meV/atom/ps drift and
-  0.5 meV/atom energy noise; a frozen partition gave 0.09 and 0.04, as PaiNN (0.04, 0.04).
+  nodes in MD change nothing); (3) the caller may keep a partition between calls
+  (:class:`~phicalc.nn.backbones.partition.PartitionCache` in ``Geometry.partition_cache``,
+  Verlet-list style): ``PhiCalculator(partition_skin=...)``; ``phicalc md`` keeps one tree per
+  run, which is what NVE needs. Where a ball boundary does move, E jumps; F = −∇E holds between
+  such events (measured drift: ``reports/erwin_partition.md``).
 * **Periodicity.** A ball tree of a periodic cell is not consistent with its supercells, so for
   periodic structures (any pbc) the trunk attends over the local neighbour graph (every image
   within the cutoff is its own key: edge vectors include the lattice shifts) with the same
@@ -47,15 +45,21 @@ from torch import nn
 
 from phicalc.errors import ConfigError
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
-from phicalc.nn.backbones.erwin_tree import BallTree, TreeLevel, build_ball_tree
+from phicalc.nn.backbones.erwin_tree import (
+    BallContext,
+    BallTree,
+    GraphContext,
+    TreeLevel,
+    ball_context,
+    build_ball_tree,
+    pair_norm,
+    smooth_norm,
+)
 from phicalc.nn.backbones.painn import NORM_EPS, PaiNNMessage, PaiNNUpdate, painn_encode
 from phicalc.nn.radial import PolynomialEnvelope, RadialEmbedding
 from phicalc.nn.scatter import scatter_sum
 
 logger = logging.getLogger(__name__)
-
-#: δ of the smooth norm sqrt(‖x‖² + δ²) − δ (Å), used where a distance reaches 0 continuously.
-SMOOTH_NORM_DELTA = 0.1
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,9 @@ class ErwinConfig:
         num_distance_basis: Gaussians encoding distances for positions and pooling (default: 8).
         degeneracy_tolerance: relative eigenvalue gap under which a tree node is split by the
             distance to its centroid instead of a principal axis (default: 1e-2).
-        partition_skin: Å; if > 0 (and in eval mode) the partition is kept until an atom has
-            moved more than half the skin since it was built, for the same atoms (numbers and
-            batch layout); ``float("inf")`` keeps it for a whole MD run, so E is one smooth
-            function along the trajectory and NVE conserves energy (call
-            :meth:`Erwin.reset_partition` before an unrelated run). Default: 0, rebuilt every
-            call, so E is a pure function of the positions.
+        partition_skin: Å, read from model files and validated (≥ 0) but not used: only the
+            caller's :class:`~phicalc.nn.backbones.partition.PartitionCache` decides whether a
+            partition is kept between calls (``PhiCalculator(partition_skin=...)``). Default: 0.
         partition_jitter: Å; in training mode the tree is built from the positions plus
             Gaussian noise of this size, so a model is trained on many partitions of each
             geometry and learns not to depend on where ball boundaries fall, which shrinks the
@@ -137,27 +138,6 @@ class ErwinConfig:
             )
 
 
-def smooth_norm(vectors: torch.Tensor) -> torch.Tensor:
-    """sqrt(‖x‖² + δ²) − δ along the last axis: ≈ ‖x‖, smooth at x = 0 (δ = 0.1 Å).
-
-    For quantities that reach zero continuously (an atom at its ball's centroid).
-    """
-    delta = SMOOTH_NORM_DELTA
-    return torch.sqrt((vectors * vectors).sum(-1) + delta * delta) - delta
-
-
-def pair_norm(vectors: torch.Tensor) -> torch.Tensor:
-    """Exact ‖x‖ along the last axis, with value and gradient 0 where x is exactly 0.
-
-    For distances that are zero only structurally (a node to itself, a one-child parent to its
-    child, padding), so envelopes vanish exactly at their radius and no NaN gradient appears.
-    """
-    squared = (vectors * vectors).sum(-1)
-    positive = squared > 0
-    safe = torch.where(positive, squared, torch.ones_like(squared))
-    return torch.where(positive, torch.sqrt(safe), torch.zeros_like(squared))
-
-
 class GaussianDistances(nn.Module):
     """Gaussians on a scaled distance x = d / r: exp(−((x − μ_k)/w)²), μ_k on [0, 2], [..., K]."""
 
@@ -182,82 +162,6 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(nn.functional.silu(self.gate(x)) * self.value(x))
-
-
-@dataclass
-class BallContext:
-    """Geometry of one partition of one level, shared by the blocks that use it.
-
-    Attributes:
-        balls: [n_balls, m] node indices, padded with ``num_nodes``.
-        valid: [n_balls, m] real nodes.
-        weights: [n_balls, m, m] envelope u(d_ij) with radius r, 0 for padding keys.
-        distances: [n_balls, m, m] d_ij / r (exact distances).
-        centroid_distance: [n_balls, m] smooth ‖r_i − c_i‖ / r, c_i = Σ_j u_ij r_j / Σ_j u_ij.
-        nodes: [n_real] node index of each real entry, in ``balls[valid]`` order.
-    """
-
-    balls: torch.Tensor
-    valid: torch.Tensor
-    weights: torch.Tensor
-    distances: torch.Tensor
-    centroid_distance: torch.Tensor
-    nodes: torch.Tensor
-
-
-@dataclass
-class GraphContext:
-    """Local-graph attention of periodic structures (level 0 only).
-
-    Attributes:
-        atoms: [n_periodic] atoms attending over the graph.
-        senders, receivers: [n_edges] edge endpoints (atom indices), receivers in ``atoms``.
-        weights: [n_edges] envelope u(d_ij) with radius r = min(attention radius, cutoff).
-        distances: [n_edges] d_ij / r.
-        centroid_distance: [n_periodic] ‖Σ_i u_ij r_ij‖ / (1 + Σ_i u_ij) / r.
-    """
-
-    atoms: torch.Tensor
-    senders: torch.Tensor
-    receivers: torch.Tensor
-    weights: torch.Tensor
-    distances: torch.Tensor
-    centroid_distance: torch.Tensor
-
-
-def ball_context(
-    positions: torch.Tensor,
-    balls: torch.Tensor,
-    num_nodes: int,
-    envelope: PolynomialEnvelope,
-    radius: float,
-) -> BallContext:
-    """Differentiable distances, envelopes and centroids inside each ball.
-
-    Args:
-        positions: [num_nodes, 3] node positions, Å.
-        balls: [n_balls, m] node indices padded with ``num_nodes``.
-        num_nodes: number of real nodes.
-        envelope: u on unscaled distances (cutoff = radius).
-        radius: r of this level, Å.
-    """
-    padded = torch.cat([positions, positions.new_zeros((1, 3))])
-    valid = balls < num_nodes  # [B, m]
-    points = padded[balls]  # [B, m, 3]
-    difference = points.unsqueeze(1) - points.unsqueeze(2)  # [B, i, j, 3] = r_j − r_i
-    distance = pair_norm(difference)  # [B, m, m]
-    weights = envelope(distance) * valid.unsqueeze(1)  # [B, m, m]
-    centroid_offset = (weights.unsqueeze(-1) * difference).sum(2) / weights.sum(2).clamp_min(
-        1e-12
-    ).unsqueeze(-1)  # [B, m, 3]
-    return BallContext(
-        balls=balls,
-        valid=valid,
-        weights=weights,
-        distances=distance / radius,
-        centroid_distance=smooth_norm(centroid_offset) / radius,
-        nodes=balls[valid],
-    )
 
 
 class BallAttention(nn.Module):
@@ -447,24 +351,9 @@ class Erwin(Backbone):
         )
         self.trunk_norm = nn.RMSNorm(f)
         self.trunk_out = nn.Linear(f, f)
-        self.partition_skin = float(config.partition_skin)
-        self._partition_cache: dict[str, object] | None = None
 
     def extra_repr(self) -> str:
         return f"cutoff={self.cutoff}, attention_radius={self.attention_radius}, {self.config}"
-
-    def reset_partition(self) -> None:
-        """Forget the partition kept by ``partition_skin`` (the next call rebuilds it)."""
-        self._partition_cache = None
-
-    def keep_partition(self, skin: float | None) -> bool:
-        """Set the skin (Å) of the kept ball tree; ``None``: ``config.partition_skin``."""
-        skin = self.config.partition_skin if skin is None else float(skin)
-        if not skin >= 0:
-            raise ConfigError(f"partition skin must be >= 0 Å (or inf), got {skin!r}")
-        self.partition_skin = skin
-        self.reset_partition()
-        return True
 
     def level_radius(self, level: int) -> float:
         """Attention radius r_l = r_0·s^(l/3) of a level (s = pool_stride), Å."""
@@ -472,26 +361,19 @@ class Erwin(Backbone):
 
     # ------------------------------------------------------------------ tree
     def ball_tree(self, geometry: Geometry) -> BallTree:
-        """The partition of the open structures of a batch (cached if ``partition_skin`` > 0)."""
+        """The partition of the open structures of a batch: the one kept in
+        ``geometry.partition_cache`` while it is valid (in eval mode), else a new one."""
         graph = geometry.graph
         include = ~graph.pbc.any(dim=1)  # [n_graphs] open structures get a tree
         positions = geometry.positions.detach()
         if self.training and self.config.partition_jitter > 0:
             positions = positions + self.config.partition_jitter * torch.randn_like(positions)
-        skin = self.partition_skin
-        cache = self._partition_cache
-        if skin > 0 and not self.training and cache is not None:
-            same = (
-                cache["numbers"].shape == graph.numbers.shape
-                and torch.equal(cache["numbers"], graph.numbers)
-                and torch.equal(cache["batch"], graph.batch)
-                and torch.equal(cache["include"], include)
-            )
-            if same:
-                moved = torch.linalg.norm(positions - cache["positions"], dim=-1)
-                if moved.numel() == 0 or float(moved.max()) < 0.5 * skin:
-                    return cache["tree"]  # type: ignore[return-value]
-        if skin > 0 and not self.training:
+        cache = None if self.training else geometry.partition_cache
+        key = (graph.numbers, graph.batch, include)
+        if cache is not None:
+            kept = cache.lookup(key, positions)
+            if kept is not None:
+                return kept
             logger.debug("Erwin: (re)building the ball tree of %d atoms", positions.shape[0])
         tree = build_ball_tree(
             positions,
@@ -503,14 +385,8 @@ class Erwin(Backbone):
             stride=self.pool_stride,
             degeneracy_tolerance=self.config.degeneracy_tolerance,
         )
-        if skin > 0 and not self.training:
-            self._partition_cache = {
-                "numbers": graph.numbers.clone(),
-                "batch": graph.batch.clone(),
-                "include": include.clone(),
-                "positions": positions.clone(),
-                "tree": tree,
-            }
+        if cache is not None:
+            cache.store(key, positions, tree)
         return tree
 
     def _graph_context(self, geometry: Geometry) -> GraphContext | None:

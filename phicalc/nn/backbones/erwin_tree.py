@@ -31,6 +31,9 @@ What the model sees of the tree: ball membership (splits of nodes with capacity 
 shifted-ball membership (capacity ≥ ball_size/2, and the order of siblings above) and pooling
 groups (capacity ≥ stride). Splits of smaller nodes are never used, so with stride = ball_size
 the fragile splits of 2–8 atom nodes (methyl rotors, vibrating pairs) cannot change the energy.
+
+Ball geometry (:func:`ball_context`, :class:`GraphContext`): the differentiable distances,
+envelopes and centroids the attention blocks read, in Å, from the positions and the tree indices.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
+from phicalc.nn.radial import PolynomialEnvelope
 from phicalc.nn.scatter import scatter_sum
 
 
@@ -307,3 +311,104 @@ def build_ball_tree(
             table = torch.arange(num_nodes, device=device)
             level += 1
     return BallTree(levels=levels, slots=slots, atoms=atoms)
+
+
+#: δ of the smooth norm sqrt(‖x‖² + δ²) − δ (Å), used where a distance reaches 0 continuously.
+SMOOTH_NORM_DELTA = 0.1
+
+
+def smooth_norm(vectors: torch.Tensor) -> torch.Tensor:
+    """sqrt(‖x‖² + δ²) − δ along the last axis: ≈ ‖x‖, smooth at x = 0 (δ = 0.1 Å).
+
+    For quantities that reach zero continuously (an atom at its ball's centroid).
+    """
+    delta = SMOOTH_NORM_DELTA
+    return torch.sqrt((vectors * vectors).sum(-1) + delta * delta) - delta
+
+
+def pair_norm(vectors: torch.Tensor) -> torch.Tensor:
+    """Exact ‖x‖ along the last axis, with value and gradient 0 where x is exactly 0.
+
+    For distances that are zero only structurally (a node to itself, a one-child parent to its
+    child, padding), so envelopes vanish exactly at their radius and no NaN gradient appears.
+    """
+    squared = (vectors * vectors).sum(-1)
+    positive = squared > 0
+    safe = torch.where(positive, squared, torch.ones_like(squared))
+    return torch.where(positive, torch.sqrt(safe), torch.zeros_like(squared))
+
+
+@dataclass
+class BallContext:
+    """Geometry of one partition of one level, shared by the blocks that use it.
+
+    Attributes:
+        balls: [n_balls, m] node indices, padded with ``num_nodes``.
+        valid: [n_balls, m] real nodes.
+        weights: [n_balls, m, m] envelope u(d_ij) with radius r, 0 for padding keys.
+        distances: [n_balls, m, m] d_ij / r (exact distances).
+        centroid_distance: [n_balls, m] smooth ‖r_i − c_i‖ / r, c_i = Σ_j u_ij r_j / Σ_j u_ij.
+        nodes: [n_real] node index of each real entry, in ``balls[valid]`` order.
+    """
+
+    balls: torch.Tensor
+    valid: torch.Tensor
+    weights: torch.Tensor
+    distances: torch.Tensor
+    centroid_distance: torch.Tensor
+    nodes: torch.Tensor
+
+
+@dataclass
+class GraphContext:
+    """Local-graph attention of periodic structures (level 0 only).
+
+    Attributes:
+        atoms: [n_periodic] atoms attending over the graph.
+        senders, receivers: [n_edges] edge endpoints (atom indices), receivers in ``atoms``.
+        weights: [n_edges] envelope u(d_ij) with radius r = min(attention radius, cutoff).
+        distances: [n_edges] d_ij / r.
+        centroid_distance: [n_periodic] ‖Σ_i u_ij r_ij‖ / (1 + Σ_i u_ij) / r.
+    """
+
+    atoms: torch.Tensor
+    senders: torch.Tensor
+    receivers: torch.Tensor
+    weights: torch.Tensor
+    distances: torch.Tensor
+    centroid_distance: torch.Tensor
+
+
+def ball_context(
+    positions: torch.Tensor,
+    balls: torch.Tensor,
+    num_nodes: int,
+    envelope: PolynomialEnvelope,
+    radius: float,
+) -> BallContext:
+    """Differentiable distances, envelopes and centroids inside each ball.
+
+    Args:
+        positions: [num_nodes, 3] node positions, Å.
+        balls: [n_balls, m] node indices padded with ``num_nodes``.
+        num_nodes: number of real nodes.
+        envelope: u on unscaled distances (cutoff = radius).
+        radius: r of this level, Å.
+    """
+    padded = torch.cat([positions, positions.new_zeros((1, 3))])
+    valid = balls < num_nodes  # [B, m]
+    points = padded[balls]  # [B, m, 3]
+    difference = points.unsqueeze(1) - points.unsqueeze(2)  # [B, i, j, 3] = r_j − r_i
+    distance = pair_norm(difference)  # [B, m, m]
+    weights = envelope(distance) * valid.unsqueeze(1)  # [B, m, m]
+    centroid_offset = (weights.unsqueeze(-1) * difference).sum(2) / weights.sum(2).clamp_min(
+        1e-12
+    ).unsqueeze(-1)  # [B, m, 3]
+    return BallContext(
+        balls=balls,
+        valid=valid,
+        weights=weights,
+        distances=distance / radius,
+        centroid_distance=smooth_norm(centroid_offset) / radius,
+        nodes=balls[valid],
+    )

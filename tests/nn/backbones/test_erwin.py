@@ -18,6 +18,7 @@ from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.erwin import ErwinConfig
 from phicalc.nn.backbones.erwin_tree import build_ball_tree
+from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.potential import Potential, build_model
 from phicalc.testing import ELEMENTS, PotentialContract, random_rotation, small_periodic_cell
 
@@ -234,34 +235,37 @@ def test_periodic_water_box_is_extensive_and_smooth() -> None:
 
 
 def test_frozen_partition_symmetric_molecule() -> None:
-    """With a partition skin the tree is reused, so even benzene's forces match FD."""
-    model = make_model(partition_skin=0.3).double().eval()
+    """With a partition skin the calculator reuses the tree, so even benzene's forces match FD."""
+    model = make_model().double().eval()
     atoms = molecule("C6H6")
-    atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    calc = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=0.3)
+    atoms.calc = calc
     forces = atoms.get_forces()
-    tree = model.backbone._partition_cache["tree"]
+    tree = calc.partition_cache.partition
     numerical = calculate_numerical_forces(atoms, eps=1e-4)
-    assert model.backbone._partition_cache["tree"] is tree  # never rebuilt
+    assert calc.partition_cache.partition is tree  # never rebuilt
     np.testing.assert_allclose(forces, numerical, atol=2e-5, rtol=1e-4)
     atoms.positions[0] += 0.2  # beyond half the skin: rebuilt
     atoms.get_forces()
-    assert model.backbone._partition_cache["tree"] is not tree
+    assert calc.partition_cache.partition is not tree
 
 
-def test_infinite_skin_keeps_the_partition_until_reset() -> None:
-    model = make_model(partition_skin=float("inf")).double().eval()
+def test_infinite_skin_keeps_the_partition_until_cleared() -> None:
+    model = make_model().double().eval()
+    cache = PartitionCache(float("inf"))
     atoms = molecule("CH3CH2OH")
-    graph = atoms_to_graph(atoms, CUTOFF)
-    first = model(graph)["energy"]
-    tree = model.backbone._partition_cache["tree"]
+    first = model(atoms_to_graph(atoms, CUTOFF), partition_cache=cache)["energy"]
+    tree = cache.partition
     atoms.positions[3] += 1.5
-    moved = model(atoms_to_graph(atoms, CUTOFF))["energy"]
-    assert model.backbone._partition_cache["tree"] is tree
-    model.backbone.reset_partition()
-    assert model.backbone._partition_cache is None
-    model(atoms_to_graph(atoms, CUTOFF))
-    assert model.backbone._partition_cache["tree"] is not tree
+    moved = model(atoms_to_graph(atoms, CUTOFF), partition_cache=cache)["energy"]
+    assert cache.partition is tree
+    cache.clear()
+    assert cache.partition is None
+    model(atoms_to_graph(atoms, CUTOFF), partition_cache=cache)
+    assert cache.partition is not tree
     assert not torch.equal(first, moved)
+    with pytest.raises(ConfigError, match="partition_skin"):
+        PartitionCache(-1.0)
 
 
 def test_partition_jitter_only_in_training(paracetamol) -> None:
@@ -295,35 +299,52 @@ def test_config_is_validated_and_printed() -> None:
     assert "ball_size=4" in repr(make_model().backbone)
 
 
-def test_calculator_partition_skin_overrides_the_model_and_reset_drops_it() -> None:
-    model = make_model().double().eval()  # the model's own setting: a fresh tree every call
+def test_calculator_owns_the_partition_and_the_module_keeps_no_state() -> None:
+    """The calculator's skin governs (not the model config's), two calculators over one Potential
+    keep their own trees, reset() drops a kept tree, and the module is the same after calls."""
+    model = make_model(partition_skin=0.3).double().eval()  # config value: read, not used
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    attributes = set(vars(model.backbone))
     atoms = molecule("CH3CH2OH")
-    atoms.calc = PhiCalculator(model, device="cpu", dtype="float64")
+    fresh = PhiCalculator(model, device="cpu", dtype="float64")
+    assert fresh.partition_cache is None  # None: a fresh tree every call
+    atoms.calc = fresh
     atoms.get_potential_energy()
-    assert model.backbone._partition_cache is None
-    calc = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=float("inf"))
-    atoms.calc = calc
+    kept = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=float("inf"))
+    other = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=float("inf"))
+    atoms.calc = kept
     atoms.get_potential_energy()
-    tree = model.backbone._partition_cache["tree"]
+    tree = kept.partition_cache.partition
+    assert tree is not None and other.partition_cache.partition is None
     atoms.positions[3] += 1.5
     atoms.get_potential_energy()
-    assert model.backbone._partition_cache["tree"] is tree
-    calc.reset()
-    assert model.backbone._partition_cache is None
-    assert model.backbone.partition_skin == float("inf")  # still kept from the next call on
-    with pytest.raises(ConfigError, match="partition skin"):
-        model.keep_partition(-1.0)
-    assert model.keep_partition(None) and model.backbone.partition_skin == 0.0
+    assert kept.partition_cache.partition is tree
+    other_atoms = atoms.copy()
+    other_atoms.calc = other
+    other_atoms.get_potential_energy()
+    assert other.partition_cache.partition is not tree
+    kept.reset()
+    assert kept.partition_cache.partition is None
+    assert kept.partition_cache.skin == float("inf")  # still kept from the next call on
+    assert set(vars(model.backbone)) == attributes
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    with pytest.raises(ConfigError, match="partition_skin"):
+        PhiCalculator(model, device="cpu", dtype="float64", partition_skin=-1.0)
 
 
-def test_backbones_without_a_partition_ignore_the_skin() -> None:
-    painn = build_model("painn", phi=False, elements=ELEMENTS, cutoff=CUTOFF, seed=0)
-    assert painn.keep_partition(float("inf")) is False
+def test_backbones_without_a_partition_ignore_the_cache() -> None:
+    painn = build_model("painn", phi=False, elements=ELEMENTS, cutoff=CUTOFF, seed=0).double()
+    graph = atoms_to_graph(molecule("CH3CH2OH"), CUTOFF)
+    cache = PartitionCache(float("inf"))
+    with_cache = painn(graph, partition_cache=cache)["energy"]
+    assert torch.equal(with_cache, painn(graph)["energy"]) and cache.partition is None
 
 
 def test_md_keeps_one_partition_for_the_whole_nve_run(tmp_path, monkeypatch) -> None:
     """`phicalc md` freezes Erwin's tree: E is one smooth function, so NVE conserves it; the
-    caller's model gets its own (rebuild every call) setting back afterwards."""
+    tree is the run's, so the caller's model keeps no state afterwards."""
     from phicalc.md import MDConfig
     from phicalc.md import run as run_md
     from phicalc.nn.backbones import erwin
@@ -341,9 +362,10 @@ def test_md_keeps_one_partition_for_the_whole_nve_run(tmp_path, monkeypatch) -> 
     summary = run_md(atoms, model, tmp_path / "run", config=config, device="cpu", plots=False)
     assert len(builds) == 1  # one tree for 61 force calls, built from the step-0 positions
     np.testing.assert_allclose(builds[0].numpy(), atoms.positions)
-    assert model.backbone.partition_skin == 0.0 and model.backbone._partition_cache is None
+    assert not hasattr(model.backbone, "_partition_cache") and model.training  # untouched
     thermo = np.load(tmp_path / "run" / "thermo.npz")
     assert np.ptp(thermo["etot"]) < 2e-3 * len(atoms)  # eV; the total energy is conserved
     assert summary["completed"]
     with pytest.raises(ConfigError, match="partition_skin"):
         MDConfig(partition_skin=-0.1)
+    assert MDConfig().partition_skin == float("inf")
