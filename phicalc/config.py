@@ -1,8 +1,14 @@
-"""Frozen config dataclasses: building from dicts that reject unknown keys by name."""
+"""Frozen config dataclasses: building from dicts that reject unknown keys by name, and the
+small checks their ``__post_init__`` methods share.
+
+Every check raises :class:`ConfigError` naming the option, the bad value and what is allowed.
+Booleans are never accepted as numbers (YAML ``yes`` is not 1).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, TypeVar
 
 from phicalc.errors import ConfigError
@@ -31,3 +37,60 @@ def check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     """Raise :class:`ConfigError` naming ``value`` and the allowed set unless it is in ``allowed``."""
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of {list(allowed)}")
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_int_at_least(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> None:
+    """``value`` must be an int ≥ ``minimum`` (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(
+            minimum, f"an integer >= {minimum}"
+        )
+        _fail(name, value, wanted, allow_none)
+
+
+def check_positive(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """``value`` must be a finite number > 0 (or None when ``allow_none``)."""
+    check_in_interval(name, value, 0.0, math.inf, closed="()", allow_none=allow_none)
+
+
+def check_in_interval(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    closed: str = "[]",
+    allow_none: bool = False,
+) -> None:
+    """``value`` must be a finite number in the interval from ``low`` to ``high``.
+
+    Args:
+        closed: the interval's brackets, e.g. "[)" for low ≤ value < high; an infinite bound is
+            never reached.
+    """
+    if value is None and allow_none:
+        return
+    left, right = closed
+    ok = (
+        is_number(value)
+        and (value >= low if left == "[" else value > low)
+        and (value <= high if right == "]" else value < high)
+    )
+    if not ok:
+        if high == math.inf:
+            wanted = f"a number {'>=' if left == '[' else '>'} {low:g}"
+            wanted = "a positive number" if wanted == "a number > 0" else wanted
+        else:
+            wanted = f"a number in {left}{low:g}, {high:g}{right}"
+        _fail(name, value, wanted, allow_none)
+
+
+def _fail(name: str, value: Any, wanted: str, allow_none: bool) -> None:
+    raise ConfigError(f"{name} must be {wanted}{' or null' if allow_none else ''}, got {value!r}")

@@ -2,7 +2,7 @@
 
 Importing the package loads nothing heavy; the public names load on first use::
 
-    from phicalc.data import read_structures, GraphDataset, iterate_batches, load_md22
+    from phicalc.data import read_structures, GraphDataset, plan_batches, load_md22
 
 Record conventions (energy/forces on a SinglePointCalculator, ``arrays["ref_charges"]``,
 ``info["ref_dipole"]``, ``info["charge"]``) are described in :mod:`phicalc.data.datasets`.
@@ -20,7 +20,7 @@ _LAZY = {
     "copy_record": "phicalc.data.datasets",
     "validate_record": "phicalc.data.datasets",
     "GraphDataset": "phicalc.data.datasets",
-    "iterate_batches": "phicalc.data.datasets",
+    "plan_batches": "phicalc.data.datasets",
     "load_oe62": "phicalc.data.oe62",
     "fit_linear_reference": "phicalc.data.oe62",
     "load_md22": "phicalc.data.md22",

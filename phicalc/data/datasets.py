@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from phicalc.errors import DatasetError
-from phicalc.graph.batch import AtomGraph, atoms_to_graph, collate
+from phicalc.graph.batch import AtomGraph, atoms_to_graph
 
 logger = logging.getLogger(__name__)
 
@@ -345,7 +345,8 @@ class GraphDataset(Sequence[AtomGraph]):
 
     Each item is a one-structure :class:`~phicalc.graph.batch.AtomGraph` with ``targets``
     (``energy`` [1] eV, ``forces`` [n_atoms, 3] eV/Å, ``charges`` [n_atoms] e, ``dipole`` [1, 3]
-    e·Å, whichever the record holds). Batch them with :func:`iterate_batches`.
+    e·Å, whichever the record holds). Batch them with :func:`plan_batches` and
+    :func:`phicalc.graph.collate`.
 
     Args:
         structures: records (see the module docstring); not copied, not modified.
@@ -415,36 +416,43 @@ class GraphDataset(Sequence[AtomGraph]):
         )
 
 
-def iterate_batches(
-    dataset: Sequence[AtomGraph],
+def plan_batches(
+    n: int,
     batch_size: int,
     *,
     shuffle: bool = False,
     seed: int = 0,
-    drop_last: bool = False,
-) -> Iterator[AtomGraph]:
-    """Yield collated batches of ``batch_size`` graphs.
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[np.ndarray]:
+    """Indices of this process's share of every global batch of one pass over ``n`` structures.
 
-    The order is ``numpy.random.default_rng(seed).permutation(len(dataset))`` when ``shuffle``,
-    else the dataset order, so it is a function of ``seed`` only; pass e.g. ``seed + epoch`` for a
-    new order every epoch.
+    The order is ``numpy.random.default_rng(seed).permutation(n)`` when ``shuffle`` (a function
+    of ``seed`` only; pass e.g. one derived from the epoch for a new order every epoch), else
+    ``arange(n)``. It is cut into global batches of ``batch_size × world_size`` structures, and
+    each global batch into ``world_size`` contiguous parts (``numpy.array_split``); process
+    ``rank`` gets part ``rank``. Every process gets the same number of entries (possibly empty
+    ones at the end), so collective calls stay matched. Collate a batch with
+    ``collate([dataset[int(i)] for i in indices])``.
 
     Args:
-        dataset: graphs (e.g. a :class:`GraphDataset`).
-        batch_size: structures per batch (≥ 1).
-        shuffle: shuffle the order.
-        seed: shuffle seed.
-        drop_last: drop a final batch smaller than ``batch_size``.
+        n: number of structures.
+        batch_size: structures per batch and process.
+        shuffle: permute the order.
+        seed: permutation seed (e.g. ``seed + epoch``).
+        rank: this process.
+        world_size: number of processes.
 
-    Yields:
-        :class:`~phicalc.graph.batch.AtomGraph` batches from :func:`phicalc.graph.collate`.
+    Returns:
+        One int64 index array per optimisation step.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n = len(dataset)
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    for start in range(0, n, batch_size):
-        chunk = order[start : start + batch_size]
-        if drop_last and len(chunk) < batch_size:
-            break
-        yield collate([dataset[int(i)] for i in chunk])
+    step = batch_size * world_size
+    return [
+        np.array_split(order[start : start + step], world_size)[rank].astype(np.int64)
+        for start in range(0, n, step)
+    ]

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phicalc.config import check_choice, config_from_dict
+from phicalc.config import (
+    check_choice,
+    check_in_interval,
+    check_int_at_least,
+    check_positive,
+    config_from_dict,
+)
 from phicalc.errors import ConfigError
 
 DATA_FORMATS = ("extxyz", "oe62", "md22")
@@ -75,8 +81,8 @@ class ModelSection:
     def __post_init__(self) -> None:
         if self.elements is not None:
             object.__setattr__(self, "elements", tuple(self.elements))
-        if not (isinstance(self.cutoff, (int, float)) and self.cutoff > 0):
-            raise ConfigError(f"model.cutoff must be a positive number in Å, got {self.cutoff!r}")
+        check_positive("model.cutoff", self.cutoff)
+        check_int_at_least("model.readout_hidden", self.readout_hidden, 1)
         if not isinstance(self.phi, (bool, dict)):
             raise ConfigError(f"model.phi must be true, false or a mapping, got {self.phi!r}")
         if isinstance(self.atomic_energies, str):
@@ -88,7 +94,9 @@ class ModelSection:
             )
         if isinstance(self.energy_scale, str):
             check_choice("model.energy_scale", self.energy_scale, ENERGY_SCALES)
-        elif not (isinstance(self.energy_scale, (int, float)) and self.energy_scale > 0):
+        elif isinstance(self.energy_scale, bool) or not (
+            isinstance(self.energy_scale, (int, float)) and 0 < self.energy_scale < math.inf
+        ):
             raise ConfigError(
                 f"model.energy_scale must be one of {list(ENERGY_SCALES)} or a positive number "
                 f"in eV, got {self.energy_scale!r}"
@@ -175,11 +183,8 @@ class DataSection:
                 raise ConfigError("data.train (a structure file) is required for format extxyz")
             if self.path:
                 raise ConfigError("data.path is for formats oe62 / md22; use data.train for extxyz")
-            if not self.val and not 0.0 < self.val_fraction < 1.0:
-                raise ConfigError(
-                    f"data.val_fraction must be in (0, 1) without a data.val file, got "
-                    f"{self.val_fraction}"
-                )
+            if not self.val:
+                check_in_interval("data.val_fraction", self.val_fraction, 0, 1, closed="()")
         else:
             if not self.path:
                 raise ConfigError(f"data.path is required for format {self.format}")
@@ -189,9 +194,7 @@ class DataSection:
                     f"data.{given[0]} is for format extxyz; format {self.format} splits data.path"
                 )
         for name in ("max_train", "max_val", "max_test", "budget"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"data.{name} must be a positive integer, got {value!r}")
+            check_int_at_least(f"data.{name}", getattr(self, name), 1, allow_none=True)
 
     def split_files(self, name: str) -> list[str]:
         """The files of split ``name`` ("train", "val", "test") of an extxyz section."""
@@ -242,11 +245,8 @@ class LossSection:
     def __post_init__(self) -> None:
         check_choice("loss.kind", self.kind, LOSS_KINDS)
         for name in ("energy_weight", "forces_weight", "charges_weight", "dipole_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)):
-                raise ConfigError(f"loss.{name} must be a number >= 0, got {value!r}")
-        if not self.huber_delta > 0:
-            raise ConfigError(f"loss.huber_delta must be > 0, got {self.huber_delta!r}")
+            check_in_interval(f"loss.{name}", getattr(self, name), 0, math.inf, closed="[)")
+        check_positive("loss.huber_delta", self.huber_delta)
         if self.weights() == {}:
             raise ConfigError("all loss weights are 0; nothing to train")
 
@@ -304,29 +304,24 @@ class OptimSection:
     grad_clip: float | None = 10.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            check_in_interval(f"optim.betas[{i}]", beta, 0, 1, closed="[)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         check_choice("optim.scheduler", self.scheduler, SCHEDULERS)
-        if not self.lr > 0:
-            raise ConfigError(f"optim.lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.min_lr <= self.lr:
-            raise ConfigError(f"optim.min_lr must be in [0, lr={self.lr}], got {self.min_lr!r}")
-        for name in ("batch_size", "val_batch_size", "patience"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"optim.{name} must be a positive integer, got {value!r}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.warmup_epochs < 0 or not 0 < self.warmup_start <= 1:
-            raise ConfigError(
-                "optim.warmup_epochs must be >= 0 and optim.warmup_start in (0, 1], got "
-                f"{self.warmup_epochs!r}, {self.warmup_start!r}"
-            )
-        if not 0 < self.factor < 1:
-            raise ConfigError(f"optim.factor must be in (0, 1), got {self.factor!r}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ConfigError(f"optim.ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"optim.grad_clip must be > 0 or null, got {self.grad_clip!r}")
+        check_positive("optim.lr", self.lr)
+        check_in_interval("optim.min_lr", self.min_lr, 0, self.lr)
+        check_positive("optim.eps", self.eps)
+        for name in ("weight_decay", "warmup_epochs", "threshold"):
+            check_in_interval(f"optim.{name}", getattr(self, name), 0, math.inf, closed="[)")
+        check_int_at_least("optim.batch_size", self.batch_size, 1)
+        check_int_at_least("optim.val_batch_size", self.val_batch_size, 1, allow_none=True)
+        check_int_at_least("optim.patience", self.patience, 1)
+        check_in_interval("optim.warmup_start", self.warmup_start, 0, 1, closed="(]")
+        check_in_interval("optim.factor", self.factor, 0, 1, closed="()")
+        check_in_interval("optim.ema_decay", self.ema_decay, 0, 1, closed="()", allow_none=True)
+        check_positive("optim.grad_clip", self.grad_clip, allow_none=True)
 
 
 #: Keys (a top-level key covers its section) that may change between a run and its ``--resume``
@@ -378,14 +373,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice("dtype", self.dtype, DTYPES)
         check_choice("selection_metric", self.selection_metric, SELECTION_METRICS)
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if self.num_threads is not None and (
-            not isinstance(self.num_threads, int) or self.num_threads < 1
-        ):
-            raise ConfigError(
-                f"num_threads must be a positive integer or null, got {self.num_threads!r}"
-            )
+        check_int_at_least("epochs", self.epochs, 1)
+        check_int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
             raise ConfigError(f"device={self.device!r} is not one of auto, cpu, cuda, cuda:N")
         if self.selection_metric.startswith("forces") and "forces" not in self.loss.weights():

@@ -2,7 +2,7 @@
 
 Launched by ``torchrun --nproc_per_node N -m phicalc.cli.main train cfg.yaml``, which sets
 ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``. Every process builds the same model from the same
-seed, takes a disjoint share of every global batch (:func:`phicalc.train.evaluation.plan_batches`)
+seed, takes a disjoint share of every global batch (:func:`phicalc.data.plan_batches`)
 and, after its backward pass, joins one all-reduce of its flattened gradients weighted by its
 number of structures:
 

@@ -1,4 +1,4 @@
-"""Batched evaluation of a Potential on labelled graphs, and the batch plan shared with training.
+"""Batched evaluation of a Potential on labelled graphs (batches: :func:`phicalc.data.plan_batches`).
 
 Evaluation goes through :meth:`Potential.forward` in eval mode (no calculator, no per-structure
 loop): graphs are collated into batches, moved to the model's device, and every batch's errors
@@ -9,53 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 
+from phicalc.data.datasets import plan_batches
 from phicalc.graph.batch import AtomGraph, collate
 from phicalc.train.loss import WeightedLoss
 from phicalc.train.metrics import MetricAccumulator
-
-
-def plan_batches(
-    n: int,
-    batch_size: int,
-    *,
-    shuffle: bool = False,
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-) -> list[np.ndarray]:
-    """Indices of this process's share of every global batch of one pass over ``n`` structures.
-
-    The order is ``numpy.random.default_rng(seed).permutation(n)`` when ``shuffle`` (as in
-    :func:`phicalc.data.iterate_batches`), else ``arange(n)``. It is cut into global batches of
-    ``batch_size × world_size`` structures, and each global batch into ``world_size`` contiguous
-    parts (``numpy.array_split``); process ``rank`` gets part ``rank``. Every process gets the
-    same number of entries (possibly empty ones at the end), so collective calls stay matched,
-    and with ``world_size=1`` the batches are those of ``iterate_batches``.
-
-    Args:
-        n: number of structures.
-        batch_size: structures per batch and process.
-        shuffle: permute the order.
-        seed: permutation seed (e.g. ``seed + epoch``).
-        rank: this process.
-        world_size: number of processes.
-
-    Returns:
-        One int64 index array per optimisation step.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    step = batch_size * world_size
-    return [
-        np.array_split(order[start : start + step], world_size)[rank].astype(np.int64)
-        for start in range(0, n, step)
-    ]
 
 
 def evaluate_batches(

@@ -8,13 +8,13 @@ from ase.build import molecule
 from phicalc.data.datasets import (
     GraphDataset,
     copy_record,
-    iterate_batches,
     make_record,
+    plan_batches,
     read_structures,
     write_structures,
 )
 from phicalc.errors import DatasetError
-from phicalc.graph.batch import reference_targets
+from phicalc.graph.batch import collate, reference_targets
 
 
 def _record(name: str = "H2O", seed: int = 0, **info):
@@ -169,20 +169,27 @@ def test_graph_dataset_from_file(tmp_path):
     assert dataset[0].n_atoms == 3
 
 
-def test_iterate_batches_deterministic():
+def test_plan_batches_is_seeded_covers_every_structure_and_shards_disjointly():
     records = [_record(n, i) for i, n in enumerate(["H2O", "CH4", "NH3", "C2H6", "HCN"])]
     dataset = GraphDataset(records, cutoff=3.0)
-
-    def energies(**kwargs):
-        return [b.targets["energy"].tolist() for b in iterate_batches(dataset, 2, **kwargs)]
-
-    plain = energies()
-    assert [len(e) for e in plain] == [2, 2, 1]
-    assert sum(plain, []) == [r.get_potential_energy() for r in records]
-    assert energies(shuffle=True, seed=5) == energies(shuffle=True, seed=5)
-    assert energies(shuffle=True, seed=5) != energies(shuffle=True, seed=6)
-    assert [len(e) for e in energies(drop_last=True)] == [2, 2]
-    batch = next(iterate_batches(dataset, 5))
+    plain = plan_batches(len(dataset), 2)
+    assert [idx.tolist() for idx in plain] == [[0, 1], [2, 3], [4]]
+    batch = collate([dataset[int(i)] for i in plan_batches(5, 5)[0]])
     assert batch.n_graphs == 5 and batch.n_atoms == sum(len(r) for r in records)
-    with pytest.raises(ValueError):
-        next(iterate_batches(dataset, 0))
+    assert batch.targets["energy"].tolist() == [r.get_potential_energy() for r in records]
+
+    def order(seed, **kwargs):
+        return [i for idx in plan_batches(11, 2, shuffle=True, seed=seed, **kwargs) for i in idx]
+
+    assert order(5) == order(5) != order(6) and sorted(order(5)) == list(range(11))
+    # world_size 2: every rank gets as many steps, and step k of both ranks together is
+    # step k of one process with the global batch (2 × 2) in the same order
+    shards = [plan_batches(11, 2, shuffle=True, seed=5, rank=r, world_size=2) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 3
+    for step, whole in enumerate(plan_batches(11, 4, shuffle=True, seed=5)):
+        assert np.concatenate([shards[0][step], shards[1][step]]).tolist() == whole.tolist()
+    assert sorted(np.concatenate([i for s in shards for i in s]).tolist()) == list(range(11))
+    with pytest.raises(ValueError, match="batch_size"):
+        plan_batches(5, 0)
+    with pytest.raises(ValueError, match="rank"):
+        plan_batches(5, 2, rank=2, world_size=2)

@@ -8,7 +8,7 @@ import torch
 
 from phicalc.graph.batch import atoms_to_graph, collate
 from phicalc.train.config import LossSection
-from phicalc.train.evaluation import evaluate, plan_batches
+from phicalc.train.evaluation import evaluate
 from phicalc.train.loss import WeightedLoss, penalty
 from phicalc.train.metrics import MetricAccumulator, format_metrics_table, mae, pearson_r, rmse
 
@@ -92,22 +92,6 @@ def test_pearson_r():
     assert pearson_r([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     assert pearson_r([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
     assert np.isnan(pearson_r([1, 1, 1], [1, 2, 3]))
-
-
-def test_plan_batches_single_matches_iterate_batches_and_shards_are_disjoint(labelled_molecules):
-    from phicalc.data import iterate_batches
-
-    graphs = [atoms_to_graph(a, 3.5, with_targets=True) for a in labelled_molecules(11)]
-    plan = plan_batches(11, 3, shuffle=True, seed=5)
-    for idx, batch in zip(plan, iterate_batches(graphs, 3, shuffle=True, seed=5), strict=True):
-        assert torch.equal(collate([graphs[i] for i in idx]).positions, batch.positions)
-    shards = [plan_batches(11, 2, shuffle=True, seed=5, rank=r, world_size=2) for r in (0, 1)]
-    assert len(shards[0]) == len(shards[1]) == 3
-    for step in range(3):
-        both = np.concatenate([shards[0][step], shards[1][step]])
-        assert both.tolist() == plan_batches(11, 4, shuffle=True, seed=5)[step].tolist()
-    flat = np.concatenate([i for s in shards for i in s])
-    assert sorted(flat.tolist()) == list(range(11))
 
 
 def test_evaluate_reports_the_metrics_of_the_targets_present(labelled_molecules):

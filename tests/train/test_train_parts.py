@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from phicalc.errors import ModelFileError
+from phicalc.errors import ConfigError, ModelFileError
 from phicalc.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -142,3 +142,18 @@ def test_trainer_loads_the_modules_it_saves_with_at_import():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_device_resolver_refuses_cuda_without_cuda(monkeypatch):
+    from phicalc.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ConfigError, match=f"device='{name}' but CUDA is not available"):
+            resolve_device(name)
+    with pytest.raises(ConfigError, match="device='tpu' is not a torch device"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda", 3)
+    assert resolve_device("auto", local_rank=1) == torch.device("cuda", 1)

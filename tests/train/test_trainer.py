@@ -99,11 +99,13 @@ def test_time_limit_shortens_the_schedule_so_it_still_anneals(
     (⌊25/10⌋ more after the first), the cosine ends at min_lr and the new total is recorded."""
     import types
 
+    import phicalc.train.loop as loop_module
     import phicalc.train.trainer as trainer_module
 
     clock = [0.0]
     fake_time = types.SimpleNamespace(monotonic=lambda: clock[0], perf_counter=time.perf_counter)
     monkeypatch.setattr(trainer_module, "time", fake_time)
+    monkeypatch.setattr(loop_module, "time", fake_time)
     run_epoch = trainer_module.Trainer._run_epoch
 
     def ten_second_epoch(self, epoch):

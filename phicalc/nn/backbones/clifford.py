@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from phicalc.errors import ConfigError
+from phicalc.config import check_int_at_least, check_positive
 from phicalc.nn import clifford_algebra as ca
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
 from phicalc.nn.radial import RadialEmbedding
@@ -91,19 +91,10 @@ class CliffordConfig:
 
     def __post_init__(self) -> None:
         for name in ("num_channels", "num_blocks", "num_radial"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(
-                    f"CliffordConfig.{name} must be a positive integer, got {value!r}"
-                )
-        if not isinstance(self.kernel_layers, int) or self.kernel_layers < 0:
-            raise ConfigError(
-                f"CliffordConfig.kernel_layers must be a non-negative integer, got {self.kernel_layers!r}"
-            )
+            check_int_at_least(f"CliffordConfig.{name}", getattr(self, name), 1)
+        check_int_at_least("CliffordConfig.kernel_layers", self.kernel_layers, 0)
         for name in ("avg_num_neighbors", "norm_smoothing"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"CliffordConfig.{name} must be positive, got {value!r}")
+            check_positive(f"CliffordConfig.{name}", getattr(self, name))
 
 
 # ---------------------------------------------------------------------------------- layers

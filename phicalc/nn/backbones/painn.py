@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from phicalc.config import check_int_at_least
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
 from phicalc.nn.radial import RadialEmbedding
 from phicalc.nn.scatter import scatter_sum
@@ -28,6 +29,10 @@ class PaiNNConfig:
     num_features: int = 64
     num_blocks: int = 3
     num_radial: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("num_features", "num_blocks", "num_radial"):
+            check_int_at_least(f"PaiNNConfig.{name}", getattr(self, name), 1)
 
 
 class PaiNNMessage(nn.Module):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from phicalc.config import check_int_at_least
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
 from phicalc.nn.radial import RadialEmbedding, ShiftedSoftplus
 from phicalc.nn.scatter import scatter_sum
@@ -27,6 +28,10 @@ class SchNetConfig:
     num_filters: int = 64
     num_blocks: int = 3
     num_radial: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("num_features", "num_filters", "num_blocks", "num_radial"):
+            check_int_at_least(f"SchNetConfig.{name}", getattr(self, name), 1)
 
 
 class CFConv(nn.Module):

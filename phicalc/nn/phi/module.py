@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from phicalc.config import check_choice
+from phicalc.config import check_choice, check_int_at_least, check_positive
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
 from phicalc.nn.phi.laplacian import LaplacianWeights, laplacian_matvec
@@ -58,6 +58,9 @@ class PhiConfig:
 
     def __post_init__(self) -> None:
         check_choice("PhiConfig.method", self.method, PHI_METHODS)
+        for name in ("filter_degree", "num_modes", "head_hidden"):
+            check_int_at_least(f"PhiConfig.{name}", getattr(self, name), 1)
+        check_positive("PhiConfig.initial_scale", self.initial_scale)
 
 
 @dataclass

@@ -139,3 +139,24 @@ def test_config_rejects_unknown_method_and_keys() -> None:
         PhiConfig(method="fourier")
     with pytest.raises(ConfigError, match="unknown option"):
         build_model("painn", phi={"modes": 3})
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"filter_degree": 0}, "PhiConfig.filter_degree must be a positive integer, got 0"),
+        ({"filter_degree": 2.0}, "PhiConfig.filter_degree must be a positive integer, got 2.0"),
+        ({"num_modes": 0}, "PhiConfig.num_modes must be a positive integer, got 0"),
+        ({"head_hidden": -1}, "PhiConfig.head_hidden must be a positive integer, got -1"),
+        ({"initial_scale": 0.0}, "PhiConfig.initial_scale must be a positive number, got 0.0"),
+        ({"initial_scale": -0.5}, "PhiConfig.initial_scale must be a positive number"),
+        ({"initial_scale": float("inf")}, "PhiConfig.initial_scale must be a positive number"),
+        ({"method": "fourier"}, "PhiConfig.method='fourier' is not one of"),
+    ],
+)
+def test_config_rejects_nonsense_values_by_name(options, fragment) -> None:
+    with pytest.raises(ConfigError) as info:
+        PhiConfig(**options)
+    assert fragment in str(info.value)
+    with pytest.raises(ConfigError, match=next(iter(options))):
+        build_model("painn", phi=options, elements=("H", "C"))

@@ -1,10 +1,11 @@
 """Training throughput on this machine: structures per second of full optimisation steps.
 
-    python -m phicalc.train.benchmark --batch-size 8 --threads 1 [--backbone erwin]
+    python benchmarks/training_speed.py --batch-size 8 --threads 1 [--backbone erwin]
 
 Times the trainer's own epoch loop (collate, forward with forces and ``create_graph``, loss,
 backward, clipping, AdamW, EMA, schedule) on rattled copies of Ac-Ala3-NHMe (42 atoms) with
-placeholder labels, for PaiNN with and without the Φ-Module. Reports the median over steps. Erwin and Clifford use their default sizes.
+placeholder labels, for PaiNN with and without the Φ-Module. Reports the median over steps.
+Erwin and Clifford use their default sizes.
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""What a training run checks and computes before its first step: resumability, elements,
+graphs, targets, and the model's per-element energies E0 and energy scale σ."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+from tqdm.auto import tqdm
+
+from phicalc.data import GraphDataset
+from phicalc.errors import ConfigError
+from phicalc.graph.batch import AtomGraph
+from phicalc.train.config import RESUMABLE_CHANGES, ModelSection, TrainConfig, config_differences
+from phicalc.train.statistics import energy_scale, fit_atomic_energies
+
+logger = logging.getLogger(__name__)
+
+#: What to do when a loss term lacks references, by target.
+_TARGET_HINTS = {
+    "forces": "set loss.forces_weight: 0 for energy-only data such as OE62",
+    "charges": "set loss.charges_weight: 0 or use data with reference charges",
+    "dipole": "set loss.dipole_weight: 0 or use data with reference dipoles",
+    "energy": "set loss.energy_weight: 0 or use labelled data",
+}
+
+
+def check_resumable(
+    checkpoint: dict[str, Any], config: TrainConfig, out: Path, world_size: int
+) -> None:
+    """Refuse a resume whose config differs beyond :data:`RESUMABLE_CHANGES`; warn on a changed
+    epoch count or world size."""
+    differences = [
+        key
+        for key in config_differences(checkpoint["config"], config.to_dict())
+        if key not in RESUMABLE_CHANGES and key.split(".")[0] not in RESUMABLE_CHANGES
+    ]
+    if differences:
+        raise ConfigError(
+            f"cannot resume {out}: the config differs from the checkpoint's in {differences}"
+        )
+    if checkpoint["config"]["epochs"] != config.epochs:
+        logger.warning(
+            "resuming with epochs=%d instead of %d: the learning-rate schedule changes",
+            config.epochs,
+            checkpoint["config"]["epochs"],
+        )
+    if checkpoint.get("world_size", 1) != world_size:
+        logger.warning(
+            "resuming with %d process(es) instead of %d: batches differ from the original run",
+            world_size,
+            checkpoint.get("world_size", 1),
+        )
+
+
+def choose_elements(
+    configured: tuple[str, ...] | None, records: Sequence[Atoms]
+) -> tuple[str, ...]:
+    """``configured`` (checked to cover ``records``), or the elements of ``records`` by Z."""
+    present = sorted({int(z) for atoms in records for z in atoms.numbers})
+    symbols = [chemical_symbols[z] for z in present]
+    if configured is None:
+        return tuple(symbols)
+    elements = tuple(configured)
+    missing = [s for s in symbols if s not in elements]
+    if missing:
+        raise ConfigError(
+            f"the training/validation data contain {missing}, which model.elements "
+            f"{list(elements)} lacks"
+        )
+    unknown = [s for s in elements if s not in atomic_numbers]
+    if unknown:
+        raise ConfigError(f"model.elements has unknown symbols {unknown}")
+    return elements
+
+
+def build_graphs(
+    records: Sequence[Atoms],
+    cutoff: float,
+    device: torch.device,
+    *,
+    name: str,
+    progress: bool,
+) -> list[AtomGraph]:
+    """Neighbour lists of every structure, built once, kept on the training device."""
+    dataset = GraphDataset(records, cutoff, cache=False)
+    indices = tqdm(
+        range(len(dataset)),
+        desc=f"graphs ({name})",
+        unit="structure",
+        leave=False,
+        disable=not progress,
+    )
+    return [dataset[i].to(device) for i in indices]
+
+
+def check_targets(
+    weights: dict[str, float],
+    *,
+    has_phi: bool,
+    train_graphs: Sequence[AtomGraph],
+    val_graphs: Sequence[AtomGraph],
+) -> None:
+    """Every weighted loss term has references in every training and validation structure
+    (and charge and dipole terms a Φ-Module)."""
+    for name in weights:
+        if name in ("charges", "dipole") and not has_phi:
+            raise ConfigError(f"loss.{name}_weight > 0 needs a Φ-Module (model.phi)")
+        for split, graphs in (("training", train_graphs), ("validation", val_graphs)):
+            lacking = sum(1 for g in graphs if name not in (g.targets or {}))
+            if lacking:
+                raise ConfigError(
+                    f"loss.{name}_weight > 0 but {lacking} of {len(graphs)} {split} "
+                    f"structures have no reference {name}; {_TARGET_HINTS[name]}"
+                )
+
+
+def set_statistics(
+    model: torch.nn.Module,
+    section: ModelSection,
+    elements: tuple[str, ...],
+    train_graphs: Sequence[AtomGraph],
+    *,
+    forces_available: bool,
+) -> None:
+    """Set the model's E0 (``model.atomic_energies``) and σ (``model.energy_scale``).
+
+    Args:
+        forces_available: the force loss is on and every training structure has forces
+            (``energy_scale: auto`` then means ``force_rms``).
+    """
+    if isinstance(section.atomic_energies, dict):
+        missing = [s for s in elements if s not in section.atomic_energies]
+        if missing:
+            raise ConfigError(f"model.atomic_energies lacks {missing}")
+        energies = {s: float(section.atomic_energies[s]) for s in elements}
+    elif section.atomic_energies == "zero":
+        energies = dict.fromkeys(elements, 0.0)
+    else:
+        energies = fit_atomic_energies(train_graphs, elements)
+    model.set_atomic_energies(energies)
+    if isinstance(section.energy_scale, (int, float)):
+        scale = float(section.energy_scale)
+    else:
+        kind = section.energy_scale
+        if kind == "auto":
+            kind = "force_rms" if forces_available else "residual_std"
+        scale = energy_scale(train_graphs, energies, kind)
+    model.set_energy_scale(scale)
