@@ -1,8 +1,11 @@
 """PhiCalculator: an ASE calculator over a phicalc Potential.
 
 One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``energies``,
-``forces``, ``stress`` (3D-periodic cells), and with a Φ-Module ``charges`` (e), ``dipole`` (e·Å),
-``potentials`` (φ per atom, V) and ``electrostatic_energy`` (eV).
+``forces``, ``stress`` (3D-periodic cells), and for models with charges ``charges`` (e),
+``dipole`` (e·Å, about the centre of mass), ``potentials`` (per-atom electrostatic potential, V:
+the Coulomb potential of the charges when the model has a Coulomb term, else the Φ-Module's φ)
+and ``electrostatic_energy`` (eV), with its parts ``phi_energy`` and ``coulomb_energy`` where
+the model has them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from phicalc.config import check_choice
 from phicalc.device import resolve_device
 from phicalc.errors import BadGeometryError
-from phicalc.graph.batch import AtomGraph, atoms_to_graph
+from phicalc.graph.batch import AtomGraph, atoms_to_graph, charge_and_multiplicity
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.potential import Potential
@@ -42,6 +45,9 @@ class PhiCalculator(Calculator):
             each call moves positions in and results out.
         dtype: "float32" (fast) or "float64" (MD energy conservation, finite differences).
         charge: total charge Q (e) used when ``atoms.info`` has no ``"charge"``.
+        spin: spin multiplicity 2S+1 used when ``atoms.info`` has no ``"spin"`` (default 1).
+            A model built without charge and spin inputs refuses Q ≠ 0 or 2S+1 ≠ 1
+            (:class:`~phicalc.errors.ChargeStateError`).
         min_distance: smallest allowed interatomic distance in Å (default 0.5). Closer pairs
             raise :class:`BadGeometryError`: such geometries are unphysical (a crashed MD run, a
             duplicated atom) and a neural potential's answer there is meaningless, so failing
@@ -56,7 +62,8 @@ class PhiCalculator(Calculator):
     A given :class:`Potential` is never changed: if it is not already on ``device``/``dtype``
     in eval mode, the calculator works on a copy.
 
-    ``atoms.info["charge"]`` is watched by :meth:`check_state`, so changing it recomputes.
+    ``atoms.info["charge"]`` and ``atoms.info["spin"]`` are watched by :meth:`check_state`, so
+    changing either recomputes.
     """
 
     implemented_properties: ClassVar[list[str]] = [
@@ -69,6 +76,8 @@ class PhiCalculator(Calculator):
         "dipole",
         "potentials",
         "electrostatic_energy",
+        "phi_energy",
+        "coulomb_energy",
     ]
 
     def __init__(
@@ -78,6 +87,7 @@ class PhiCalculator(Calculator):
         device: str | torch.device = "auto",
         dtype: Literal["float32", "float64"] = "float32",
         charge: float = 0.0,
+        spin: int = 1,
         min_distance: float | None = 0.5,
         partition_skin: float | None = None,
         **kwargs: Any,
@@ -91,11 +101,12 @@ class PhiCalculator(Calculator):
         self.parameters.update(
             dtype=dtype,
             charge=float(charge),
+            spin=int(spin),
             min_distance=min_distance,
             device=str(self.device),
             partition_skin=partition_skin,
         )
-        self._last_total_charge: float | None = None
+        self._last_charge_state: tuple[float, float] | None = None
 
     def reset(self) -> None:
         """Clear the results and any kept partition (the next call starts afresh)."""
@@ -104,13 +115,18 @@ class PhiCalculator(Calculator):
         if cache is not None:
             cache.clear()
 
-    # ASE's cache does not see atoms.info; the total charge lives there.
-    def _total_charge(self, atoms: Atoms) -> float:
-        return float(atoms.info.get("charge", self.parameters["charge"]))
+    # ASE's cache does not see atoms.info; the total charge and the spin live there.
+    def _charge_state(self, atoms: Atoms) -> tuple[float, float]:
+        """(Q in e, 2S+1) of ``atoms``: its info, else the calculator's defaults; validated."""
+        return charge_and_multiplicity(
+            atoms,
+            charge=atoms.info.get("charge", self.parameters["charge"]),
+            multiplicity=atoms.info.get("spin", self.parameters["spin"]),
+        )
 
     def check_state(self, atoms: Atoms, tol: float = 1e-15) -> list[str]:
         changes = super().check_state(atoms, tol)
-        if self.atoms is not None and self._total_charge(atoms) != self._last_total_charge:
+        if self.atoms is not None and self._charge_state(atoms) != self._last_charge_state:
             changes = [*changes, "charge"]
         return changes
 
@@ -122,11 +138,12 @@ class PhiCalculator(Calculator):
     ) -> None:
         super().calculate(atoms, properties or ["energy"], system_changes)
         atoms = self.atoms
-        total_charge = self._total_charge(atoms)
+        charge_state = self._charge_state(atoms)
         graph = atoms_to_graph(
             atoms,
             self.model.cutoff,
-            total_charge=total_charge,
+            total_charge=charge_state[0],
+            multiplicity=charge_state[1],
             dtype=self.dtype,
             device=self.device,
         )
@@ -139,7 +156,7 @@ class PhiCalculator(Calculator):
             training=False,
             partition_cache=self.partition_cache,
         )
-        self._last_total_charge = total_charge
+        self._last_charge_state = charge_state
 
         def numpy(name: str) -> np.ndarray:
             return out[name].detach().to("cpu", torch.float64).numpy()
@@ -153,13 +170,13 @@ class PhiCalculator(Calculator):
         }
         if compute_stress:
             self.results["stress"] = full_3x3_to_voigt_6_stress(numpy("stress")[0])
-        if self.model.has_phi:
-            self.results.update(
-                charges=numpy("charges"),
-                dipole=numpy("dipole")[0],
-                potentials=numpy("potentials"),
-                electrostatic_energy=float(numpy("electrostatic_energy")[0]),
-            )
+        if "charges" in out:
+            self.results.update(charges=numpy("charges"), dipole=numpy("dipole")[0])
+        if "potentials" in out:
+            self.results["potentials"] = numpy("potentials")
+        for name in ("electrostatic_energy", "phi_energy", "coulomb_energy"):
+            if name in out and (name != "electrostatic_energy" or self.model.has_charges):
+                self.results[name] = float(numpy(name)[0])
 
     def _check_distances(self, atoms: Atoms, graph: AtomGraph) -> None:
         limit = self.parameters["min_distance"]
@@ -179,11 +196,12 @@ class PhiCalculator(Calculator):
             )
 
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:
-        """Per-atom electrostatic potential φ in V (models with a Φ-Module)."""
+        """Per-atom electrostatic potential in V: V_i = k_e Σ_j q_j f(r_ij)/r_ij of the learned
+        charges for models with a Coulomb term, else the Φ-Module's graph potential φ."""
         return self.get_property("potentials", atoms)
 
     def get_electrostatic_energy(self, atoms: Atoms | None = None) -> float:
-        """Φ-Module energy E_ES in eV (included in the total energy)."""
+        """Electrostatic energy in eV (included in the total): Φ graph energy + Coulomb."""
         return self.get_property("electrostatic_energy", atoms)
 
 

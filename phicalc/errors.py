@@ -25,3 +25,7 @@ class DatasetError(PhicalcError, ValueError):
 
 class ConfigError(PhicalcError, ValueError):
     """A configuration has an unknown key or a value outside the allowed set."""
+
+
+class ChargeStateError(PhicalcError, ValueError):
+    """A total charge or spin multiplicity the model was not built to take."""

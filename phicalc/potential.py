@@ -1,6 +1,15 @@
-"""Potential: backbone + optional Φ-Module + energy readout; forces and stress by autograd.
+"""Potential: backbone + electrostatics + energy readout; forces and stress by autograd.
 
-E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_ES, accumulated in float64. Forces F = −∂E/∂r and stress
+E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C, accumulated in float64, where each part of the
+electrostatics is optional (see :class:`PotentialConfig`):
+
+* total charge Q and spin multiplicity M enter the atom features (``charge_spin``);
+* charges: equilibrated q⁰ (``charge_equilibration``: Σq⁰ = Q per structure) or Q/n, and with a
+  Φ-Module ρ = L φ̂ + q⁰ (graph Poisson), else q = q⁰;
+* E_Φ = ½ Σ φ_i ρ_i, the Φ-Module's graph energy;
+* E_C = k_e Σ_{i<j} q_i q_j erf(r_ij/√2σ)/r_ij, physical Coulomb on the charges (``coulomb``):
+  no cutoff for molecules, Ewald/PME for periodic cells.
+ Forces F = −∂E/∂r and stress
 σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric strain ε applied to positions
 and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
 """
@@ -16,12 +25,13 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from phicalc.config import config_from_dict, config_to_dict
-from phicalc.errors import ConfigError, UnknownElementError
+from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones import backbone_classes
 from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.partition import PartitionCache
+from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
 
@@ -36,7 +46,13 @@ class PotentialConfig:
         cutoff: neighbour-list radius in Å.
         backbone_config: options of the backbone's config dataclass.
         phi: options of :class:`PhiConfig`, or None for no Φ-Module.
-        readout_hidden: hidden width of the per-atom energy MLP.
+        readout_hidden: hidden width of the per-atom energy MLP (and the charge heads).
+        charge_spin: total charge and spin multiplicity are inputs of every atom's features;
+            without it a structure with Q ≠ 0 or M ≠ 1 is refused.
+        charge_equilibration: charges q⁰ from learned electronegativity and hardness with
+            Σq⁰ = Q per structure (the Φ charges' zero mode), instead of Q/n.
+        coulomb: options of :class:`~phicalc.nn.electrostatics.CoulombConfig` for the physical
+            Coulomb energy on the charges, or None for none.
     """
 
     backbone: str
@@ -45,6 +61,9 @@ class PotentialConfig:
     backbone_config: dict[str, Any] = field(default_factory=dict)
     phi: dict[str, Any] | None = None
     readout_hidden: int = 32
+    charge_spin: bool = False
+    charge_equilibration: bool = False
+    coulomb: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:
@@ -92,6 +111,14 @@ class Potential(nn.Module):
                 feature_dim=f,
                 num_blocks=self.backbone.num_blocks,
             )
+        if config.charge_spin:
+            self.backbone.enable_charge_spin()
+        self.equilibration: ChargeEquilibration | None = None
+        if config.charge_equilibration:
+            self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
+        self.coulomb: Coulomb | None = None
+        if config.coulomb is not None:
+            self.coulomb = Coulomb(config_from_dict(CoulombConfig, config.coulomb))
         species = torch.full((len(chemical_symbols),), -1, dtype=torch.int64)
         for index, symbol in enumerate(config.elements):
             species[atomic_numbers[symbol]] = index
@@ -122,6 +149,11 @@ class Potential(nn.Module):
     @property
     def has_phi(self) -> bool:
         return self.phi is not None
+
+    @property
+    def has_charges(self) -> bool:
+        """Whether the model predicts per-atom charges (Φ-Module or charge equilibration)."""
+        return self.phi is not None or self.equilibration is not None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -156,6 +188,72 @@ class Potential(nn.Module):
             )
         return species
 
+    def check_charge_state(self, graph: AtomGraph) -> None:
+        """Refuse Q ≠ 0 or M ≠ 1 unless the model takes them as inputs (``charge_spin``)."""
+        if self.config.charge_spin:
+            return
+        charged = graph.total_charge != 0
+        open_shell = graph.multiplicity != 1
+        if bool(charged.any()) or bool(open_shell.any()):
+            g = int(torch.nonzero(charged | open_shell)[0])
+            raise ChargeStateError(
+                f"structure {g} has total charge {float(graph.total_charge[g]):g} e and spin "
+                f"multiplicity {float(graph.multiplicity[g]):g}, but this model was trained "
+                "without charge and spin inputs: it only takes neutral singlets "
+                '(atoms.info["charge"] = 0, atoms.info["spin"] = 1)'
+            )
+
+    def _electrostatics(
+        self,
+        graph: AtomGraph,
+        features: Any,
+        lengths: torch.Tensor,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Charges, potentials and the electrostatic energy parts of a batch.
+
+        Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
+        ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
+        ``charges`` [n_atoms] (e), ``potentials`` [n_atoms] (V: the Coulomb potential of the
+        charges when the model has a Coulomb term, else the Φ-Module's φ), ``phi_energy``,
+        ``phi_potentials``, ``coulomb_energy`` (eV).
+        """
+        float64 = torch.float64
+        n_graphs, batch = graph.n_graphs, graph.batch
+        out: dict[str, torch.Tensor] = {
+            "electrostatic_energy": torch.zeros(n_graphs, dtype=float64, device=lengths.device),
+            "electrostatic_energies": torch.zeros(
+                graph.n_atoms, dtype=float64, device=lengths.device
+            ),
+        }
+        charges = None
+        if self.equilibration is not None:
+            charges = self.equilibration(
+                features.node_features, graph.total_charge.to(lengths.dtype), batch, n_graphs
+            )
+        if self.phi is not None:
+            phi = self.phi(graph, lengths, features.block_features, base_charges=charges)
+            charges = phi.charges
+            out["electrostatic_energy"] = out["electrostatic_energy"] + phi.energy.to(float64)
+            # per-atom share ½ φ_i ρ_i, so Σ energies = energy
+            out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
+                phi.potentials * phi.charges
+            ).to(float64)
+            out.update(phi_energy=phi.energy, phi_potentials=phi.potentials)
+            out["potentials"] = phi.potentials
+        if charges is None:
+            return out
+        out["charges"] = charges
+        if self.coulomb is not None:
+            coulomb = self.coulomb(charges, positions, cell, graph.pbc, batch, n_graphs)
+            out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
+            out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
+                charges * coulomb.potentials
+            ).to(float64)
+            out.update(coulomb_energy=coulomb.energy, potentials=coulomb.potentials)
+        return out
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -183,6 +281,7 @@ class Potential(nn.Module):
             (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
+        self.check_charge_state(graph)
         dtype = self.dtype
         positions = graph.positions.to(dtype)
         cell = graph.cell.to(dtype)
@@ -212,20 +311,12 @@ class Potential(nn.Module):
             features = self.backbone(geometry)
             atom_energy = self.readout(features.node_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]
-            outputs: dict[str, torch.Tensor] = {}
-            electrostatic = torch.zeros(
-                graph.n_graphs, dtype=torch.float64, device=positions.device
-            )
-            if self.phi is not None:
-                phi = self.phi(graph, lengths, features.block_features)
-                electrostatic = phi.energy.to(torch.float64)
-                # per-atom share ½ φ_i ρ_i, so Σ energies = energy
-                energies = energies + 0.5 * (phi.potentials * phi.charges).to(torch.float64)
-                outputs["charges"] = phi.charges
-                outputs["potentials"] = phi.potentials
-                outputs["dipole"] = _dipole(phi.charges, positions, graph)
+            outputs = self._electrostatics(graph, features, lengths, positions_used, cell_used)
+            energies = energies + outputs.pop("electrostatic_energies")
+            if "charges" in outputs:
+                outputs["dipole"] = dipole_about_com(outputs["charges"], positions, graph)
             energy = scatter_sum(energies, graph.batch, graph.n_graphs)  # [n_graphs]
-            outputs.update(energy=energy, energies=energies, electrostatic_energy=electrostatic)
+            outputs.update(energy=energy, energies=energies)
             if need_grad:
                 inputs = [positions] + ([strain] if strain is not None else [])
                 grads = torch.autograd.grad(
@@ -249,7 +340,9 @@ def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tenso
     return torch.zeros_like(like) if grad is None else grad
 
 
-def _dipole(charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph) -> torch.Tensor:
+def dipole_about_com(
+    charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph
+) -> torch.Tensor:
     """μ = Σ_i q_i (r_i − r_com), [n_graphs, 3] in e·Å (origin-independent for neutral systems)."""
     from ase.data import atomic_masses
 

@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such data file: {args.data}")
 
     from phicalc.data import GraphDataset
+    from phicalc.device import resolve_device
     from phicalc.serialization import load_model, resolve_model_path
     from phicalc.train.evaluation import evaluate
     from phicalc.train.metrics import format_metrics_table
-    from phicalc.device import resolve_device
 
     device = resolve_device(args.device)
     model_path = resolve_model_path(args.model)

@@ -17,6 +17,7 @@ from torch import nn
 
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.backbones.partition import PartitionCache
+from phicalc.nn.electrostatics.embedding import ChargeSpinEmbedding
 
 
 @dataclass
@@ -70,6 +71,32 @@ class Backbone(nn.Module, ABC):
     cutoff: float
     feature_dim: int
     num_blocks: int
+    #: the element embedding every backbone starts from (``nn.Embedding(num_elements, dim)``)
+    embedding: nn.Embedding
+    #: total charge and spin added to the element embedding (:meth:`enable_charge_spin`)
+    charge_spin: ChargeSpinEmbedding | None = None
+
+    def enable_charge_spin(self) -> None:
+        """Let the total charge Q and spin multiplicity M of each structure enter every atom's
+        initial features: h⁰_i = Embedding(Z_i) + e(Q, M, Z_i), zero for a neutral singlet
+        (:class:`~phicalc.nn.electrostatics.ChargeSpinEmbedding`, as SpookyNet and AIMNet2)."""
+        self.charge_spin = ChargeSpinEmbedding(
+            self.embedding.num_embeddings, self.embedding.embedding_dim
+        ).to(self.embedding.weight)
+
+    def embed_atoms(self, geometry: Geometry) -> torch.Tensor:
+        """Initial invariant atom features [n_atoms, dim]: the element embedding, plus the
+        charge/spin term when enabled. Every backbone starts from this."""
+        h = self.embedding(geometry.species)
+        if self.charge_spin is not None:
+            graph = geometry.graph
+            h = h + self.charge_spin(
+                geometry.species,
+                graph.total_charge.to(h.dtype),
+                graph.multiplicity.to(h.dtype),
+                graph.batch,
+            )
+        return h
 
     @abstractmethod
     def forward(self, geometry: Geometry) -> BackboneOutput:

@@ -422,7 +422,7 @@ class CliffordNet(Backbone):
 
     def multivector_features(self, geometry: Geometry) -> list[torch.Tensor]:
         """Equivariant features after each block, each [n_atoms, C, 8]."""
-        h = ca.embed_scalar(self.embedding(geometry.species))  # [n_atoms, C, 8]
+        h = ca.embed_scalar(self.embed_atoms(geometry))  # [n_atoms, C, 8]
         lengths = geometry.edge_lengths
         radial = self.radial_scale * self.radial(lengths)  # [n_edges, R], unit RMS, enveloped
         envelope = self.radial.envelope(lengths)  # [n_edges]

@@ -113,14 +113,14 @@ class PaiNN(Backbone):
 
 
 def painn_encode(
-    module: nn.Module, geometry: Geometry
+    module: Backbone, geometry: Geometry
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """Run PaiNN blocks: ``module`` has ``embedding``, ``radial``, ``messages`` and ``updates``.
+    """Run PaiNN blocks: ``module`` has ``embed_atoms``, ``radial``, ``messages`` and ``updates``.
 
     Returns scalars s [n_atoms, F], vectors v [n_atoms, 3, F] and s after every block. Shared by
     :class:`PaiNN` and backbones that use PaiNN as their local encoder (Erwin).
     """
-    s = module.embedding(geometry.species)  # [n_atoms, F]
+    s = module.embed_atoms(geometry)  # [n_atoms, F]
     v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
     lengths = geometry.edge_lengths
     radial = module.radial(lengths)  # [n_edges, num_radial]

@@ -87,7 +87,7 @@ class SchNet(Backbone):
         )
 
     def forward(self, geometry: Geometry) -> BackboneOutput:
-        h = self.embedding(geometry.species)  # [n_atoms, F]
+        h = self.embed_atoms(geometry)  # [n_atoms, F]
         radial = self.radial(geometry.edge_lengths)  # [n_edges, num_radial]
         envelope = self.radial.envelope(geometry.edge_lengths)  # [n_edges]
         blocks = []

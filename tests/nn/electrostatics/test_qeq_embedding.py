@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from scipy.optimize import minimize
 
-from phicalc.nn.electrostatics import ChargeEquilibration, ChargeSpinEmbedding, dipole, equilibrate
+from phicalc.nn.electrostatics import ChargeEquilibration, ChargeSpinEmbedding, equilibrate
 
 
 def test_total_charge_exact_per_structure():
@@ -55,9 +54,3 @@ def test_embedding_zero_for_neutral_singlet_and_distinct_otherwise():
     for a, b in ((cation, anion), (cation, doublet), (anion, doublet)):
         assert not torch.allclose(a, b)
     assert cation.abs().min() > 0
-
-
-def test_dipole_of_a_pair():
-    mu = dipole(torch.tensor([1.0, -1.0]), torch.tensor([[0.0, 0, 1], [0, 0, 0]]),
-                torch.zeros(2, dtype=torch.int64), 1)  # fmt: skip
-    assert mu[0].tolist() == pytest.approx([0.0, 0.0, 1.0])
