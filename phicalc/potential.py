@@ -117,6 +117,8 @@ class Potential(nn.Module):
         if config.charge_equilibration:
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
         self.coulomb: Coulomb | None = None
+        if config.coulomb is not None and not self.has_charges:
+            raise ConfigError("coulomb needs charges: add a Φ-Module (phi) or charge_equilibration")
         if config.coulomb is not None:
             self.coulomb = Coulomb(config_from_dict(CoulombConfig, config.coulomb))
         species = torch.full((len(chemical_symbols),), -1, dtype=torch.int64)
@@ -365,6 +367,9 @@ def build_model(
     cutoff: float = 5.0,
     *,
     readout_hidden: int = 32,
+    charge_spin: bool = False,
+    charge_equilibration: bool = False,
+    coulomb: bool | dict[str, Any] = False,
     seed: int | None = None,
     **hyperparameters: Any,
 ) -> Potential:
@@ -377,7 +382,13 @@ def build_model(
         elements: chemical symbols the model supports.
         cutoff: radius in Å.
         readout_hidden: hidden width of the energy readout.
-        seed: seed for the initial weights (None: torch's current RNG).
+        charge_spin: total charge and spin multiplicity as inputs of the atom features.
+        charge_equilibration: equilibrated charges (learned χ, J; Σq = Q) as the charges' zero
+            mode instead of Q/n.
+        coulomb: True for the default Coulomb term on the charges, False for none, or a dict
+            of :class:`~phicalc.nn.electrostatics.CoulombConfig` options (e.g. ``{"sigma": 1.0}``).
+            Needs charges: a Φ-Module or ``charge_equilibration``.
+        seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 
     Example:
@@ -385,25 +396,32 @@ def build_model(
         >>> model.elements
         ['H', 'O']
     """
-    phi_options: dict[str, Any] | None
-    if phi is True:
-        phi_options = {}
-    elif phi is False or phi is None:
-        phi_options = None
-    elif isinstance(phi, dict):
-        phi_options = dict(phi)
-    else:
-        raise ConfigError(f"phi must be True, False or a dict of PhiConfig options, got {phi!r}")
     config = PotentialConfig(
         backbone=backbone,
         elements=tuple(elements),
         cutoff=float(cutoff),
         backbone_config=dict(hyperparameters),
-        phi=phi_options,
+        phi=_options("phi", phi, "PhiConfig"),
         readout_hidden=readout_hidden,
+        charge_spin=bool(charge_spin),
+        charge_equilibration=bool(charge_equilibration),
+        coulomb=_options("coulomb", coulomb, "CoulombConfig"),
     )
     if seed is None:
         return Potential(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Potential(config)
+
+
+def _options(name: str, value: bool | dict[str, Any] | None, config_name: str) -> dict | None:
+    """True → {} (defaults), False/None → None (off), a dict → its copy."""
+    if value is True:
+        return {}
+    if value is False or value is None:
+        return None
+    if isinstance(value, dict):
+        return dict(value)
+    raise ConfigError(
+        f"{name} must be True, False or a dict of {config_name} options, got {value!r}"
+    )

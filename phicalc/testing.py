@@ -24,6 +24,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 from scipy.spatial.transform import Rotation
 
 from phicalc.calculator import PhiCalculator
+from phicalc.errors import ChargeStateError
 from phicalc.graph.batch import atoms_to_graph, collate
 from phicalc.potential import Potential, build_model
 from phicalc.serialization import load_model, save_model
@@ -38,10 +39,25 @@ TINY_PAINN = {
     "num_blocks": 2,
     "seed": 0,
 }
-PHI_VARIANTS: dict[str, Any] = {
-    "nophi": False,
-    "spectral": {"method": "spectral"},
-    "eigenbasis": {"method": "eigenbasis", "num_modes": 3},
+#: Electrostatics options of the contract's model variants (``build_model`` arguments).
+#: "charged": Q/spin input, equilibrated charges as the Φ zero mode, Coulomb on the charges;
+#: "qeq": the same without the Φ-Module (charges straight from the features).
+MODEL_VARIANTS: dict[str, dict[str, Any]] = {
+    "nophi": {"phi": False},
+    "spectral": {"phi": {"method": "spectral"}},
+    "eigenbasis": {"phi": {"method": "eigenbasis", "num_modes": 3}},
+    "charged": {
+        "phi": {"method": "spectral"},
+        "charge_spin": True,
+        "charge_equilibration": True,
+        "coulomb": {"accuracy": 1e-10},
+    },
+    "qeq": {
+        "phi": False,
+        "charge_spin": True,
+        "charge_equilibration": True,
+        "coulomb": {"accuracy": 1e-10},
+    },
 }
 
 
@@ -80,7 +96,7 @@ def shipped_outputs(name: str, atoms: Atoms) -> dict[str, np.ndarray]:
     out = {"energy": np.array(atoms.get_potential_energy()), "forces": atoms.get_forces()}
     if atoms.pbc.all():
         out["stress"] = atoms.get_stress()
-    if calc.model.has_phi:
+    if calc.model.has_charges:
         out["charges"] = atoms.get_charges()
         out["potentials"] = calc.get_potentials(atoms)
     return out
@@ -95,11 +111,11 @@ class PotentialContract:
     #: relative/absolute tolerance for finite-difference comparisons (eV/Å, eV/Å³)
     fd_atol: ClassVar[float] = 2e-5
 
-    @pytest.fixture(params=list(PHI_VARIANTS), ids=list(PHI_VARIANTS))
+    @pytest.fixture(params=list(MODEL_VARIANTS), ids=list(MODEL_VARIANTS))
     def model(self, request: pytest.FixtureRequest) -> Potential:
         model = build_model(
             self.backbone,
-            phi=PHI_VARIANTS[request.param],
+            **MODEL_VARIANTS[request.param],
             elements=ELEMENTS,
             cutoff=self.cutoff,
             seed=0,
@@ -147,7 +163,7 @@ class PotentialContract:
         calc = self.calculator(model)
         atoms.calc = calc
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        charges = atoms.get_charges() if model.has_phi else None
+        charges = atoms.get_charges() if model.has_charges else None
         rotation = random_rotation(3)
         moved = atoms.copy()
         moved.positions = atoms.positions @ rotation.T + np.array([1.5, -2.0, 0.7])
@@ -184,7 +200,7 @@ class PotentialContract:
         permuted.calc = self.calculator(model)
         assert permuted.get_potential_energy() == pytest.approx(energy, abs=1e-9)
         np.testing.assert_allclose(permuted.get_forces(), forces[order], atol=1e-9)
-        if model.has_phi:
+        if model.has_charges:
             np.testing.assert_allclose(
                 permuted.get_charges(), atoms.get_charges()[order], atol=1e-9
             )
@@ -210,8 +226,13 @@ class PotentialContract:
 
         inside, force_inside = dimer(self.cutoff - 1e-4)
         outside, force_outside = dimer(self.cutoff + 1e-4)
-        assert inside == pytest.approx(outside, abs=1e-7)
-        assert np.abs(force_inside).max() < 1e-5 and np.abs(force_outside).max() < 1e-12
+        # a smooth term may change E by |F|·Δr over the 2e-4 Å step, no more
+        assert inside == pytest.approx(outside, abs=1e-7 + 2e-4 * np.abs(force_inside).max())
+        if model.coulomb is None:  # nothing reaches past the graph
+            assert np.abs(force_inside).max() < 1e-5 and np.abs(force_outside).max() < 1e-12
+        else:  # Coulomb does, smoothly (it changes by dF/dr·Δr over the step)
+            np.testing.assert_allclose(force_inside, force_outside, rtol=5e-3, atol=1e-5)
+            assert np.abs(force_outside).max() > 1e-6
 
     def test_supercell_is_extensive(self, model: Potential) -> None:
         if model.phi is not None and model.phi.config.method == "eigenbasis":
@@ -231,7 +252,8 @@ class PotentialContract:
     # -------------------------------------------------------------- batching, charges, files
     def test_batched_equals_per_structure(self, model: Potential) -> None:
         structures = [molecule("CH3CH2OH"), small_periodic_cell(4), molecule("CH4")]
-        structures[2].info["charge"] = 1.0
+        if model.config.charge_spin:
+            structures[2].info.update(charge=1.0, spin=2)
         graphs = [atoms_to_graph(a, model.cutoff) for a in structures]
         before = [g.positions.clone() for g in graphs]
         batched = model(collate(graphs), compute_stress=True)
@@ -249,22 +271,29 @@ class PotentialContract:
             torch.testing.assert_close(
                 batched["stress"][index], single["stress"][0], atol=1e-10, rtol=0
             )
-            if model.has_phi:
+            if model.has_charges:
                 torch.testing.assert_close(
                     batched["charges"][atoms_slice], single["charges"], atol=1e-10, rtol=0
                 )
             assert torch.equal(graph.positions, before[index])  # inputs not mutated
 
     def test_total_charge_is_conserved(self, model: Potential) -> None:
-        if not model.has_phi:
-            pytest.skip("no charges without a Φ-Module")
         atoms = molecule("CH3CH2OH")
         atoms.calc = self.calculator(model)
+        if not model.config.charge_spin:
+            atoms.get_potential_energy()
+            atoms.info["charge"] = -1.0  # cache must notice, and the model must refuse
+            with pytest.raises(ChargeStateError, match="without charge and spin inputs"):
+                atoms.get_potential_energy()
+            return
         assert atoms.get_charges().sum() == pytest.approx(0.0, abs=1e-10)
-        neutral = atoms.get_charges().copy()
+        neutral, energy = atoms.get_charges().copy(), atoms.get_potential_energy()
         atoms.info["charge"] = -1.0  # cache must notice
         assert atoms.get_charges().sum() == pytest.approx(-1.0, abs=1e-10)
         assert not np.allclose(atoms.get_charges(), neutral)
+        assert abs(atoms.get_potential_energy() - energy) > 1e-6
+        atoms.info.update(charge=0.0, spin=3)  # a triplet at the same geometry
+        assert abs(atoms.get_potential_energy() - energy) > 1e-6
 
     def test_save_load_round_trip(self, model: Potential, tmp_path) -> None:
         path = tmp_path / "model.pt"

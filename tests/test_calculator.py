@@ -10,12 +10,14 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import Trajectory
 
 from phicalc import PhiCalculator, build_model, save_model
-from phicalc.errors import BadGeometryError, ConfigError, UnknownElementError
+from phicalc.errors import BadGeometryError, ChargeStateError, ConfigError, UnknownElementError
 
 
 @pytest.fixture(scope="module")
 def model():
-    return build_model("painn", phi=True, seed=0, cutoff=4.0, num_features=16, num_blocks=2)
+    return build_model(
+        "painn", phi=True, charge_spin=True, seed=0, cutoff=4.0, num_features=16, num_blocks=2
+    )
 
 
 def test_one_pass_fills_every_property(model) -> None:
@@ -76,6 +78,50 @@ def test_cache_and_charge_invalidation(model) -> None:
     atoms.positions[0, 0] += 0.01
     assert atoms.get_potential_energy() != energy  # a move recomputes
     assert atoms.get_charges().sum() == pytest.approx(-1.0)
+
+
+def test_spin_is_part_of_the_cache_key(model) -> None:
+    atoms = molecule("CH3CH2OH")
+    calc = PhiCalculator(model, dtype="float64", spin=2)
+    atoms.calc = calc
+    doublet = atoms.get_potential_energy()  # the constructor default
+    atoms.info["spin"] = 3  # info wins, and the cache notices
+    triplet = atoms.get_potential_energy()
+    assert triplet != doublet
+    atoms.info["spin"] = 2
+    assert atoms.get_potential_energy() == doublet
+
+
+@pytest.mark.parametrize(
+    ("info", "message"),
+    [
+        ({"charge": 1.0}, "total charge 1 e"),
+        ({"spin": 2}, "spin multiplicity 2"),
+    ],
+)
+def test_model_without_charge_inputs_refuses_charged_or_open_shell(info, message) -> None:
+    atoms = molecule("H2O")
+    atoms.info.update(info)
+    atoms.calc = PhiCalculator(build_model("painn", phi=True, seed=0, num_features=8))
+    with pytest.raises(ChargeStateError, match=message):
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize(
+    ("info", "message"),
+    [
+        ({"charge": float("nan")}, r'info\["charge"\].*finite number, got nan'),
+        ({"charge": "abc"}, r'info\["charge"\].*got \'abc\''),
+        ({"spin": 0}, r'info\["spin"\].*integer >= 1'),
+        ({"spin": 1.5}, r'info\["spin"\].*got 1.5'),
+    ],
+)
+def test_bad_charge_or_spin_is_named(model, info, message) -> None:
+    atoms = molecule("H2O")
+    atoms.info.update(info)
+    atoms.calc = PhiCalculator(model)
+    with pytest.raises(BadGeometryError, match=message):
+        atoms.get_potential_energy()
 
 
 def test_float32_agrees_with_float64(model) -> None:

@@ -60,6 +60,10 @@ class ModelSection:
             validation data (sorted by atomic number).
         cutoff: neighbour-list radius in Å.
         readout_hidden: hidden width of the energy readout.
+        charge_spin: total charge and spin multiplicity as inputs (``atoms.info``).
+        charge_equilibration: equilibrated charges as the charges' zero mode.
+        coulomb: False, True or a dict of CoulombConfig options (needs phi or
+            charge_equilibration).
         backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
         atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
             training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
@@ -74,6 +78,9 @@ class ModelSection:
     elements: tuple[str, ...] | None = None
     cutoff: float = 5.0
     readout_hidden: int = 32
+    charge_spin: bool = False
+    charge_equilibration: bool = False
+    coulomb: bool | dict[str, Any] = False
     backbone_config: dict[str, Any] = field(default_factory=dict)
     atomic_energies: str | dict[str, float] = "fit"
     energy_scale: str | float = "auto"
@@ -83,8 +90,18 @@ class ModelSection:
             object.__setattr__(self, "elements", tuple(self.elements))
         check_positive("model.cutoff", self.cutoff)
         check_int_at_least("model.readout_hidden", self.readout_hidden, 1)
-        if not isinstance(self.phi, (bool, dict)):
-            raise ConfigError(f"model.phi must be true, false or a mapping, got {self.phi!r}")
+        for name in ("phi", "coulomb"):
+            if not isinstance(getattr(self, name), (bool, dict)):
+                raise ConfigError(
+                    f"model.{name} must be true, false or a mapping, got {getattr(self, name)!r}"
+                )
+        for name in ("charge_spin", "charge_equilibration"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"model.{name} must be true or false, got {getattr(self, name)!r}"
+                )
+        if self.coulomb is not False and self.phi is False and not self.charge_equilibration:
+            raise ConfigError("model.coulomb needs charges: set model.phi or charge_equilibration")
         if isinstance(self.atomic_energies, str):
             check_choice("model.atomic_energies", self.atomic_energies, ATOMIC_ENERGIES)
         elif not isinstance(self.atomic_energies, dict):
@@ -106,12 +123,15 @@ class ModelSection:
     def check_architecture(self) -> None:
         """Validate backbone name and options and Φ options without building any weights."""
         from phicalc.nn.backbones import backbone_classes
+        from phicalc.nn.electrostatics import CoulombConfig
         from phicalc.nn.phi import PhiConfig
 
         config_cls, _ = backbone_classes(self.backbone)
         config_from_dict(config_cls, self.backbone_config)
         if isinstance(self.phi, dict):
             config_from_dict(PhiConfig, self.phi)
+        if isinstance(self.coulomb, dict):
+            config_from_dict(CoulombConfig, self.coulomb)
 
     def build_kwargs(self, elements: tuple[str, ...]) -> dict[str, Any]:
         """Arguments of :func:`phicalc.potential.build_model` for the given elements."""
@@ -121,6 +141,9 @@ class ModelSection:
             "elements": list(elements),
             "cutoff": float(self.cutoff),
             "readout_hidden": self.readout_hidden,
+            "charge_spin": self.charge_spin,
+            "charge_equilibration": self.charge_equilibration,
+            "coulomb": dict(self.coulomb) if isinstance(self.coulomb, dict) else self.coulomb,
             **self.backbone_config,
         }
 

@@ -102,15 +102,18 @@ def build_graphs(
 def check_targets(
     weights: dict[str, float],
     *,
-    has_phi: bool,
+    has_charges: bool,
     train_graphs: Sequence[AtomGraph],
     val_graphs: Sequence[AtomGraph],
 ) -> None:
     """Every weighted loss term has references in every training and validation structure
-    (and charge and dipole terms a Φ-Module)."""
+    (and charge and dipole terms a model with charges)."""
     for name in weights:
-        if name in ("charges", "dipole") and not has_phi:
-            raise ConfigError(f"loss.{name}_weight > 0 needs a Φ-Module (model.phi)")
+        if name in ("charges", "dipole") and not has_charges:
+            raise ConfigError(
+                f"loss.{name}_weight > 0 needs a model with charges "
+                "(model.phi or model.charge_equilibration)"
+            )
         for split, graphs in (("training", train_graphs), ("validation", val_graphs)):
             lacking = sum(1 for g in graphs if name not in (g.targets or {}))
             if lacking:

@@ -140,7 +140,7 @@ class Trainer(RunLoop):
         self.loss = WeightedLoss(c.loss)
         check_targets(
             self.loss.weights,
-            has_phi=c.model.phi is not False,
+            has_charges=c.model.phi is not False or c.model.charge_equilibration,
             train_graphs=self.train_graphs,
             val_graphs=self.val_graphs,
         )

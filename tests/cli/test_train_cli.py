@@ -102,7 +102,7 @@ def test_bad_time_limit_exits_2(files, tmp_path, capsys, limit):
         ({"loss": {"kind": "l4"}}, "loss.kind='l4' is not one of"),
         ({"model": {"cutoff": -1.0}}, "model.cutoff must be a positive number"),
         ({"data": {"train": "missing.extxyz"}}, "data file not found: missing.extxyz"),
-        ({"loss": {"dipole_weight": 1.0}, "model": {"phi": False}}, "needs a Φ-Module"),
+        ({"loss": {"dipole_weight": 1.0}, "model": {"phi": False}}, "needs a model with charges"),
     ],
 )
 def test_bad_configs_exit_2_with_one_line(files, tmp_path, capsys, change, fragment):

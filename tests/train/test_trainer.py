@@ -170,7 +170,7 @@ def test_float64_energy_only_and_target_checks(
     assert "forces_mae_eV_A" not in result.val_metrics
     assert model.metadata["training_data"]["n_val"] == 3
     no_phi = tiny_config(tiny_files, tmp_path / "q", loss={"charges_weight": 1.0})
-    with pytest.raises(ConfigError, match="needs a Φ-Module"):
+    with pytest.raises(ConfigError, match="needs a model with charges"):
         train(TrainConfig.from_dict(no_phi))
 
 

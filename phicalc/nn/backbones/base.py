@@ -73,24 +73,27 @@ class Backbone(nn.Module, ABC):
     num_blocks: int
     #: the element embedding every backbone starts from (``nn.Embedding(num_elements, dim)``)
     embedding: nn.Embedding
-    #: total charge and spin added to the element embedding (:meth:`enable_charge_spin`)
-    charge_spin: ChargeSpinEmbedding | None = None
+
+    @property
+    def charge_spin(self) -> ChargeSpinEmbedding | None:
+        """The total-charge/spin term added to the element embedding, if enabled."""
+        return self._modules.get("charge_spin")  # type: ignore[return-value]
 
     def enable_charge_spin(self) -> None:
         """Let the total charge Q and spin multiplicity M of each structure enter every atom's
         initial features: h⁰_i = Embedding(Z_i) + e(Q, M, Z_i), zero for a neutral singlet
         (:class:`~phicalc.nn.electrostatics.ChargeSpinEmbedding`, as SpookyNet and AIMNet2)."""
-        self.charge_spin = ChargeSpinEmbedding(
-            self.embedding.num_embeddings, self.embedding.embedding_dim
-        ).to(self.embedding.weight)
+        module = ChargeSpinEmbedding(self.embedding.num_embeddings, self.embedding.embedding_dim)
+        self._modules["charge_spin"] = module.to(self.embedding.weight)
 
     def embed_atoms(self, geometry: Geometry) -> torch.Tensor:
         """Initial invariant atom features [n_atoms, dim]: the element embedding, plus the
         charge/spin term when enabled. Every backbone starts from this."""
         h = self.embedding(geometry.species)
-        if self.charge_spin is not None:
+        charge_spin = self.charge_spin
+        if charge_spin is not None:
             graph = geometry.graph
-            h = h + self.charge_spin(
+            h = h + charge_spin(
                 geometry.species,
                 graph.total_charge.to(h.dtype),
                 graph.multiplicity.to(h.dtype),

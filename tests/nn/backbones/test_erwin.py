@@ -77,9 +77,10 @@ class TestErwinTreeContract(PotentialContract):
             outside, force_outside = dimer(edge + 1e-5)
             # no jump: the change is what the (continuous) force predicts over 2e-5 Å
             assert abs(inside - outside) <= 2e-5 * np.abs(force_inside).max() * 1.1 + 1e-12
-            np.testing.assert_allclose(force_inside, force_outside, atol=1e-6)
+            np.testing.assert_allclose(force_inside, force_outside, rtol=1e-3, atol=1e-6)
         _, far = dimer(radius + 0.5)
-        assert np.abs(far).max() < 1e-12
+        if model.coulomb is None:  # with Coulomb the pair still interacts, smoothly
+            assert np.abs(far).max() < 1e-12
 
 
 # ------------------------------------------------------------------ helpers

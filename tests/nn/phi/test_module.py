@@ -86,7 +86,7 @@ def test_laplacian_is_symmetric_psd_with_zero_row_sums() -> None:
 @pytest.mark.parametrize("method", ["spectral", "eigenbasis"])
 def test_poisson_charges_and_energy_identities(method: str) -> None:
     model = build_model(
-        "painn", phi={"method": method}, seed=1, cutoff=CUTOFF, num_features=16
+        "painn", phi={"method": method}, charge_spin=True, seed=1, cutoff=CUTOFF, num_features=16
     ).double()
     structures = [molecule("CH3CH2OH"), molecule("C6H6"), molecule("H2O")]
     structures[1].info["charge"] = 1.0
@@ -115,7 +115,9 @@ def test_poisson_charges_and_energy_identities(method: str) -> None:
 
 
 def test_total_charge_changes_energy_and_charges() -> None:
-    model = build_model("painn", phi=True, seed=0, cutoff=CUTOFF, num_features=16).double()
+    model = build_model(
+        "painn", phi=True, charge_spin=True, seed=0, cutoff=CUTOFF, num_features=16
+    ).double()
     atoms = molecule("CH3CH2OH")
     neutral = model(atoms_to_graph(atoms, CUTOFF), compute_forces=False)
     cation = model(atoms_to_graph(atoms, CUTOFF, total_charge=1.0), compute_forces=False)

@@ -1,0 +1,152 @@
+"""The electrostatics of a whole Potential: total charge and spin as inputs, equilibrated charges,
+physical Coulomb beyond the cutoff, and old model files unchanged (see also the contract in
+phicalc.testing, which runs FD forces/stress, invariances, batching and supercells for every
+backbone with these options on)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+from ase.calculators.fd import calculate_numerical_forces
+from ase.units import Bohr, Hartree
+from scipy.special import erf
+
+from phicalc import PhiCalculator, build_model
+from phicalc.errors import ConfigError
+from phicalc.graph.batch import atoms_list_to_graph, atoms_to_graph
+
+CUTOFF = 4.0
+K_E = Hartree * Bohr
+
+
+def charged_model(phi: bool = True, coulomb: bool | dict = True, seed: int = 0):
+    return (
+        build_model(
+            "painn",
+            phi=phi,
+            charge_spin=True,
+            charge_equilibration=True,
+            coulomb=coulomb,
+            cutoff=CUTOFF,
+            num_features=16,
+            num_blocks=2,
+            seed=seed,
+        )
+        .double()
+        .eval()
+    )
+
+
+def ion_and_water(distance: float) -> Atoms:
+    """NH4 (no charge set) and a water whose closest atom is ``distance`` Å away."""
+    ammonium = Atoms(
+        "NH4",
+        positions=[
+            [0, 0, 0],
+            [0.6, 0.6, 0.6],
+            [-0.6, -0.6, 0.6],
+            [-0.6, 0.6, -0.6],
+            [0.6, -0.6, -0.6],
+        ],
+    )
+    water = molecule("H2O")
+    water.positions += [distance + 0.6 - water.positions[:, 0].min(), 0.0, 0.0]
+    return ammonium + water
+
+
+@pytest.mark.parametrize("phi", [True, False])
+@pytest.mark.parametrize("total", [-2, -1, 0, 1, 2])
+def test_total_charge_is_exact_with_fragments(phi: bool, total: int) -> None:
+    model = charged_model(phi=phi)
+    structures = [ion_and_water(8.0), molecule("CH3CH2OH"), molecule("H2O")]
+    for atoms, q in zip(structures, (total, -total, 1)):
+        atoms.info["charge"] = q
+    graph = atoms_list_to_graph(structures, CUTOFF)
+    charges = model(graph, compute_forces=False)["charges"]
+    sums = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, charges)
+    torch.testing.assert_close(sums, torch.tensor([total, -total, 1.0], dtype=charges.dtype))
+
+
+def test_energy_depends_on_charge_and_multiplicity_at_fixed_geometry() -> None:
+    atoms = molecule("CH3CH2OH")
+    atoms.calc = PhiCalculator(charged_model(), dtype="float64")
+    energies = {}
+    for q, m in [(0, 1), (1, 2), (-1, 2), (0, 3)]:
+        atoms.info.update(charge=q, spin=m)
+        energies[(q, m)] = atoms.get_potential_energy()
+    values = list(energies.values())
+    assert min(abs(a - b) for i, a in enumerate(values) for b in values[i + 1 :]) > 1e-6
+
+
+def test_potentials_are_the_coulomb_potential_of_the_charges() -> None:
+    """V_i = k_e Σ_j q_j erf(r_ij/√2σ)/r_ij in volts, and E_C = ½ Σ q_i V_i."""
+    sigma = 0.8
+    atoms = ion_and_water(3.0)
+    atoms.info["charge"] = 1
+    calc = PhiCalculator(charged_model(coulomb={"sigma": sigma}), dtype="float64")
+    atoms.calc = calc
+    q = atoms.get_charges()
+    r = atoms.get_all_distances()
+    np.fill_diagonal(r, 1.0)
+    kernel = erf(r / (np.sqrt(2) * sigma)) / r
+    np.fill_diagonal(kernel, 0.0)
+    expected = K_E * kernel @ q
+    np.testing.assert_allclose(calc.get_potentials(atoms), expected, rtol=1e-10, atol=1e-12)
+    coulomb = calc.get_property("coulomb_energy", atoms)
+    assert coulomb == pytest.approx(0.5 * q @ expected, rel=1e-10)
+    parts = calc.get_property("phi_energy", atoms) + coulomb
+    assert calc.get_electrostatic_energy(atoms) == pytest.approx(parts, rel=1e-12)
+
+
+def interaction(model, distance: float) -> float:
+    """E(NH4⁺···H2O) − E(NH4⁺) − E(H2O) at a closest-atom distance in Å."""
+    pair = ion_and_water(distance)
+    pair.info["charge"] = 1
+    ion, water = pair[:5], pair[5:]
+    ion.info["charge"] = 1
+    graph = atoms_list_to_graph([pair, ion, water], CUTOFF)
+    energy = model(graph, compute_forces=False)["energy"].detach()
+    return float(energy[0] - energy[1] - energy[2])
+
+
+def test_fragments_interact_beyond_the_cutoff() -> None:
+    model = charged_model()
+    for distance in (6.0, 10.0, 15.0):
+        assert abs(interaction(model, distance)) > 1e-6
+    # a Φ-only model (the paper's) has no term between disconnected fragments at all
+    plain = build_model("painn", phi=True, cutoff=CUTOFF, num_features=16, seed=0).double().eval()
+    pair = ion_and_water(6.0)
+    together = plain(atoms_to_graph(pair, CUTOFF), compute_forces=False)["energy"]
+    apart = plain(atoms_list_to_graph([pair[:5], pair[5:]], CUTOFF), compute_forces=False)
+    assert float(together[0]) == pytest.approx(float(apart["energy"].sum()), abs=1e-10)
+
+
+def test_energy_is_smooth_as_two_atoms_approach() -> None:
+    atoms = Atoms("NO", positions=[[0, 0, 0], [3.0, 0, 0]])
+    atoms.info["charge"] = 1
+    atoms.calc = PhiCalculator(charged_model(), dtype="float64", min_distance=None)
+    distances = np.linspace(3.0, 0.01, 300)
+    energies, forces = [], []
+    for d in distances:
+        atoms.positions[1, 0] = d
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces()[1, 0])
+    energies, forces = np.array(energies), np.array(forces)
+    assert np.isfinite(energies).all() and np.isfinite(forces).all()
+    # no jump: each step changes E by about |F|·Δr, never more
+    step = abs(distances[1] - distances[0])
+    largest = np.maximum(np.abs(forces[1:]), np.abs(forces[:-1]))
+    assert (np.abs(np.diff(energies)) <= 1.5 * largest * step + 1e-9).all()
+    # and the forces are the energy's derivative down to 0.05 Å
+    for d in (2.0, 1.0, 0.3, 0.05):
+        atoms.positions[1, 0] = d
+        numerical = calculate_numerical_forces(atoms, eps=1e-5)
+        np.testing.assert_allclose(atoms.get_forces(), numerical, atol=1e-5, rtol=1e-5)
+
+
+def test_coulomb_needs_charges() -> None:
+    with pytest.raises(ConfigError, match="coulomb needs charges"):
+        build_model("painn", phi=False, coulomb=True, num_features=8)
