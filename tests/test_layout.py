@@ -15,8 +15,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "phicalc"
 MAX_LINES = 500
 
@@ -148,9 +146,6 @@ def test_potential_does_not_know_the_file_format() -> None:
     assert "phicalc.serialization" not in imported
 
 
-@pytest.mark.xfail(
-    strict=False, reason="large modules are being split in parallel; the lead drops this xfail"
-)
 def test_no_module_over_max_lines() -> None:
     sizes = {
         name: len(path.read_text(encoding="utf-8").splitlines())

@@ -115,12 +115,6 @@ def initialize(
     momenta, cell and the generator state. Langevin runs get :class:`~ase.constraints.FixCom`.
     """
     from ase.constraints import FixCom
-    from ase.md.velocitydistribution import Stationary
-
-    try:
-        from ase.md.velocitydistribution import thermalize_momenta
-    except ImportError:  # ase < 3.29: same distribution under its old name
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
     rng = np.random.default_rng(config.seed)
     if checkpoint is not None:
@@ -129,9 +123,29 @@ def initialize(
     if config.ensemble == "langevin":
         atoms.set_constraint(FixCom())
     if checkpoint is None:
-        thermalize_momenta(atoms, temperature_K=config.temperature_K, rng=rng)
-        Stationary(atoms)
+        draw_thermal_momenta(atoms, config.temperature_K, rng)
     return rng
+
+
+def draw_thermal_momenta(
+    atoms: Atoms,
+    temperature_K: float,
+    rng: np.random.Generator,
+    *,
+    preserve_temperature: bool = True,
+) -> None:
+    """Set Maxwell–Boltzmann momenta at ``temperature_K`` with zero total momentum (ASE's
+    ``thermalize_momenta`` + ``Stationary``); ``preserve_temperature`` rescales the kinetic
+    energy back after removing the centre-of-mass motion."""
+    from ase.md.velocitydistribution import Stationary
+
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ase < 3.29: same distribution under its old name
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms, preserve_temperature=preserve_temperature)
 
 
 def integrate(

@@ -13,10 +13,11 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
+from phicalc.config import config_differences
 from phicalc.data import GraphDataset
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
-from phicalc.train.config import RESUMABLE_CHANGES, ModelSection, TrainConfig, config_differences
+from phicalc.train.config import RESUMABLE_CHANGES, ModelSection, TrainConfig
 from phicalc.train.statistics import energy_scale, fit_atomic_energies
 
 logger = logging.getLogger(__name__)

@@ -71,7 +71,7 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def tiny_config(files: dict[str, Path], out: Path, **overrides: Any) -> dict[str, Any]:
     """A fast config dict (PaiNN F=8, 1 thread, no progress bars) for ``files``."""
-    from phicalc.train.config import merge_dicts
+    from phicalc.config import merge_dicts
 
     base = {
         "seed": 0,

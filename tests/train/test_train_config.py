@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from phicalc.config import config_differences, merge_dicts
 from phicalc.errors import ConfigError
-from phicalc.train.config import TrainConfig, config_differences, merge_dicts
+from phicalc.train.config import TrainConfig
 
 MINIMAL = {"model": {"backbone": "schnet"}, "data": {"format": "extxyz", "train": "t.xyz"}}
 

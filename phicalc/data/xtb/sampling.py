@@ -35,6 +35,7 @@ from phicalc.data.xtb.single_point import (
     xtb_calculator,
     xtb_record,
 )
+from phicalc.md.drivers import draw_thermal_momenta
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ def covalent_bonds(atoms: Atoms, *, scale: float = 1.2) -> set[tuple[int, int]]:
     bonded = distances < scale * (radii[:, None] + radii[None])
     i, j = np.nonzero(np.triu(bonded, k=1))
     return set(zip(i.tolist(), j.tolist()))
-
-
-def thermal_momenta(atoms: Atoms, temperature_K: float, rng: np.random.Generator) -> np.ndarray:
-    """[n_atoms, 3] Maxwell–Boltzmann momenta (ASE units) at ``temperature_K``, zero total momentum."""
-    masses = atoms.get_masses()[:, None]
-    momenta = rng.standard_normal((len(atoms), 3)) * np.sqrt(masses * units.kB * temperature_K)
-    if len(atoms) > 1:
-        momenta -= masses * momenta.sum(axis=0) / masses.sum()
-    return momenta
 
 
 def sample_trajectory(
@@ -123,7 +115,7 @@ def sample_trajectory(
     work.info.update({k: v for k, v in atoms.info.items() if k in ("smiles", "name", "charge")})
     charge = atoms.info.get("charge", 0)
     work.calc = xtb_calculator(method, charge=charge)
-    work.set_momenta(thermal_momenta(work, temperature_K, rng))
+    draw_thermal_momenta(work, temperature_K, rng, preserve_temperature=False)
     reference_bonds = None if work.pbc.any() else covalent_bonds(work)
     dynamics = Langevin(
         work,
