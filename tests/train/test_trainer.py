@@ -208,3 +208,22 @@ def test_format_1_clifford_run_resumes_only_as_the_model_it_trained(
         train(TrainConfig.from_dict(dict(values, epochs=2)), resume=True)
     resumed = train(TrainConfig.from_dict(dict(values, model=old, epochs=2)), resume=True)
     assert resumed.epochs_done == 2
+
+
+def test_charge_aware_model_trains_on_charges_and_dipoles(tiny_files, tiny_config, tmp_path):
+    """Equilibrated charges + Coulomb, no Φ: the charge and dipole losses train the charges."""
+    config = TrainConfig.from_dict(
+        tiny_config(
+            tiny_files,
+            tmp_path / "run",
+            epochs=4,
+            model={"charge_spin": True, "charge_equilibration": True, "coulomb": True},
+            loss={"charges_weight": 10.0, "dipole_weight": 1.0},
+        )
+    )
+    result = train(config)
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert float(rows[-1]["val_charges_mae_e"]) < float(rows[0]["val_charges_mae_e"])
+    model = load_model(tmp_path / "run" / "best_model.pt")
+    assert model.config.charge_equilibration and model.coulomb is not None
+    assert "charges_mae_e" in result.test_metrics and "dipole_mae_eA" in result.test_metrics

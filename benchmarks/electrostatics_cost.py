@@ -1,0 +1,95 @@
+"""What the electrostatics cost beside the backbone: a PaiNN force call with and without them.
+
+Arms, all with the shipped ``phi-painn-organic`` backbone size (PaiNN, F = 64, 3 blocks, 5 Å):
+
+* ``painn``: no electrostatics;
+* ``+Φ``: the Φ-Module as shipped (spectral, K = 8);
+* ``+Φ+C``: Φ + total-charge/spin input + charge equilibration + Coulomb (method ``auto``:
+  direct / DSF for open structures, Ewald / PME for periodic ones).
+
+Systems: water clusters (open) and boxes (periodic) of 14, 64, 512 and 4,096 waters
+(42 … 12,288 atoms; ``benchmarks/coulomb_speed.py`` builds them). Times are CPU seconds of
+``Potential.forward`` (energy + forces), one thread, float32, median of repeats; the graph is
+built once outside the timing (the same for every arm). Overheads are relative to ``painn``.
+
+    python benchmarks/electrostatics_cost.py [--waters 14 64 512 4096] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from ase import Atoms
+from coulomb_speed import waters
+
+from phicalc import build_model
+from phicalc.graph.batch import atoms_to_graph
+
+BACKBONE = {"num_features": 64, "num_blocks": 3, "num_radial": 16}
+ARMS = {
+    "painn": {"phi": False},
+    "+Φ": {"phi": {"method": "spectral", "filter_degree": 8}},
+    "+Φ+C": {
+        "phi": {"method": "spectral", "filter_degree": 8},
+        "charge_spin": True,
+        "charge_equilibration": True,
+        "coulomb": True,
+    },
+}
+
+
+def water_atoms(n: int, periodic: bool) -> Atoms:
+    _, positions, edge = waters(n)
+    atoms = Atoms("OHH" * n, positions=positions.numpy())
+    if periodic:
+        atoms.set_cell(np.eye(3) * edge)
+        atoms.set_pbc(True)
+    return atoms
+
+
+def cpu_ms(models: dict, graph, repeats: int) -> dict[str, float]:
+    """Median CPU ms per arm; the arms take turns, so a load change hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, model in models.items():
+            start = time.process_time()
+            model(graph, compute_forces=True)
+            times[name].append(time.process_time() - start)
+    return {name: 1e3 * statistics.median(values[1:]) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waters", type=int, nargs="+", default=[14, 64, 512, 4096])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    models = {
+        name: build_model("painn", elements=["H", "C", "N", "O"], seed=0, **arm, **BACKBONE).eval()
+        for name, arm in ARMS.items()
+    }
+    header = f"{'kind':9s} {'atoms':>6s} {'coulomb':>8s}" + "".join(f" {n:>10s}" for n in ARMS)
+    print(header + f" {'Φ %':>7s} {'Φ+C %':>7s} {'µs/atom':>8s}")
+    for periodic in (False, True):
+        for n in args.waters:
+            atoms = water_atoms(n, periodic)
+            graph = atoms_to_graph(atoms, 5.0, dtype=torch.float32)
+            repeats = 1 if len(atoms) > 5000 else args.repeats
+            ms = cpu_ms(models, graph, repeats)
+            method = models["+Φ+C"].coulomb.method_for(len(atoms), graph.pbc[0])
+            base = ms["painn"]
+            print(
+                f"{'periodic' if periodic else 'open':9s} {len(atoms):6d} {method:>8s}"
+                + "".join(f" {ms[name]:10.1f}" for name in ARMS)
+                + f" {100 * (ms['+Φ'] / base - 1):7.1f} {100 * (ms['+Φ+C'] / base - 1):7.1f}"
+                + f" {1e3 * ms['+Φ+C'] / len(atoms):8.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
