@@ -52,6 +52,7 @@ def test_split_is_deterministic_and_by_species():
     twin = parse_charged_set("neutral OCC ethanol\nneutral CCO ethanol2\n")
     splits = assign_splits(twin, seed=3)
     assert splits["ethanol"] == splits["ethanol2"] == split_of_key("mol:CCO", 3)
+    assert split_of_key("mol:O", 0) == split_of_key("mol:O", 1) == "train"  # the solvent
     fractions = [split_of_key(f"mol:{i}", 0) for i in range(2000)]
     assert 0.12 < fractions.count("test") / 2000 < 0.18
     assert 0.07 < fractions.count("val") / 2000 < 0.13

@@ -47,6 +47,7 @@ from phicalc.data.splits import derive_seed
 from phicalc.data.xtb.charged_species import (
     ChargedSet,
     assign_splits,
+    most_heldout,
     split_of_key,
 )
 from phicalc.data.xtb.dimer_scan import dimer_stage, label_single_point
@@ -253,7 +254,8 @@ def _vertical_stage(charged_set, sampled, splits, settings, writer, summary, bar
 def _cluster_stage(settings, seed, writer, summary, bar) -> None:
     for ion, charge in (("Na", 1), ("Cl", -1)):
         for n in range(1, settings.max_waters + 1):
-            name = f"{ion}{'+' if charge > 0 else '-'}(H2O){n}"
+            sign = "+" if charge > 0 else "-"
+            name = f"{ion}{sign}(H2O){n}"
             bar.set_postfix_str(name)
             key = f"cluster:{name}"
             rng = np.random.default_rng(derive_seed(seed, "cluster", name))
@@ -262,7 +264,9 @@ def _cluster_stage(settings, seed, writer, summary, bar) -> None:
                 "category": "cluster",
                 "species": name,
                 "split_key": key,
-                "split": split_of_key(key, seed),
+                "split": most_heldout(
+                    split_of_key(key, seed), split_of_key(f"mol:[{ion}{sign}]", seed)
+                ),
                 "seed": int(seed),
             }
             writer.write(_sample(structure, info, settings, seed, summary, skip_atoms=1))

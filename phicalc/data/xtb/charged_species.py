@@ -12,8 +12,11 @@ name``. With u = :func:`phicalc.data.splits.hash_fraction` (key, salt ``"phicalc
 + seed), a key is ``test`` when u < 0.15, ``val`` when u < 0.25 and ``train`` otherwise. A dimer
 pair then takes the most held-out split of (its own, monomer A's, monomer B's) in the order
 train < val < test, so a held-out molecule or ion never reaches the training file through a
-dimer scan either. Vertical charge states share the split of their neutral molecule. The rule
-depends only on the key and the seed, never on the other entries of the list.
+dimer scan either; an ion–water cluster likewise takes the most held-out of its own key's and
+its ion's split. Vertical charge states share the split of their neutral molecule. Water
+(:data:`ALWAYS_TRAIN`) is always ``train``: it is the solvent of every cluster and the partner
+in half of the dimer scans, so holding it out would move those whole categories to the test
+file. The rule depends only on the key and the seed, never on the other entries of the list.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ SPLIT_SALT = "phicalc-charged-v1:"
 #: Fractions of keys held out as test and validation.
 TEST_FRACTION = 0.15
 VAL_FRACTION = 0.10
+#: Keys that are always ``train`` (the solvent).
+ALWAYS_TRAIN = frozenset({"mol:O"})
 _SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
 
 
@@ -160,6 +165,8 @@ def load_charged_set(path: str | os.PathLike | None = None) -> ChargedSet:
 
 def split_of_key(key: str, seed: int = 0) -> str:
     """``"train"``, ``"val"`` or ``"test"`` for one key (the hash rule of the module docstring)."""
+    if key in ALWAYS_TRAIN:
+        return "train"
     u = hash_fraction(key, salt=f"{SPLIT_SALT}{int(seed)}")
     if u < TEST_FRACTION:
         return "test"
