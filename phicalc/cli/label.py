@@ -8,6 +8,15 @@ Examples::
     phicalc label --structure ac-ala3 --temperatures 500 --frames 6000 --interval 10 \\
         --seed 1 --out data/ac_ala3_500K_train.extxyz
 
+Charged / long-range set (``--charged-set``; :mod:`phicalc.data.xtb.charged`): ions, zwitterions,
+vertical charge states (Q = ±1, multiplicity 2), dimer scans labelled as complex and monomers
+(fragment-charge artefact filter), Na⁺/Cl⁻ water clusters; split by species into
+``STEM_{train,val,test}.extxyz`` plus ``STEM_summary.json``, where ``--out STEM[.extxyz]``::
+
+    phicalc label --charged-set --temperatures 300 600 --frames 3 --seed 0 \
+        --out data/charged_pilot
+    phicalc label --charged-set my_list.txt --dimer-orientations 6 --out data/charged
+
 Exit codes: 0 success, 1 some jobs failed (SCF or exploding dynamics; the rest are written),
 2 bad input (missing file, invalid SMILES or name, bad option).
 """
@@ -40,6 +49,58 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--organic-set",
         choices=("all", "train", "heldout"),
         help="the curated organic SMILES list shipped with phicalc, or its train/held-out part",
+    )
+    source.add_argument(
+        "--charged-set",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="the charged / long-range set (default list phicalc/data/charged_set.txt, or FILE)",
+    )
+    charged = parser.add_argument_group("charged set (--charged-set only)")
+    charged.add_argument(
+        "--dimer-orientations", type=int, default=2, help="orientations per dimer pair (2)"
+    )
+    charged.add_argument(
+        "--dimer-distances",
+        nargs="+",
+        type=float,
+        default=[4.5, 6.0, 8.0, 11.0, 15.0],
+        metavar="Å",
+        help="closest-atom distances beyond contact (4.5 6 8 11 15)",
+    )
+    charged.add_argument(
+        "--contact-scales",
+        nargs="+",
+        type=float,
+        default=[0.75, 0.9, 1.1],
+        metavar="S",
+        help="contact points: closest pair at S × sum of vdW radii (0.75 0.9 1.1)",
+    )
+    charged.add_argument(
+        "--vertical-frames", type=int, default=1, help="frames per neutral relabelled at ±1 (1)"
+    )
+    charged.add_argument("--max-waters", type=int, default=6, help="waters in clusters, 1..N (6)")
+    charged.add_argument(
+        "--transfer-tolerance",
+        type=float,
+        default=0.01,
+        metavar="E",
+        help="drop complexes whose fragment charge is off by more than E e (0.01)",
+    )
+    charged.add_argument(
+        "--transfer-check-from",
+        type=float,
+        default=4.0,
+        metavar="Å",
+        help="apply that filter from this closest-atom distance on (4.0; 0 = every frame)",
+    )
+    charged.add_argument(
+        "--stages",
+        nargs="+",
+        choices=("species", "vertical", "dimers", "clusters"),
+        default=["species", "vertical", "dimers", "clusters"],
+        help="parts to make (all)",
     )
     parser.add_argument(
         "--temperatures",
@@ -108,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timestep <= 0 or args.friction < 0 or args.rattle < 0:
         raise ConfigError("--timestep must be > 0, --friction and --rattle >= 0")
 
+    if args.charged_set is not None:
+        return _run_charged(args)
     if args.smiles:
         molecules = [f"smiles:{s}" for s in args.smiles]
     elif args.smiles_file:
@@ -142,3 +205,52 @@ def run(args: argparse.Namespace) -> int:
     for molecule, temperature, error in summary.failed_jobs:
         print(f"  failed: {molecule} at {temperature:g} K: {error}")
     return 1 if summary.failed_jobs else 0
+
+
+def _run_charged(args: argparse.Namespace) -> int:
+    from phicalc.data.xtb.charged import ChargedSettings, label_charged_set
+    from phicalc.data.xtb.charged_species import load_charged_set
+    from phicalc.errors import ConfigError
+
+    if args.resume or args.sampler != "md" or args.rattle:
+        raise ConfigError("--charged-set supports neither --resume, --rattle nor normal modes")
+    for name, value, minimum in (
+        ("--dimer-orientations", args.dimer_orientations, 0),
+        ("--vertical-frames", args.vertical_frames, 0),
+        ("--max-waters", args.max_waters, 0),
+    ):
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if args.max_waters > 6:
+        raise ConfigError(f"--max-waters must be <= 6, got {args.max_waters}")
+    if any(d <= 0 for d in args.dimer_distances) or any(s <= 0 for s in args.contact_scales):
+        raise ConfigError("--dimer-distances and --contact-scales must be positive")
+    if args.transfer_tolerance < 0 or args.transfer_check_from < 0:
+        raise ConfigError("--transfer-tolerance and --transfer-check-from must be >= 0")
+    charged_set = load_charged_set(args.charged_set or None)
+    settings = ChargedSettings(
+        temperatures_K=tuple(args.temperatures),
+        frames=args.frames,
+        interval_steps=args.interval,
+        timestep_fs=args.timestep,
+        equilibration_steps=args.equilibration,
+        vertical_frames=args.vertical_frames,
+        dimer_orientations=args.dimer_orientations,
+        contact_scales=tuple(args.contact_scales),
+        dimer_distances=tuple(args.dimer_distances),
+        max_waters=args.max_waters,
+        transfer_tolerance=args.transfer_tolerance,
+        transfer_check_from=args.transfer_check_from,
+        stages=tuple(args.stages),
+        method=args.method,
+        threads=args.threads or None,
+    )
+    summary = label_charged_set(
+        charged_set, args.out, settings=settings, seed=args.seed, progress=not args.no_progress
+    ).as_dict()
+    print(
+        f"phicalc label --charged-set: {summary['frames_total']} frames, "
+        f"{summary['dropped_total']} dropped {summary['dropped']}, {summary['wall_s']} s; "
+        f"files {summary['files']}"
+    )
+    return 0

@@ -1,0 +1,178 @@
+"""The charged / long-range data set: filter, split, dimer scan, vertical states, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+from phicalc.data.xtb.charged_species import (
+    assign_splits,
+    load_charged_set,
+    most_heldout,
+    parse_charged_set,
+    split_of_key,
+)
+from phicalc.data.xtb.fragments import (
+    closest_distance,
+    fragment_charge_deviation,
+    ion_water_cluster,
+    passes_fragment_filter,
+    place_at_contact,
+    place_at_distance,
+    random_direction,
+    random_rotation,
+)
+from phicalc.errors import DatasetError
+
+
+def test_fragment_filter_drops_fractional_transfer_keeps_integer():
+    # complex: fragment A (3 atoms, Q_A = +1) and B (2 atoms, Q_B = 0)
+    integer = np.array([0.6, 0.3, 0.1, -0.2, 0.2])
+    leaky = integer + np.array([-0.05, 0.0, 0.0, 0.05, 0.0])  # 0.05 e moved from A to B
+    assert passes_fragment_filter(integer, 3, 1, 0)
+    assert not passes_fragment_filter(leaky, 3, 1, 0)
+    assert fragment_charge_deviation(leaky, 3, 1) == pytest.approx(0.05)
+    assert passes_fragment_filter(leaky, 3, 1, 0, tolerance=0.06)
+
+
+def test_split_is_deterministic_and_by_species():
+    charged_set = load_charged_set()
+    first, second = assign_splits(charged_set, seed=0), assign_splits(charged_set, seed=0)
+    assert first == second and set(first.values()) <= {"train", "val", "test"}
+    assert "test" in first.values() and "train" in first.values()
+    for pair in charged_set.dimers:  # a held-out monomer never reaches train through a pair
+        assert first[pair.name] == most_heldout(
+            first[pair.name], first[pair.a.name], first[pair.b.name]
+        )
+    # the split of a key does not depend on the list; two spellings share a split
+    twin = parse_charged_set("neutral OCC ethanol\nneutral CCO ethanol2\n")
+    splits = assign_splits(twin, seed=3)
+    assert splits["ethanol"] == splits["ethanol2"] == split_of_key("mol:CCO", 3)
+    assert split_of_key("mol:O", 0) == split_of_key("mol:O", 1) == "train"  # the solvent
+    fractions = [split_of_key(f"mol:{i}", 0) for i in range(2000)]
+    assert 0.12 < fractions.count("test") / 2000 < 0.18
+    assert 0.07 < fractions.count("val") / 2000 < 0.13
+
+
+def test_parse_rejects_open_shell_and_unknown_dimer():
+    with pytest.raises(DatasetError, match="odd electron"):
+        parse_charged_set("ion [CH3] methyl\n")
+    with pytest.raises(DatasetError, match="unknown species"):
+        parse_charged_set("neutral O water\ndimer water ammonia\n")
+
+
+def test_dimer_placement_distances():
+    rng = np.random.default_rng(0)
+    a, b = molecule("H2O"), molecule("CH3OH")
+    rotation, direction = random_rotation(rng), random_direction(rng)
+    far = place_at_distance(a, b, 7.5, rotation, direction)
+    assert closest_distance(far.positions[:3], far.positions[3:]) == pytest.approx(7.5, abs=1e-6)
+    near = place_at_contact(a, b, 0.75, rotation, direction)
+    assert 1.5 < closest_distance(near.positions[:3], near.positions[3:]) < 2.8
+    cluster = ion_water_cluster("Cl", 3, rng)
+    assert cluster.get_chemical_formula() == "H6ClO3" and cluster.info["charge"] == -1
+
+
+tblite = pytest.importorskip("tblite")
+
+
+def _read_all(stem):
+    from phicalc.data.datasets import read_structures
+
+    records = []
+    for split in ("train", "val", "test"):
+        path = stem.with_name(f"{stem.name}_{split}.extxyz")
+        if path.exists():
+            records += read_structures(path)
+    return records
+
+
+def test_dimer_scan_writes_complex_and_monomers(tmp_path):
+    from phicalc.data.xtb.charged import ChargedSettings, label_charged_set
+
+    charged_set = parse_charged_set("neutral O water\nion [Na+] sodium\ndimer sodium water\n")
+    settings = ChargedSettings(
+        stages=("dimers",), dimer_orientations=1, contact_scales=(0.8,), dimer_distances=(3.5,)
+    )
+    stem = tmp_path / "dimer"
+    label_charged_set(charged_set, stem, settings=settings, seed=1, progress=False)
+    records = _read_all(stem)
+    assert len(records) == 6
+    by_id: dict[str, dict[str, Atoms]] = {}
+    for record in records:
+        info = record.info
+        for key in ("dimer_id", "fragment", "n_atoms_A", "n_atoms_B", "distance", "charge", "spin"):
+            assert key in info, key
+        assert (info["n_atoms_A"], info["n_atoms_B"]) == (1, 3)
+        by_id.setdefault(info["dimer_id"], {})[info["fragment"]] = record
+    assert len(by_id) == 2
+    distances = []
+    for triple in by_id.values():
+        assert set(triple) == {"complex", "A", "B"}
+        assert [triple[f].info["charge"] for f in ("complex", "A", "B")] == [1, 1, 0]
+        energies = {f: r.get_potential_energy() for f, r in triple.items()}
+        e_int = energies["complex"] - energies["A"] - energies["B"]
+        assert np.isfinite(e_int) and e_int == pytest.approx(
+            triple["complex"].info["interaction_energy"]
+        )
+        assert len(triple["complex"].arrays["ref_charges"]) == 4
+        distances.append(triple["complex"].info["distance"])
+    assert max(distances) == pytest.approx(3.5, abs=1e-4) and min(distances) < 3.0
+    summary = json.loads(stem.with_name("dimer_summary.json").read_text())
+    assert summary["frames_total"] == 6 and summary["dropped_total"] == 0
+
+
+def test_vertical_charge_states(tmp_path):
+    from phicalc.data.xtb.charged import ChargedSettings, label_charged_set
+
+    settings = ChargedSettings(
+        stages=("species", "vertical"),
+        temperatures_K=(300.0,),
+        frames=1,
+        interval_steps=2,
+        equilibration_steps=0,
+    )
+    stem = tmp_path / "vertical"
+    label_charged_set(
+        parse_charged_set("neutral O water\n"), stem, settings=settings, progress=False
+    )
+    records = _read_all(stem)
+    vertical = [r for r in records if r.info["category"] == "vertical"]
+    assert sorted(r.info["charge"] for r in vertical) == [-1, 1]
+    assert all(r.info["spin"] == 2 for r in vertical)
+    for r in vertical:
+        assert r.arrays["ref_charges"].sum() == pytest.approx(r.info["charge"], abs=1e-6)
+    neutral = [r for r in records if r.info["category"] == "neutral"]
+    assert len(neutral) == 1 and neutral[0].info["spin"] == 1
+    assert np.allclose(neutral[0].positions, vertical[0].positions)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--charged-set", "no_such_list.txt"], "no such charged-set file"),
+        (["--charged-set", "--dimer-orientations", "-1"], "--dimer-orientations must be >= 0"),
+        (["--charged-set", "--resume"], "--charged-set supports neither"),
+        (["--charged-set", "--transfer-tolerance", "-0.1"], "must be >= 0"),
+    ],
+)
+def test_charged_cli_bad_input_exit_2(tmp_path, capsys, arguments, message):
+    from phicalc.cli.main import main
+
+    out = tmp_path / "x"
+    assert main(["label", *arguments, "--out", str(out), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_charged_cli_bad_list_exit_2(tmp_path, capsys):
+    from phicalc.cli.main import main
+
+    bad = tmp_path / "list.txt"
+    bad.write_text("ion [CH3] methyl\n")
+    assert main(["label", "--charged-set", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert "odd electron" in capsys.readouterr().err
