@@ -176,3 +176,19 @@ def test_charged_cli_bad_list_exit_2(tmp_path, capsys):
     bad.write_text("ion [CH3] methyl\n")
     assert main(["label", "--charged-set", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "odd electron" in capsys.readouterr().err
+
+
+def test_ion_dipoles_are_about_the_centre_of_mass() -> None:
+    """tblite reports an ion's dipole about the origin; records hold it about the centre of mass,
+    so moving the ion does not change it (the model's convention)."""
+    pytest.importorskip("tblite")
+    from phicalc.data.xtb.single_point import xtb_calculator, xtb_record
+
+    dipoles = []
+    for shift in (0.0, 3.0):
+        atoms = molecule("NH3")
+        atoms.positions += [shift, -1.0, 0.5]
+        atoms.info["charge"] = 1
+        atoms.calc = xtb_calculator("GFN2-xTB", charge=1, multiplicity=2)
+        dipoles.append(xtb_record(atoms, {}).calc.results["dipole"])
+    np.testing.assert_allclose(dipoles[0], dipoles[1], atol=1e-6)

@@ -1,8 +1,9 @@
 """Single-point GFN2-xTB (tblite) labels: the calculator, unit conversion and the record.
 
 Labels, all converted to phicalc units by tblite's ASE calculator: energy (eV), forces (eV/Å),
-Mulliken charges (e) as ``arrays["ref_charges"]``, dipole (e·Å, about the coordinate origin; origin
-independent for neutral molecules) as ``info["ref_dipole"]``; ``info["method"]`` names the
+Mulliken charges (e) as ``arrays["ref_charges"]``, dipole (e·Å, about the centre of mass, the
+convention of the model's ``dipole`` output; tblite reports it about the coordinate origin, which
+differs by Q·r_com for an ion) as ``info["ref_dipole"]``; ``info["method"]`` names the
 Hamiltonian. Records are :func:`phicalc.data.datasets.make_record` records.
 """
 
@@ -114,12 +115,14 @@ def xtb_record(atoms: Atoms, info: dict[str, Any]) -> Atoms:
         numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc
     )
     snapshot.info.update({k: v for k, v in atoms.info.items() if k in ("smiles", "name")})
+    total_charge = float(atoms.info.get("charge", 0))
+    dipole_com = labels["dipole"] - total_charge * snapshot.get_center_of_mass()
     return make_record(
         snapshot,
         energy=labels["energy"],
         forces=labels["forces"],
         charges=labels["charges"],
-        dipole=labels["dipole"],
+        dipole=dipole_com,
         total_charge=atoms.info.get("charge", 0),
         info=info,
     )
