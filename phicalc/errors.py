@@ -29,3 +29,14 @@ class ConfigError(PhicalcError, ValueError):
 
 class ChargeStateError(PhicalcError, ValueError):
     """A total charge or spin multiplicity the model was not built to take."""
+
+
+class SimulationError(PhicalcError, RuntimeError):
+    """A simulation ran but failed (it blew up); the message names the step and the reason.
+
+    ``summary`` holds the summary written for the failed run, where there is one.
+    """
+
+    def __init__(self, message: str, summary: dict | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
