@@ -270,7 +270,12 @@ def run(
     try:
         try:
             checkpoint = _claim_directory(
-                out, config, atoms, model=model_name, dtype=dtype, weights=weights,
+                out,
+                config,
+                atoms,
+                model=model_name,
+                dtype=dtype,
+                weights=weights,
                 force_new=force_new,
             )
         except BaseException:

@@ -91,9 +91,7 @@ class DirectoryState:
     foreign: tuple[str, ...]
 
 
-def inspect_directory(
-    out: Path, *, outputs: tuple[str, ...], checkpoint: str
-) -> DirectoryState:
+def inspect_directory(out: Path, *, outputs: tuple[str, ...], checkpoint: str) -> DirectoryState:
     """Classify ``out`` (which may not exist) by its entries; ``outputs`` are the names a run
     writes, ``checkpoint`` the checkpoint's name."""
     if not out.exists():

@@ -192,9 +192,7 @@ def test_resume_with_other_weights_or_dtype_is_refused(ethanol, tiny_model, tmp_
         run(ethanol, calc, tmp_path, config=MDConfig(steps=4), dtype="float32", plots=False)
     assert load_checkpoint(tmp_path / "checkpoint.npz").step == 3
     calc = PhiCalculator(retrained, device="cpu", dtype="float64")
-    summary = run(
-        ethanol, calc, tmp_path, config=MDConfig(steps=2), plots=False, force_new=True
-    )
+    summary = run(ethanol, calc, tmp_path, config=MDConfig(steps=2), plots=False, force_new=True)
     assert summary["resumed_from_step"] is None and summary["steps_done"] == 2
     # float32 and float64 copies of one model share a fingerprint; other weights do not
     fingerprints = [
