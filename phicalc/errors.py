@@ -40,3 +40,12 @@ class SimulationError(PhicalcError, RuntimeError):
     def __init__(self, message: str, summary: dict | None = None) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class NonFiniteResultError(PhicalcError, ValueError):
+    """The model returned NaN or infinite values for a structure (far outside its training)."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A structure is far outside what a model can have been trained on; its numbers are not
+    to be trusted (atoms much closer than bonded, per-atom energies far from the references)."""
