@@ -208,3 +208,22 @@ def test_format_1_clifford_run_resumes_only_as_the_model_it_trained(
         train(TrainConfig.from_dict(dict(values, epochs=2)), resume=True)
     resumed = train(TrainConfig.from_dict(dict(values, model=old, epochs=2)), resume=True)
     assert resumed.epochs_done == 2
+
+
+def test_test_file_with_an_element_absent_from_training_is_refused_up_front(
+    tiny_files, tiny_config, tmp_path
+) -> None:
+    """Issue #16 class 10: ConfigError naming the test file and element before any epoch."""
+    from ase.build import molecule
+
+    from phicalc.data import read_structures, write_structures
+
+    records = read_structures(tiny_files["test"], require_labels=True)
+    silane = molecule("SiH4")
+    silane.calc = type(records[0].calc)(silane, energy=-1.0, forces=torch.zeros(5, 3).numpy())
+    test = tmp_path / "test_with_si.extxyz"
+    write_structures(test, [*records, silane])
+    values = tiny_config({**tiny_files, "test": test}, tmp_path / "run", epochs=50)
+    with pytest.raises(ConfigError, match=r"test_with_si\.extxyz contain Si"):
+        train(TrainConfig.from_dict(values))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
