@@ -6,6 +6,14 @@ One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``
 the Coulomb potential of the charges when the model has a Coulomb term, else the Φ-Module's φ)
 and ``electrostatic_energy`` (eV), with its parts ``phi_energy`` and ``coulomb_energy`` where
 the model has them.
+
+A calculator is safe to share between threads: :meth:`PhiCalculator.calculate` and
+:meth:`PhiCalculator.get_property` hold one re-entrant lock, so one thread never sees results
+half-written by another. Results are always finite (else :class:`NonFiniteResultError`), and a
+structure far outside any training set warns (:class:`~phicalc.errors.ExtrapolationWarning`,
+also logged): a pair of atoms closer than ``EXTRAPOLATION_DISTANCE_FACTOR`` × the sum of their
+covalent radii, or an atom whose energy is more than ``EXTRAPOLATION_ENERGY_PER_ATOM`` eV from
+its element's reference energy (the model's ``atomic_energies``).
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
+import warnings
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -23,7 +33,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from phicalc.config import check_choice
 from phicalc.device import resolve_device
-from phicalc.errors import BadGeometryError
+from phicalc.errors import BadGeometryError, ExtrapolationWarning, NonFiniteResultError
 from phicalc.graph.batch import AtomGraph, atoms_to_graph, charge_and_multiplicity
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones.partition import PartitionCache
@@ -33,6 +43,10 @@ from phicalc.serialization import load_model
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: A pair closer than this × the sum of its covalent radii warns (about 0.55 Å for C–H).
+EXTRAPOLATION_DISTANCE_FACTOR = 0.5
+#: An atom energy further than this (eV) from its element's reference energy warns.
+EXTRAPOLATION_ENERGY_PER_ATOM = 20.0
 
 
 class PhiCalculator(Calculator):
@@ -107,6 +121,23 @@ class PhiCalculator(Calculator):
             partition_skin=partition_skin,
         )
         self._last_charge_state: tuple[float, float] | None = None
+        self._lock = threading.RLock()
+        self._extrapolating = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)  # locks neither pickle nor deep-copy; a copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
+        """As :meth:`ase.calculators.calculator.Calculator.get_property`, under the
+        calculator's lock (so threads sharing it never read another call's results)."""
+        with self._lock:
+            return super().get_property(name, atoms, allow_calculation)
 
     def reset(self) -> None:
         """Clear the results and any kept partition (the next call starts afresh)."""
@@ -136,6 +167,23 @@ class PhiCalculator(Calculator):
         properties: list[str] | None = None,
         system_changes: list[str] = all_changes,
     ) -> None:
+        """Fill :attr:`results` for ``atoms`` (under the calculator's lock).
+
+        Raises:
+            BadGeometryError: NaN/inf positions or cell, atoms closer than ``min_distance``,
+                an invalid ``info["charge"]``/``info["spin"]``.
+            NonFiniteResultError: The model returned NaN or infinite values.
+        """
+        with self._lock:
+            self._calculate(atoms, properties, system_changes)
+
+    def _calculate(
+        self,
+        atoms: Atoms | None,
+        properties: list[str] | None,
+        system_changes: list[str],
+    ) -> None:
+        self.results = {}
         super().calculate(atoms, properties or ["energy"], system_changes)
         atoms = self.atoms
         charge_state = self._charge_state(atoms)
@@ -147,7 +195,7 @@ class PhiCalculator(Calculator):
             dtype=self.dtype,
             device=self.device,
         )
-        self._check_distances(atoms, graph)
+        lengths = self._check_distances(atoms, graph)
         compute_stress = bool(atoms.cell.rank == 3 and atoms.pbc.any())
         out = self.model(
             graph,
@@ -156,36 +204,98 @@ class PhiCalculator(Calculator):
             training=False,
             partition_cache=self.partition_cache,
         )
-        self._last_charge_state = charge_state
 
         def numpy(name: str) -> np.ndarray:
             return out[name].detach().to("cpu", torch.float64).numpy()
 
+        bad = [
+            name
+            for name, value in out.items()
+            if isinstance(value, torch.Tensor)
+            and value.is_floating_point()
+            and not bool(torch.isfinite(value).all())
+        ]
+        if bad:
+            raise NonFiniteResultError(
+                f"the model returned non-finite {', '.join(sorted(bad))} for "
+                f"{atoms.get_chemical_formula()}: the structure is far outside its training"
+            )
+        self._last_charge_state = charge_state
         energy = float(numpy("energy")[0])
-        self.results = {
+        self._check_extrapolation(atoms, graph, lengths, numpy("energies"))
+        results = {
             "energy": energy,
             "free_energy": energy,
             "energies": numpy("energies"),
             "forces": numpy("forces"),
         }
         if compute_stress:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(numpy("stress")[0])
+            results["stress"] = full_3x3_to_voigt_6_stress(numpy("stress")[0])
         if "charges" in out:
-            self.results.update(charges=numpy("charges"), dipole=numpy("dipole")[0])
+            results.update(charges=numpy("charges"), dipole=numpy("dipole")[0])
         if "potentials" in out:
-            self.results["potentials"] = numpy("potentials")
+            results["potentials"] = numpy("potentials")
         for name in ("electrostatic_energy", "phi_energy", "coulomb_energy"):
             if name in out and (name != "electrostatic_energy" or self.model.has_charges):
-                self.results[name] = float(numpy(name)[0])
+                results[name] = float(numpy(name)[0])
+        self.results = results  # all at once: never a partial set
 
-    def _check_distances(self, atoms: Atoms, graph: AtomGraph) -> None:
-        limit = self.parameters["min_distance"]
-        if limit is None or graph.edge_index.shape[1] == 0:
-            return
+    def _check_extrapolation(
+        self, atoms: Atoms, graph: AtomGraph, lengths: torch.Tensor | None, energies: np.ndarray
+    ) -> None:
+        """Warn (once per entry into the regime; logged as well) where ``atoms`` is far
+        outside any training set: see the module docstring."""
+        from ase.data import covalent_radii
+
+        reasons = []
+        if lengths is not None and lengths.numel():
+            i, j = graph.edge_index.cpu().numpy()
+            numbers = atoms.numbers
+            ratio = lengths.detach().cpu().double().numpy() / (
+                covalent_radii[numbers[i]] + covalent_radii[numbers[j]]
+            )
+            worst = int(np.argmin(ratio))
+            if ratio[worst] < EXTRAPOLATION_DISTANCE_FACTOR:
+                a, b = int(i[worst]), int(j[worst])
+                reasons.append(
+                    f"atoms {a} ({atoms[a].symbol}) and {b} ({atoms[b].symbol}) are "
+                    f"{float(lengths[worst]):.3f} Å apart, {ratio[worst]:.2f} × their covalent "
+                    "radii"
+                )
+        references = getattr(self.model, "atomic_energies", None)
+        elements = getattr(self.model, "elements", None)
+        if references is not None and elements is not None and len(energies):
+            index = {symbol: k for k, symbol in enumerate(elements)}
+            species = [index.get(symbol) for symbol in atoms.get_chemical_symbols()]
+            if None not in species:
+                offset = np.abs(energies - references.detach().cpu().double().numpy()[species])
+                worst = int(np.argmax(offset))
+                if offset[worst] > EXTRAPOLATION_ENERGY_PER_ATOM:
+                    reasons.append(
+                        f"atom {worst} ({atoms[worst].symbol}) has an energy "
+                        f"{offset[worst]:.3g} eV from its element's reference"
+                    )
+        if reasons and not self._extrapolating:
+            message = (
+                f"{atoms.get_chemical_formula()} is far outside what the model was trained on "
+                f"({'; '.join(reasons)}): its energy and forces are not to be trusted"
+            )
+            warnings.warn(message, ExtrapolationWarning, stacklevel=4)
+            logger.warning("%s", message)
+        self._extrapolating = bool(reasons)
+
+    def _check_distances(self, atoms: Atoms, graph: AtomGraph) -> torch.Tensor | None:
+        """Edge lengths (Å) of ``graph``; raises :class:`BadGeometryError` below
+        ``min_distance``."""
+        if graph.edge_index.shape[1] == 0:
+            return None
         vectors = edge_vectors(
             graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
         )
-        lengths = torch.linalg.norm(vectors, dim=-1)
+        lengths = torch.linalg.norm(vectors, dim=-1).detach()
+        limit = self.parameters["min_distance"]
+        if limit is None:
+            return lengths
         shortest = int(torch.argmin(lengths))
         if float(lengths[shortest]) < limit:
             i, j = (int(x) for x in graph.edge_index[:, shortest])
@@ -194,6 +304,7 @@ class PhiCalculator(Calculator):
                 f"{float(lengths[shortest]):.3f} Å apart, closer than min_distance={limit} Å "
                 "(pass min_distance=None to skip this check)"
             )
+        return lengths
 
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:
         """Per-atom electrostatic potential in V: V_i = k_e Σ_j q_j f(r_ij)/r_ij of the learned

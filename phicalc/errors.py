@@ -29,3 +29,23 @@ class ConfigError(PhicalcError, ValueError):
 
 class ChargeStateError(PhicalcError, ValueError):
     """A total charge or spin multiplicity the model was not built to take."""
+
+
+class SimulationError(PhicalcError, RuntimeError):
+    """A simulation ran but failed (it blew up); the message names the step and the reason.
+
+    ``summary`` holds the summary written for the failed run, where there is one.
+    """
+
+    def __init__(self, message: str, summary: dict | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class NonFiniteResultError(PhicalcError, ValueError):
+    """The model returned NaN or infinite values for a structure (far outside its training)."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A structure is far outside what a model can have been trained on; its numbers are not
+    to be trusted (atoms much closer than bonded, per-atom energies far from the references)."""

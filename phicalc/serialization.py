@@ -5,6 +5,10 @@ A model file holds only plain containers and tensors::
     {"format": "phicalc.potential", "format_version": 2, "config": {...},
      "state_dict": {...}, "metadata": {"elements": [...], "cutoff": ..., "units": {...}, ...}}
 
+Format 3 adds ``"checksum"``: :func:`state_checksum` of the state_dict, verified on load (a
+flipped bit in a tensor raises :class:`ModelFileError` instead of computing other numbers);
+files of formats 1 and 2 have none and load as before.
+
 Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
 configs are upgraded (:func:`upgrade_model_config`) so the model computes what was saved. This
 module owns the model-file format and its upgrades; training checkpoints reuse the upgrades for
@@ -32,9 +36,9 @@ from phicalc.potential import Potential, PotentialConfig
 logger = logging.getLogger(__name__)
 
 FORMAT = "phicalc.potential"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format versions this phicalc reads (older ones are upgraded on load).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 MODEL_FILENAME = "model.pt"
 
 #: Backbone options whose default changed, and the value that files of an older format (model
@@ -95,6 +99,40 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
+def state_checksum(state: dict[str, torch.Tensor]) -> str:
+    """``"sha256:"`` + hex SHA-256 over a state_dict: for each key in sorted order, the key, the
+    tensor's dtype and shape, and its raw bytes (CPU, contiguous)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(key.encode())
+        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def verify_checksum(path: Path, blob: dict[str, Any], *, what: str = "model file") -> None:
+    """Raise :class:`ModelFileError` naming ``path`` if ``blob`` carries a ``"checksum"`` that
+    its ``"state_dict"`` does not match; a blob without one passes (older files)."""
+    expected = blob.get("checksum")
+    if expected is None:
+        return
+    state = blob.get("state_dict")
+    if not isinstance(expected, str) or not isinstance(state, dict):
+        raise ModelFileError(f"{path}: malformed checksum entry of the {what}")
+    try:
+        actual = state_checksum(state)
+    except Exception as error:  # a non-tensor where a tensor belongs
+        raise ModelFileError(f"{path}: cannot checksum the {what}'s tensors ({error})") from error
+    if actual != expected:
+        raise ModelFileError(
+            f"{path} is corrupt: its tensors do not match the checksum stored in the {what} "
+            f"({actual[:19]}... != {expected[:19]}...)"
+        )
+
+
 def save_model(
     model: Potential, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
 ) -> None:
@@ -114,6 +152,7 @@ def save_model(
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(),
         "state_dict": state,
+        "checksum": state_checksum(state),
         "metadata": meta,
     }
     path = Path(path)
@@ -123,7 +162,12 @@ def save_model(
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load and validate the dict of a model file, without building the model."""
+    """Load and validate the dict of a model file, without building the model.
+
+    Raises:
+        ModelFileError: The file is unreadable, not a phicalc model file, of an unknown format
+            version, incomplete, or its tensors do not match its stored checksum.
+    """
     path = Path(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -141,6 +185,7 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [k for k in ("config", "state_dict", "metadata") if not isinstance(blob.get(k), dict)]
     if missing:
         raise ModelFileError(f"{path} is missing {missing}")
+    verify_checksum(path, blob)
     blob["config"] = upgrade_model_config(blob["config"], version)
     return blob
 
@@ -148,6 +193,8 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _reason(error: Exception) -> str:
     """One line on why torch.load failed (the safe unpickler's verdict when there is one)."""
     text = str(error)
+    if "weights_only" in text and "GLOBAL" not in text:  # torch's advice to unpickle anyway
+        return "refused by the safe loader: it holds objects other than tensors and containers"
     found = re.search(r"GLOBAL [\w.]+|Unsupported operand \d+", text)
     if found:
         return f"refused by the safe loader: {found.group(0)}"

@@ -14,6 +14,7 @@ charges and the model has a Φ-Module, dipole MAE (e·Å) likewise.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 DATASETS = ("structures", "oe62", "md22")
@@ -51,7 +52,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from phicalc.errors import ConfigError
 
@@ -59,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.split not in ("train", "val", "test", "all"):
         raise ConfigError(f"--split={args.split!r} is not one of train, val, test, all")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     if not Path(args.data).exists():
         raise FileNotFoundError(f"no such data file: {args.data}")
+    if args.json:
+        _check_json_path(Path(args.json))
 
     from phicalc.data import GraphDataset
     from phicalc.device import resolve_device
@@ -96,6 +100,20 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def _check_json_path(path: Path) -> None:
+    """Raise :class:`~phicalc.errors.ConfigError` before any work if ``--json`` cannot be
+    written: a directory, or a parent that is a file."""
+    from phicalc.errors import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"--json {path} is a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--json {path}: {parent} is a file, not a directory")
+            break
 
 
 def _read(args: argparse.Namespace) -> list:

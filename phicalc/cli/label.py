@@ -146,9 +146,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--resume", action="store_true", help="keep finished jobs already in --out, do the rest"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out (without it, or --resume, an existing file is refused)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
     return parser
+
+
+def check_output(out: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to replace an existing, non-empty ``out`` unless ``resume`` or ``overwrite``.
+
+    Raises:
+        ConfigError: ``out`` exists and neither flag is given, both are, or ``out`` is a
+            directory.
+    """
+    from pathlib import Path
+
+    from phicalc.errors import ConfigError
+
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a directory, not an extxyz file")
+    if path.exists() and path.stat().st_size > 0 and not (resume or overwrite):
+        raise ConfigError(
+            f"--out {out} exists; pass --resume to keep its finished jobs or --overwrite to "
+            "replace it"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--temperatures must be positive, got {args.temperatures}")
     if args.timestep <= 0 or args.friction < 0 or args.rattle < 0:
         raise ConfigError("--timestep must be > 0, --friction and --rattle >= 0")
+    check_output(args.out, resume=args.resume, overwrite=args.overwrite)
 
     if args.charged_set is not None:
         return _run_charged(args)

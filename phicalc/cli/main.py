@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from phicalc import __version__
-from phicalc.errors import PhicalcError
+from phicalc.errors import PhicalcError, SimulationError
 
 COMMANDS = ("label", "train", "eval", "md", "analyze")
 
@@ -37,6 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OS errors that mean a path given on the command line is unusable (bad input, exit 2).
+_BAD_PATH = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    FileExistsError,
+)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (the first non-empty one)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,9 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
-    except (PhicalcError, FileNotFoundError, IsADirectoryError) as error:
-        print(f"phicalc {args.command}: error: {error}", file=sys.stderr)
+    except SimulationError as error:  # the work ran and failed
+        print(f"phicalc {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except (PhicalcError, *_BAD_PATH) as error:
+        print(f"phicalc {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # disk full, I/O error: the work failed, say so in one line
+        print(f"phicalc {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"phicalc {args.command}: interrupted", file=sys.stderr)
         return 130

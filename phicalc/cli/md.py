@@ -6,7 +6,11 @@ Example::
         --temperature 300 --timestep 0.5 --steps 2000 --out md_runs/aspirin --seed 0
 
 Running the same command again continues from ``--out``'s checkpoint up to ``--steps``.
-SIGINT/SIGTERM write a checkpoint and exit with 128 + the signal number.
+SIGINT/SIGTERM write a checkpoint and exit with 128 + the signal number. A run that blows up
+(non-finite or exploding energy, runaway temperature, atoms flying apart or colliding) stops at
+its last checkpoint and exits 1 naming the step; ``summary.json`` then says ``"failed"``.
+Another model, dtype or settings on an existing run directory, a directory of other files, or
+a second run into the same ``--out`` exit 2.
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
     )
+    parser.add_argument(
+        "--force-new",
+        action="store_true",
+        help="start over in an --out holding a phicalc run (another model or settings, or no "
+        "checkpoint): its outputs are deleted; folders of other files are still refused",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -106,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         progress=not args.no_progress,
         plots=not args.no_plots,
+        force_new=args.force_new,
     )
     shown = (
         "steps_done",

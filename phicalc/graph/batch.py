@@ -94,12 +94,25 @@ class AtomGraph:
         return replace(self, **moved, targets=targets)
 
 
+#: Largest span of the positions along x, y or z (Å). Beyond it the neighbour list's cell grid
+#: overflows (vesin dies of SIGFPE near 1e6 Å); no structure a potential is meant for is that big.
+MAX_EXTENT = 1.0e5
+
+
 def check_geometry(atoms: Atoms) -> None:
-    """Raise :class:`BadGeometryError` for NaN/inf positions or a singular periodic cell."""
+    """Raise :class:`BadGeometryError` for NaN/inf positions, positions spanning more than
+    :data:`MAX_EXTENT` Å, or a singular periodic cell."""
     positions = atoms.get_positions()
     if not np.all(np.isfinite(positions)):
         bad = np.where(~np.isfinite(positions).all(axis=1))[0]
         raise BadGeometryError(f"positions of atoms {bad[:10].tolist()} are NaN or infinite")
+    if len(positions):
+        span = positions.max(axis=0) - positions.min(axis=0)
+        if float(span.max()) > MAX_EXTENT:
+            raise BadGeometryError(
+                f"the positions span {float(span.max()):.3g} Å, more than {MAX_EXTENT:g} Å: "
+                "atoms have flown apart or coordinates are not in Å"
+            )
     pbc = atoms.get_pbc()
     if pbc.any():
         cell = atoms.cell.array

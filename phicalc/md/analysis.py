@@ -125,15 +125,28 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
 
     Raises:
         FileNotFoundError: If ``run_dir`` or its ``trajectory.traj`` does not exist.
+        DatasetError: If ``trajectory.traj``, ``thermo.npz`` or ``electrostatics.npz`` is
+            damaged (truncated, not of its format); the message names the file.
     """
     from ase.io.trajectory import Trajectory
+
+    from phicalc.errors import DatasetError
 
     run_dir = Path(run_dir)
     path = run_dir / "trajectory.traj"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a phicalc md output directory?")
-    with Trajectory(path) as trajectory:
-        frames = list(trajectory)
+    try:
+        with Trajectory(path) as trajectory:
+            frames = list(trajectory)
+    except Exception as error:  # ASE's ULM reader fails in many ways on a damaged file
+        from phicalc.md.checkpoint import readable_frames
+
+        raise DatasetError(
+            f"{path} is damaged: {readable_frames(path)} frames are readable "
+            f"({type(error).__name__}: {error}); continuing the run with the same command cuts "
+            "it back"
+        ) from error
     if not frames:
         raise FileNotFoundError(f"{path} holds no frames")
     first = frames[0]
@@ -163,8 +176,13 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         return {}
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except Exception as error:  # zipfile, numpy and OS errors of a damaged file
+        from phicalc.errors import DatasetError
+
+        raise DatasetError(f"{path} is unreadable ({type(error).__name__}: {error})") from error
 
 
 def _load_json(path: Path) -> dict[str, Any]:

@@ -138,8 +138,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path} is not a readable MD checkpoint: {error}") from error
+    except Exception as error:  # zipfile, numpy, json and OS errors of a damaged file
+        raise CheckpointError(
+            f"{path} is not a readable MD checkpoint ({type(error).__name__}: {error}); "
+            "use --force-new to start the run over, or another --out"
+        ) from error
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a phicalc MD checkpoint")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -193,27 +196,63 @@ def frames_up_to(step: int, interval: int) -> int:
     return step // interval + 1
 
 
+def readable_frames(path: str | os.PathLike) -> int:
+    """Number of leading frames of an ASE trajectory that can be read (0 if the file cannot
+    be opened at all)."""
+    from ase.io.trajectory import Trajectory
+
+    try:
+        reader = Trajectory(path)
+    except Exception:  # a damaged header or offsets table
+        return 0
+    with reader:
+        try:
+            available = len(reader)
+        except Exception:
+            return 0
+        for index in range(available):
+            try:
+                reader[index]
+            except Exception:  # truncated or overwritten frame data
+                return index
+    return available
+
+
 def truncate_trajectory(path: str | os.PathLike, n_frames: int) -> None:
     """Cut an ASE trajectory back to its first ``n_frames`` frames (rewritten atomically).
 
+    Every frame is read first; frames after the first unreadable one (a damaged file) are
+    dropped, with a warning.
+
     Raises:
-        CheckpointError: If the file holds fewer than ``n_frames`` frames.
+        CheckpointError: If the file holds fewer than ``n_frames`` readable frames.
     """
     from ase.io.trajectory import Trajectory
 
     path = Path(path)
-    with Trajectory(path) as reader:
-        available = len(reader)
-        if available < n_frames:
-            raise CheckpointError(
-                f"{path} has {available} frames but the checkpoint expects {n_frames}: "
-                "the run directory was changed; use a new --out directory"
-            )
-        if available == n_frames:
-            return
-        with atomic_path(path) as tmp, Trajectory(tmp, "w") as writer:
-            for index in range(n_frames):
-                writer.write(reader[index])
+    readable = readable_frames(path)
+    try:
+        with Trajectory(path) as reader:
+            available = len(reader)
+    except Exception:
+        available = 0
+    if readable < available or (readable == 0 and path.stat().st_size > 0):
+        logger.warning(
+            "%s is damaged: only its first %d of %d frames are readable; the rest is dropped",
+            path,
+            readable,
+            available,
+        )
+    if readable < n_frames:
+        raise CheckpointError(
+            f"{path} has {readable} readable frames but the checkpoint expects {n_frames}: "
+            "the file was damaged or changed; use --force-new or another --out"
+        )
+    if available == n_frames == readable:
+        return
+    with Trajectory(path) as reader, atomic_path(path) as tmp, Trajectory(tmp, "w") as writer:
+        for index in range(n_frames):
+            writer.write(reader[index])
     logger.info("trajectory cut back from %d to %d frames", available, n_frames)
 
 

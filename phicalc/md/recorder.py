@@ -72,16 +72,34 @@ class Recorder:
                 self.frames[key].append(np.array(results[key], dtype=np.float64))
 
     def load(self, out: Path, step: int) -> None:
-        """Read the saved arrays back, keeping rows at steps <= ``step``."""
+        """Read the saved arrays back, keeping rows at steps <= ``step``.
+
+        Raises:
+            CheckpointError: A file is unreadable (truncated, empty, not an npz archive).
+        """
         for name, store in ((THERMO, self.thermo), (ELECTROSTATICS, self.frames)):
             path = out / name
             if not path.exists():
                 continue
-            with np.load(path, allow_pickle=False) as data:
-                keep = data["step"] <= step
-                for key in store:
-                    if key in data.files:
-                        store[key] = list(data[key][keep])
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    keep = data["step"] <= step
+                    for key in store:
+                        if key in data.files:
+                            store[key] = list(data[key][keep])
+            except Exception as error:  # zipfile, numpy and OS errors of a damaged file
+                raise ckpt.CheckpointError(
+                    f"{path} is unreadable ({type(error).__name__}: {error}); the run cannot be "
+                    "continued: use --force-new or another --out"
+                ) from error
+
+    def cut(self, step: int) -> None:
+        """Drop the rows recorded after ``step``."""
+        for store in (self.thermo, self.frames):
+            keep = [index for index, value in enumerate(store["step"]) if value <= step]
+            for key, values in store.items():
+                if len(values) == len(store["step"]) or key == "step":
+                    store[key] = [values[index] for index in keep if index < len(values)]
 
     def save(self, out: Path) -> None:
         ckpt.save_npz_atomic(out / THERMO, self.thermo_arrays())
@@ -127,6 +145,7 @@ def summarize(
         drift_of = "total energy" if config.ensemble == "nve" else "conserved energy"
         drift = linear_drift(thermo["time_fs"], thermo["conserved"], n_atoms)
     temperatures = thermo["temperature_K"]
+    temperatures = temperatures[np.isfinite(temperatures)]  # NaN: no degrees of freedom
     summary: dict[str, Any] = {
         "steps_done": steps_done,
         "steps_requested": config.steps,

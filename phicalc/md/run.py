@@ -23,20 +23,29 @@ SIGTERM end the current step, write all files and a checkpoint, then return.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from phicalc import __version__
-from phicalc.errors import ConfigError, PhicalcError, UnknownElementError
+from phicalc.errors import (
+    BadGeometryError,
+    ConfigError,
+    PhicalcError,
+    SimulationError,
+    UnknownElementError,
+)
 from phicalc.md import checkpoint as ckpt
+from phicalc.md import rundir
 from phicalc.md.analysis import json_safe
 from phicalc.md.config import ENSEMBLES, RESUMABLE_CHANGES, MDConfig
 from phicalc.md.drivers import (
@@ -47,6 +56,7 @@ from phicalc.md.drivers import (
     restore_thermostat_state,
     thermostat_state,
 )
+from phicalc.md.guards import BlowUp, RunGuard
 from phicalc.md.recorder import ELECTROSTATICS, SUMMARY, THERMO, Recorder, summarize
 
 if TYPE_CHECKING:
@@ -59,7 +69,7 @@ logger = logging.getLogger(__name__)
 TRAJECTORY = "trajectory.traj"
 LOG = "md.log"
 CHECKPOINT = "checkpoint.npz"
-#: Files a run writes; a new run (no checkpoint) removes those left by an earlier one.
+#: Files a run writes; ``force_new`` removes these (and nothing else) from a phicalc run directory.
 OUTPUTS = (
     TRAJECTORY,
     ELECTROSTATICS,
@@ -180,6 +190,7 @@ def run(
     dtype: str = "float64",
     progress: bool = False,
     plots: bool = True,
+    force_new: bool = False,
 ) -> dict[str, Any]:
     """Run (or continue) molecular dynamics and write its outputs into ``out``.
 
@@ -196,6 +207,9 @@ def run(
         dtype: ``"float32"`` or ``"float64"``. (default: ``"float64"``)
         progress: Show a tqdm progress bar on stderr. (default: ``False``)
         plots: Write ``energy.png``, ``temperature.png``, ``charges.png``. (default: ``True``)
+        force_new: Start a new run even where ``out`` holds a phicalc run (its outputs, and
+            only those, are removed). A directory holding files phicalc did not write is
+            refused whatever this says. (default: ``False``)
 
     Returns:
         The summary also written to ``summary.json``: ``steps_done``, ``ms_per_step``,
@@ -203,14 +217,24 @@ def run(
         ``energy_drift_meV_per_atom_per_ps`` (slope of a linear fit of the conserved energy over
         time: total energy for NVE; ``None`` for Langevin), ``completed``, ``interrupted_by``...
 
+    The run is guarded (:mod:`phicalc.md.guards`): a step with a non-finite or exploding
+    energy, a runaway temperature, atoms flying apart or colliding stops it; the outputs are cut
+    back to the last checkpoint, ``summary.json`` says ``"completed": false`` and ``"failed"``,
+    and :class:`~phicalc.errors.SimulationError` is raised.
+
+    ``out`` is locked while the run writes (``<out>/.lock``); a run directory belongs to one
+    model (weights fingerprint), dtype, system and settings: a continuation with anything else
+    is refused.
+
     Raises:
         ConfigError: Invalid settings or an unreadable structure.
         UnknownElementError: The structure has an element the model does not support.
-        CheckpointError: ``out`` holds a checkpoint of another system or other settings.
+        CheckpointError: ``out`` holds a checkpoint of another model, system or settings, or an
+            unreadable one.
+        RunDirectoryError: ``out`` is held by another run, holds files phicalc did not write, or
+            holds a run without checkpoint (and ``force_new`` is false).
+        SimulationError: The run blew up (see above).
     """
-    from ase.io.trajectory import Trajectory
-    from ase.md.logger import MDLogger
-
     if config is None:
         config = MDConfig()
     elif not isinstance(config, MDConfig):
@@ -218,6 +242,7 @@ def run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
+    rundir.check_writable(out)
 
     atoms = load_structure(structure)
     if config.charge is not None:
@@ -232,28 +257,137 @@ def run(
     check_elements(atoms, calc)
     model_name = _describe_model(model)
     weights = weights_fingerprint(calc)
-    checkpoint = _load_resumable(
-        out / CHECKPOINT, config, atoms, model=model_name, dtype=dtype, weights=weights
-    )
+
+    # Inputs are valid: take the directory (one run at a time), then decide what it holds.
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock = rundir.RunLock(out)
+    try:
+        lock.acquire()
+    except BaseException:
+        _remove_if_made(out, created)
+        raise
+    try:
+        try:
+            checkpoint = _claim_directory(
+                out,
+                config,
+                atoms,
+                model=model_name,
+                dtype=dtype,
+                weights=weights,
+                force_new=force_new,
+            )
+        except BaseException:
+            lock.release()
+            _remove_if_made(out, created)
+            raise
+        if checkpoint is None:
+            rundir.write_marker(
+                out,
+                {
+                    "model": model_name,
+                    "weights": weights,
+                    "dtype": dtype,
+                    "formula": atoms.get_chemical_formula(),
+                    "config": json_safe(config.to_dict()),
+                    "phicalc": __version__,
+                },
+            )
+        return _integrate_run(
+            out,
+            atoms,
+            calc,
+            config,
+            checkpoint,
+            model_name=model_name,
+            weights=weights,
+            dtype=dtype,
+            progress=progress,
+            plots=plots,
+        )
+    finally:
+        lock.release()
+
+
+def _remove_if_made(out: Path, created: bool) -> None:
+    """Remove ``out`` again if this call created it and it holds nothing but the lock."""
+    if not created:
+        return
+    with contextlib.suppress(OSError):
+        (out / rundir.LOCK).unlink()
+        out.rmdir()
+
+
+def _claim_directory(
+    out: Path,
+    config: MDConfig,
+    atoms: Atoms,
+    *,
+    model: str,
+    dtype: str,
+    weights: str | None,
+    force_new: bool,
+) -> ckpt.Checkpoint | None:
+    """The checkpoint to continue from ``out``, or ``None`` for a new run (after removing the
+    outputs of a phicalc run that ``force_new`` starts over). Nothing but phicalc's own files is
+    ever removed.
+
+    Raises:
+        RunDirectoryError: ``out`` holds files of something else, or a run without a
+            checkpoint and ``force_new`` is false.
+        CheckpointError: The checkpoint is unreadable, or of another model, system or settings
+            (and ``force_new`` is false).
+    """
+    state = rundir.inspect_directory(out, outputs=OUTPUTS, checkpoint=CHECKPOINT)
+    if state.has_checkpoint and not force_new:
+        return _load_resumable(
+            out / CHECKPOINT, config, atoms, model=model, dtype=dtype, weights=weights
+        )
+    rundir.check_new_run(out, state, force_new=force_new)
+    if state.is_run:
+        removed = rundir.remove_outputs(out, OUTPUTS)
+        if removed:
+            logger.warning("--force-new: starting %s over, removed %s", out, removed)
+    return None
+
+
+def _integrate_run(
+    out: Path,
+    atoms: Atoms,
+    calc: BaseCalculator,
+    config: MDConfig,
+    checkpoint: ckpt.Checkpoint | None,
+    *,
+    model_name: str,
+    weights: str | None,
+    dtype: str,
+    progress: bool,
+    plots: bool,
+) -> dict[str, Any]:
+    """Integrate from ``checkpoint`` (or the start) in the claimed directory ``out``."""
+    from ase.io.trajectory import Trajectory
+    from ase.md.logger import MDLogger
+
     if config.timestep_fs > 1.0 and 1 in atoms.numbers:
         logger.warning(
             "time step %.3g fs with hydrogen present: H vibrations (~9 fs period) need <= 1 fs, "
             "or the run heats up and may blow up",
             config.timestep_fs,
         )
-
-    # Inputs are valid: from here on files are written.
-    out.mkdir(parents=True, exist_ok=True)
-    if checkpoint is None:
-        stale = [name for name in OUTPUTS if (out / name).exists()]
-        if stale:
-            logger.warning("%s has no checkpoint: starting a new run, replacing %s", out, stale)
-            for name in stale:
-                (out / name).unlink()
     rng = initialize(atoms, config, checkpoint)
     atoms.calc = calc
     dyn = make_dynamics(atoms, config, rng)
-    recorder = Recorder(dyn, conserved_energy(dyn, config.ensemble))
+    conserved = conserved_energy(dyn, config.ensemble)
+    recorder = Recorder(dyn, conserved)
+    guard = RunGuard(
+        dyn,
+        ensemble=config.ensemble,
+        target_K=config.temperature_K,
+        conserved=conserved,
+        cutoff=float(getattr(getattr(calc, "model", None), "cutoff", 5.0)),
+        reference=None if checkpoint is None else checkpoint.extra.get("guard"),
+    )
 
     if checkpoint is not None:
         restore_thermostat_state(dyn, checkpoint.thermostat)
@@ -285,10 +419,12 @@ def run(
                 "weights": weights,
                 "dtype": dtype,
                 "phicalc": __version__,
+                "guard": guard.reference_state(),
             },
         )
         ckpt.save_checkpoint(out / CHECKPOINT, state)
 
+    dyn.attach(guard, interval=1)  # first: a bad step is never written
     dyn.attach(trajectory.write, interval=config.traj_every)
     dyn.attach(recorder.record_frame, interval=config.traj_every)
     dyn.attach(md_logger, interval=config.log_every)
@@ -297,13 +433,33 @@ def run(
         dyn.attach(write_checkpoint, interval=config.checkpoint_every)
 
     start_step = dyn.nsteps
+    started = time.perf_counter()
+    failure: BlowUp | None = None
     try:
         interrupted, wall_s = integrate(
             dyn, config.steps, progress=progress, finish=write_checkpoint
         )
+    except BlowUp as error:
+        failure = error
+    except BadGeometryError as error:  # atoms collided inside a step
+        failure = BlowUp(dyn.nsteps + 1, str(error))
     finally:
         trajectory.close()
         md_logger.close()
+    if failure is not None:
+        _fail(
+            out,
+            failure,
+            config=config,
+            atoms=atoms,
+            recorder=recorder,
+            steps_run=dyn.nsteps - start_step,
+            wall_s=time.perf_counter() - started,
+            resumed_from=None if checkpoint is None else checkpoint.step,
+            model=model_name,
+            device=str(getattr(calc, "device", "cpu")),
+            dtype=dtype,
+        )
 
     summary = summarize(
         out=out,
@@ -332,6 +488,42 @@ def run(
     return summary
 
 
+def _fail(
+    out: Path,
+    failure: BlowUp,
+    *,
+    config: MDConfig,
+    atoms: Atoms,
+    recorder: Recorder,
+    **summary_fields: Any,
+) -> NoReturn:
+    """Stop a run that blew up: cut the trajectory and log back to the last checkpoint (whose
+    state is good: it passed every guard), write ``summary.json`` with ``completed: false`` and
+    ``failed``, and raise :class:`~phicalc.errors.SimulationError`."""
+    good_step: int | None = None
+    if (out / CHECKPOINT).exists():
+        good_step = ckpt.load_checkpoint(out / CHECKPOINT).step
+        ckpt.truncate_trajectory(out / TRAJECTORY, ckpt.frames_up_to(good_step, config.traj_every))
+        ckpt.truncate_log(out / LOG, ckpt.frames_up_to(good_step, config.log_every))
+        recorder.cut(good_step)
+        recorder.dyn.nsteps = good_step
+    summary = summarize(
+        out=out, config=config, atoms=atoms, recorder=recorder, interrupted=None, **summary_fields
+    )
+    summary["completed"] = False
+    summary["failed"] = str(failure)
+    summary["failed_at_step"] = failure.step
+    ckpt.write_text_atomic(out / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
+    where = (
+        f"{out} holds the run up to its last checkpoint, step {good_step}"
+        if good_step is not None
+        else f"{out} has no checkpoint of it"
+    )
+    message = f"the run blew up at {failure}; it stopped, {where}"
+    logger.error("%s", message)
+    raise SimulationError(message, summary)
+
+
 def _load_resumable(
     path: Path,
     config: MDConfig,
@@ -343,18 +535,35 @@ def _load_resumable(
 ) -> ckpt.Checkpoint | None:
     """The checkpoint in ``path`` if there is one and ``config``/``atoms`` can continue it.
 
-    Another model, other weights under the same name (a retrained model file) or another
-    dtype only warn: the run continues, but not bit for bit and not with one potential.
+    A run directory owns its identity: the model's weights (fingerprint), the dtype, the
+    system and every physics setting. Another model name with the same weights (a path instead
+    of a shipped name) continues; other weights, another dtype or other settings are refused.
+
+    Raises:
+        CheckpointError: The checkpoint is unreadable or belongs to another run identity.
     """
     if not path.exists():
         return None
     checkpoint = ckpt.load_checkpoint(path)
-    for key, value in (("model", model), ("weights", weights), ("dtype", dtype)):
-        saved = checkpoint.extra.get(key)
-        if saved is not None and saved != value:
-            logger.warning(
-                "%s was run with %s %s, continuing with %s", path.parent, key, saved, value
-            )
+    saved_model = checkpoint.extra.get("model")
+    saved_weights = checkpoint.extra.get("weights")
+    if saved_weights is not None and weights is not None and saved_weights != weights:
+        raise ckpt.CheckpointError(
+            f"{path.parent} holds a run of model {saved_model} (weights {saved_weights}), "
+            f"not of model {model} (weights {weights}); use another --out, or --force-new to "
+            "delete that run and start over"
+        )
+    if (saved_weights is None or weights is None) and saved_model not in (None, model):
+        raise ckpt.CheckpointError(
+            f"{path.parent} holds a run of model {saved_model}, not of model {model}; use "
+            "another --out, or --force-new to delete that run and start over"
+        )
+    saved_dtype = checkpoint.extra.get("dtype")
+    if saved_dtype is not None and saved_dtype != dtype:
+        raise ckpt.CheckpointError(
+            f"{path.parent} holds a run in {saved_dtype}, not {dtype}; use --dtype "
+            f"{saved_dtype} to continue it, or another --out"
+        )
     saved = dict(checkpoint.config)
     if saved.get("partition_skin") is None and config.partition_skin == math.inf:
         saved["partition_skin"] = math.inf  # older runs wrote None for "one tree per run"

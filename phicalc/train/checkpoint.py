@@ -13,7 +13,8 @@ It holds only tensors, numbers, strings, lists and dicts (no numpy objects), so 
 file in the same folder renamed over the old checkpoint), so an interrupted write never leaves a
 broken checkpoint. Format-1 checkpoints are read with their model config upgraded as for model
 files (:func:`phicalc.serialization.upgrade_model_config`), so a resume rebuilds the model they
-trained.
+trained. Format 3 stores ``"checksum"``, :func:`phicalc.serialization.state_checksum` of the
+``"model"`` state_dict, verified on load when present.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import torch
 
 from phicalc.errors import ModelFileError
 from phicalc.io import atomic_open
-from phicalc.serialization import upgrade_model_config
+from phicalc.serialization import _reason, state_checksum, upgrade_model_config, verify_checksum
 
 FORMAT = "phicalc.checkpoint"
-FORMAT_VERSION = 2
-#: Versions this phicalc reads (format 1: Clifford models before smooth invariant norms).
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions this phicalc reads (format 1: Clifford models before smooth invariant norms;
+#: format 3 adds the checksum of the model tensors).
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
@@ -42,6 +44,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    if isinstance(state.get("model"), dict):
+        blob["checksum"] = state_checksum(state["model"])
     with atomic_open(path) as handle:
         torch.save(blob, handle)
 
@@ -53,7 +57,8 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no such file.
-        ModelFileError: unreadable, foreign or of another format version.
+        ModelFileError: unreadable, foreign, of another format version, or its model tensors do
+            not match its stored checksum.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,8 +66,7 @@ def load_checkpoint(
     try:
         blob = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        raise ModelFileError(f"{path} is not a readable checkpoint ({first})") from error
+        raise ModelFileError(f"{path} is not a readable checkpoint ({_reason(error)})") from error
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a phicalc training checkpoint")
     version = blob.get("format_version")
@@ -70,6 +74,8 @@ def load_checkpoint(
         raise ModelFileError(
             f"{path} has checkpoint version {version}; this phicalc reads {READABLE_VERSIONS}"
         )
+    if "checksum" in blob:
+        verify_checksum(path, {**blob, "state_dict": blob.get("model")}, what="checkpoint")
     config = blob.get("config")
     if isinstance(config, dict) and isinstance(config.get("model"), dict):
         blob["config"] = {**config, "model": upgrade_model_config(config["model"], version)}

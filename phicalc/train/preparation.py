@@ -59,6 +59,24 @@ def check_resumable(
         )
 
 
+def check_test_elements(
+    records: Sequence[Atoms] | None, elements: Sequence[str], source: str
+) -> None:
+    """Raise :class:`ConfigError` naming ``source`` (the test files) and the elements if the
+    test ``records`` hold an element outside ``elements``; checked before the first epoch, so
+    a run never trains for hours to fail at its test evaluation."""
+    if not records:
+        return
+    symbols = {symbol for atoms in records for symbol in atoms.get_chemical_symbols()}
+    missing = sorted(symbols - set(elements), key=lambda s: atomic_numbers.get(s, 0))
+    if missing:
+        raise ConfigError(
+            f"the test data {source} contain {', '.join(missing)}, which the model's elements "
+            f"{list(elements)} (from the training data or model.elements) lack; add them to "
+            "model.elements or remove those structures"
+        )
+
+
 def choose_elements(
     configured: tuple[str, ...] | None, records: Sequence[Atoms]
 ) -> tuple[str, ...]:

@@ -63,6 +63,7 @@ from phicalc.train.preparation import (
     build_graphs,
     check_resumable,
     check_targets,
+    check_test_elements,
     choose_elements,
     set_statistics,
 )
@@ -135,6 +136,8 @@ class Trainer(RunLoop):
             self.elements = tuple(checkpoint["elements"])
         else:
             self.elements = choose_elements(c.model.elements, train_records + val_records)
+        if c.data.evaluate_test:
+            check_test_elements(self.data.split("test"), self.elements, self._test_source())
         self.train_graphs = self._build_graphs(train_records, "train")
         self.val_graphs = self._build_graphs(val_records, "val")
         self.loss = WeightedLoss(c.loss)
@@ -244,6 +247,13 @@ class Trainer(RunLoop):
         self.history = [dict(row) for row in checkpoint["history"]]
         self.train_time_s = float(checkpoint.get("train_time_s", 0.0))
         logger.info("resumed %s after epoch %d (step %d)", self.out, self.epoch, self.step)
+
+    def _test_source(self) -> str:
+        """The test files (extxyz) or the dataset path (oe62, md22), for messages."""
+        section = self.config.data
+        if section.format == "extxyz":
+            return ", ".join(str(path) for path in section.split_files("test"))
+        return f"{section.path} (test split)"
 
     def _evaluate_test(self) -> dict[str, float] | None:
         records = self.data.split("test")

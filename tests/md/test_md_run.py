@@ -170,23 +170,30 @@ def test_resume_refuses_other_settings_or_system(ethanol, tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_resume_with_retrained_weights_warns(ethanol, tiny_model, tmp_path, caplog):
-    """Same model name, other weights (a retrained file): the run continues with a warning."""
+def test_resume_with_other_weights_or_dtype_is_refused(ethanol, tiny_model, tmp_path):
+    """A run directory belongs to one model: other weights (a retrained file, another model)
+    or another dtype are refused naming both, and --force-new starts over."""
     import copy
 
     import torch
 
+    from phicalc import PhiCalculator
     from phicalc.md.run import make_calculator, weights_fingerprint
 
     _run(ethanol, tiny_model, tmp_path, steps=2)
     retrained = copy.deepcopy(tiny_model)
     with torch.no_grad():
         next(retrained.parameters()).add_(0.01)
-    with caplog.at_level(logging.WARNING, logger="phicalc.md"):
-        _run(ethanol, tiny_model, tmp_path, steps=3)
-        assert "weights" not in caplog.text
+    _run(ethanol, tiny_model, tmp_path, steps=3)  # same weights: continues
+    with pytest.raises(CheckpointError, match=r"weights [0-9a-f]{16}\), not of model .*weights"):
         _run(ethanol, retrained, tmp_path, steps=4)
-    assert "was run with weights" in caplog.text
+    with pytest.raises(CheckpointError, match="float64, not float32"):
+        calc = PhiCalculator(tiny_model, device="cpu", dtype="float32")
+        run(ethanol, calc, tmp_path, config=MDConfig(steps=4), dtype="float32", plots=False)
+    assert load_checkpoint(tmp_path / "checkpoint.npz").step == 3
+    calc = PhiCalculator(retrained, device="cpu", dtype="float64")
+    summary = run(ethanol, calc, tmp_path, config=MDConfig(steps=2), plots=False, force_new=True)
+    assert summary["resumed_from_step"] is None and summary["steps_done"] == 2
     # float32 and float64 copies of one model share a fingerprint; other weights do not
     fingerprints = [
         weights_fingerprint(make_calculator(model, dtype=dtype))
@@ -246,9 +253,13 @@ def test_large_timestep_with_hydrogen_warns(ethanol, tiny_model, tmp_path, caplo
 def test_model_without_phi_runs_without_electrostatics(
     ethanol, tiny_model, tiny_model_without_phi, tmp_path
 ):
+    from phicalc import PhiCalculator
+
     _run(ethanol, tiny_model, tmp_path, steps=1)
-    (tmp_path / "checkpoint.npz").unlink()  # no checkpoint: a new run replaces the old outputs
-    summary = _run(ethanol, tiny_model_without_phi, tmp_path, steps=2, traj_every=1)
+    (tmp_path / "checkpoint.npz").unlink()  # no checkpoint: only --force-new starts over
+    calc = PhiCalculator(tiny_model_without_phi, device="cpu", dtype="float64")
+    config = MDConfig(steps=2, traj_every=1)
+    summary = run(ethanol, calc, tmp_path, config=config, plots=False, force_new=True)
     assert summary["steps_done"] == 2 and summary["resumed_from_step"] is None
     assert not (tmp_path / "electrostatics.npz").exists()
     assert len(_frames(tmp_path)) == 3

@@ -227,3 +227,22 @@ def test_charge_aware_model_trains_on_charges_and_dipoles(tiny_files, tiny_confi
     model = load_model(tmp_path / "run" / "best_model.pt")
     assert model.config.charge_equilibration and model.coulomb is not None
     assert "charges_mae_e" in result.test_metrics and "dipole_mae_eA" in result.test_metrics
+
+
+def test_test_file_with_an_element_absent_from_training_is_refused_up_front(
+    tiny_files, tiny_config, tmp_path
+) -> None:
+    """Issue #16 class 10: ConfigError naming the test file and element before any epoch."""
+    from ase.build import molecule
+
+    from phicalc.data import read_structures, write_structures
+
+    records = read_structures(tiny_files["test"], require_labels=True)
+    silane = molecule("SiH4")
+    silane.calc = type(records[0].calc)(silane, energy=-1.0, forces=torch.zeros(5, 3).numpy())
+    test = tmp_path / "test_with_si.extxyz"
+    write_structures(test, [*records, silane])
+    values = tiny_config({**tiny_files, "test": test}, tmp_path / "run", epochs=50)
+    with pytest.raises(ConfigError, match=r"test_with_si\.extxyz contain Si"):
+        train(TrainConfig.from_dict(values))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
