@@ -29,9 +29,17 @@ from phicalc.graph.batch import AtomGraph, atoms_to_graph, charge_and_multiplici
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.potential import Potential
 
-#: Default atom budget of one chunk: large enough to amortise Python overhead on a CPU, small
-#: enough that a PaiNN-sized model's autograd graph stays within a few GB.
-DEFAULT_MAX_ATOMS = 4096
+#: Default atom budget of one chunk on a CPU. Measured (benchmarks/batch_inference.py, PaiNN+Φ,
+#: F = 64, 42-atom molecules): per-structure cost is lowest around 500-1,000 atoms per pass and
+#: rises again beyond, once the edge tensors ([n_edges, 3F] floats) outgrow the caches.
+DEFAULT_MAX_ATOMS = 1024
+#: Default atom budget on a GPU, where a pass's cost is dominated by kernel launches, not size.
+DEFAULT_MAX_ATOMS_GPU = 16384
+
+
+def default_max_atoms(device: torch.device) -> int:
+    """The default atom budget of one pass on ``device``."""
+    return DEFAULT_MAX_ATOMS if torch.device(device).type == "cpu" else DEFAULT_MAX_ATOMS_GPU
 
 
 def chunk_indices(sizes: Sequence[int], max_atoms: int) -> list[list[int]]:
@@ -85,7 +93,7 @@ def predict(
     *,
     charge: float = 0.0,
     spin: int = 1,
-    max_atoms: int = DEFAULT_MAX_ATOMS,
+    max_atoms: int | None = None,
     min_distance: float | None = 0.5,
 ) -> list[dict[str, Any]]:
     """Energy, forces, stress and electrostatics of many structures, batched.
@@ -96,7 +104,7 @@ def predict(
         charge: total charge Q (e) of structures whose ``info`` has no ``"charge"``.
         spin: spin multiplicity 2S+1 of structures whose ``info`` has no ``"spin"``.
         max_atoms: atom budget of one forward pass; consecutive structures are packed until it
-            would be exceeded.
+            would be exceeded (default: :func:`default_max_atoms` of the model's device).
         min_distance: smallest allowed interatomic distance in Å, as in ``PhiCalculator``.
 
     Returns:
@@ -106,7 +114,8 @@ def predict(
     structures = list(structures)
     results: list[dict[str, Any]] = []
     device, dtype = model.device, model.dtype
-    for chunk in chunk_indices([len(a) for a in structures], max_atoms):
+    budget = default_max_atoms(device) if max_atoms is None else max_atoms
+    for chunk in chunk_indices([len(a) for a in structures], budget):
         graphs = []
         for index in chunk:
             atoms = structures[index]

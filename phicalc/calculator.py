@@ -202,15 +202,15 @@ class PhiCalculator(Calculator):
         :func:`phicalc.batch_inference.predict`), one dict per structure with the keys and units
         of :attr:`results`; this calculator's charge, spin and min_distance defaults apply.
         ``max_atoms``: atom budget of one pass (default
-        :data:`~phicalc.batch_inference.DEFAULT_MAX_ATOMS`). The calculator's cache is untouched."""
-        from phicalc.batch_inference import DEFAULT_MAX_ATOMS, predict
+        :func:`~phicalc.batch_inference.default_max_atoms`). The calculator's cache is untouched."""
+        from phicalc.batch_inference import predict
 
         return predict(
             self.model,
             structures,
             charge=self.parameters["charge"],
             spin=self.parameters["spin"],
-            max_atoms=DEFAULT_MAX_ATOMS if max_atoms is None else max_atoms,
+            max_atoms=max_atoms,
             min_distance=self.parameters["min_distance"],
         )
 
