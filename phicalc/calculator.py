@@ -306,6 +306,25 @@ class PhiCalculator(Calculator):
             )
         return lengths
 
+    def calculate_batch(
+        self, structures: list[Atoms], *, max_atoms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Results of many structures from batched forward passes (see
+        :func:`phicalc.batch_inference.predict`), one dict per structure with the keys and units
+        of :attr:`results`; this calculator's charge, spin and min_distance defaults apply.
+        ``max_atoms``: atom budget of one pass (default
+        :func:`~phicalc.batch_inference.default_max_atoms`). The calculator's cache is untouched."""
+        from phicalc.batch_inference import predict
+
+        return predict(
+            self.model,
+            structures,
+            charge=self.parameters["charge"],
+            spin=self.parameters["spin"],
+            max_atoms=max_atoms,
+            min_distance=self.parameters["min_distance"],
+        )
+
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:
         """Per-atom electrostatic potential in V: V_i = k_e Σ_j q_j f(r_ij)/r_ij of the learned
         charges for models with a Coulomb term, else the Φ-Module's graph potential φ."""

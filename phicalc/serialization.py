@@ -66,11 +66,15 @@ def upgrade_model_config(config: dict[str, Any], format_version: int) -> dict[st
 
 
 def models_directories() -> list[Path]:
-    """Where shipped model names are looked up: $PHICALC_MODELS, then the repository's models/."""
+    """Where shipped model names are looked up, first match wins: $PHICALC_MODELS, then the
+    installed package's ``phicalc/models/`` (a wheel ships the repository's ``models/`` there,
+    see setup.py), then the source checkout's ``models/`` (editable installs, PYTHONPATH)."""
     dirs = []
     if os.environ.get("PHICALC_MODELS"):
         dirs.append(Path(os.environ["PHICALC_MODELS"]))
-    dirs.append(Path(__file__).resolve().parent.parent / "models")
+    package = Path(__file__).resolve().parent
+    dirs.append(package / "models")
+    dirs.append(package.parent / "models")
     return dirs
 
 

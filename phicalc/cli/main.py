@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from phicalc import __version__
 from phicalc.errors import PhicalcError, SimulationError
 
-COMMANDS = ("label", "train", "eval", "md", "analyze")
+COMMANDS = ("label", "train", "eval", "md", "analyze", "models", "ipi")
 
 
 def build_parser() -> argparse.ArgumentParser:
