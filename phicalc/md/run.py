@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
@@ -391,6 +392,7 @@ def _integrate_run(
 
     if checkpoint is not None:
         restore_thermostat_state(dyn, checkpoint.thermostat)
+        _restore_partition(calc, atoms, checkpoint.extra.get("partition_positions"))
         dyn.nsteps = checkpoint.step
         recorder.load(out, checkpoint.step)
         ckpt.truncate_trajectory(
@@ -420,6 +422,7 @@ def _integrate_run(
                 "dtype": dtype,
                 "phicalc": __version__,
                 "guard": guard.reference_state(),
+                "partition_positions": _partition_positions(calc),
             },
         )
         ckpt.save_checkpoint(out / CHECKPOINT, state)
@@ -579,3 +582,21 @@ def _load_resumable(
         )
     checkpoint.check_system(atoms)
     return checkpoint
+
+
+def _partition_positions(calc: BaseCalculator) -> list | None:
+    """The positions (Å) the calculator's kept spatial partition was built from, JSON-able."""
+    cache = getattr(calc, "partition_cache", None)
+    built_from = None if cache is None else cache.built_from
+    return None if built_from is None else built_from.double().cpu().tolist()
+
+
+def _restore_partition(calc: BaseCalculator, atoms: Atoms, positions: list | None) -> None:
+    """Rebuild the kept partition a run had at its checkpoint (Erwin's ball tree) from the
+    positions it was built from, so a continuation computes what the run would have."""
+    if positions is None or getattr(calc, "partition_cache", None) is None:
+        return
+    primer = atoms.copy()
+    primer.set_constraint()
+    primer.set_positions(np.asarray(positions, dtype=float))
+    calc.get_potential_energy(primer)

@@ -277,3 +277,27 @@ def test_model_file_path_and_plots(ethanol, tiny_model_path, tmp_path):
     assert summary["model"] == str(tiny_model_path) and summary["device"] == "cpu"
     for name in ("energy.png", "temperature.png", "charges.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_erwin_resume_gives_the_uninterrupted_run(ethanol, tmp_path):
+    """The ball tree kept for the run (built at step 0) is rebuilt from the positions it was
+    built from when the run continues, so the continuation is bit-identical."""
+    from phicalc import build_model
+
+    tree = {"num_features": 16, "num_local_blocks": 1, "num_radial": 8, "ball_size": 4,
+            "num_levels": 2, "num_trunk_layers": 2, "num_heads": 2, "mlp_ratio": 1,
+            "pool_stride": 2, "attention_radius": 6.0}  # fmt: skip
+    model = build_model("erwin", phi=True, cutoff=4.0, seed=0, **tree)
+    settings = {"ensemble": "nve", "seed": 3, "traj_every": 2, "log_every": 2,
+                "checkpoint_every": 4, "temperature_K": 600}  # fmt: skip
+    from phicalc import PhiCalculator
+
+    def md(out, steps):  # a calculator keeping one tree per run, as phicalc md makes
+        calc = PhiCalculator(model, device="cpu", dtype="float64", partition_skin=float("inf"))
+        run(ethanol, calc, out, config=MDConfig(steps=steps, **settings), plots=False)
+
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    md(whole, 12)
+    md(parts, 8)
+    md(parts, 12)
+    _assert_same_run(whole, parts)

@@ -40,6 +40,12 @@ class PartitionCache:
         """The kept partition (``None`` before the first call or after :meth:`clear`)."""
         return self._partition
 
+    @property
+    def built_from(self) -> torch.Tensor | None:
+        """[n_atoms, 3] positions (Å) the kept partition was built from (``None`` if none):
+        what a restart needs to rebuild the very same partition."""
+        return None if self._partition is None else self._positions
+
     def clear(self) -> None:
         """Drop the kept partition: the next call builds a new one."""
         self._key = self._positions = self._partition = None
