@@ -5,7 +5,8 @@
 >>> analyze("md_runs/aspirin")
 
 ``run`` here is the function :func:`phicalc.md.run.run`; the module stays importable as
-``phicalc.md.run`` through ``sys.modules`` (``from phicalc.md.run import make_calculator``).
+``phicalc.md.run`` through ``sys.modules``. Inputs (structure, calculator) live in
+:mod:`phicalc.md.inputs`, continuation in :mod:`phicalc.md.resume`.
 Settings live in :mod:`phicalc.md.config`, drivers in :mod:`phicalc.md.drivers`, records in
 :mod:`phicalc.md.recorder`.
 """

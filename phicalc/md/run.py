@@ -26,14 +26,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
@@ -41,14 +39,12 @@ from phicalc import __version__
 from phicalc.errors import (
     BadGeometryError,
     ConfigError,
-    PhicalcError,
     SimulationError,
-    UnknownElementError,
 )
 from phicalc.md import checkpoint as ckpt
 from phicalc.md import rundir
 from phicalc.md.analysis import json_safe
-from phicalc.md.config import ENSEMBLES, RESUMABLE_CHANGES, MDConfig
+from phicalc.md.config import ENSEMBLES, MDConfig
 from phicalc.md.drivers import (
     conserved_energy,
     initialize,
@@ -58,7 +54,15 @@ from phicalc.md.drivers import (
     thermostat_state,
 )
 from phicalc.md.guards import BlowUp, RunGuard
+from phicalc.md.inputs import (
+    check_elements,
+    describe_model,
+    load_structure,
+    make_calculator,
+    weights_fingerprint,
+)
 from phicalc.md.recorder import ELECTROSTATICS, SUMMARY, THERMO, Recorder, summarize
+from phicalc.md.resume import load_resumable, partition_positions, restore_partition
 
 if TYPE_CHECKING:
     from phicalc.potential import Potential
@@ -88,97 +92,6 @@ OUTPUTS = (
     "temperature_acf.png",
     "charges_time.png",
 )
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def load_structure(structure: Atoms | str | os.PathLike) -> Atoms:
-    """Return a copy of ``structure`` or build one from a file path, SMILES or name.
-
-    Strings go through :func:`phicalc.data.structures.structure_from_string`.
-
-    Raises:
-        FileNotFoundError: A path that does not exist (from the structure reader).
-        ConfigError: Any other failure to read or build the structure.
-    """
-    if isinstance(structure, Atoms):
-        return structure.copy()
-    spec = os.fspath(structure)
-    from phicalc.data.structures import structure_from_string
-
-    try:
-        atoms = structure_from_string(spec)
-    except (PhicalcError, FileNotFoundError, IsADirectoryError):
-        raise
-    except Exception as error:  # ASE, RDKit and pymatgen raise many types on bad input
-        raise ConfigError(f"cannot read structure {spec!r}: {error}") from error
-    if len(atoms) == 0:
-        raise ConfigError(f"structure {spec!r} has no atoms")
-    return atoms
-
-
-def make_calculator(
-    model: str | os.PathLike | Potential | BaseCalculator,
-    *,
-    device: str = "auto",
-    dtype: str = "float64",
-    charge: float | None = None,
-    partition_skin: float | None = math.inf,
-) -> BaseCalculator:
-    """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
-    :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
-    for ``partition_skin`` Å (``inf``, the default: for good, as MD needs; ``None``: a fresh
-    one every call); an ASE calculator is returned unchanged."""
-    if isinstance(model, BaseCalculator):
-        return model
-    from phicalc import PhiCalculator
-
-    options: dict[str, Any] = {"device": device, "dtype": dtype, "partition_skin": partition_skin}
-    if charge is not None:
-        options["charge"] = float(charge)
-    return PhiCalculator(model, **options)
-
-
-def check_elements(atoms: Atoms, calc: BaseCalculator) -> None:
-    """Raise :class:`~phicalc.errors.UnknownElementError` if the model lacks an element of
-    ``atoms``; calculators without ``calc.model.elements`` are not checked."""
-    elements = getattr(getattr(calc, "model", None), "elements", None)
-    if elements is None:
-        return
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
-    if unknown:
-        raise UnknownElementError(
-            f"{atoms.get_chemical_formula()} contains {', '.join(unknown)}, which the model "
-            f"does not support (it knows {', '.join(elements)})"
-        )
-
-
-def weights_fingerprint(calc: BaseCalculator) -> str | None:
-    """16 hex digits of SHA-256 over the parameters and buffers of ``calc.model`` (names and
-    values as float64, so the calculator's dtype does not change it); None for calculators
-    without a torch model."""
-    import hashlib
-
-    import torch
-
-    model = getattr(calc, "model", None)
-    if not isinstance(model, torch.nn.Module):
-        return None
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float64).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _describe_model(model: Any) -> str:
-    if isinstance(model, (str, os.PathLike)):
-        return os.fspath(model)
-    return type(model).__name__
-
-
-# --------------------------------------------------------------------------- run
 
 
 def run(
@@ -256,7 +169,7 @@ def run(
         partition_skin=config.partition_skin,
     )
     check_elements(atoms, calc)
-    model_name = _describe_model(model)
+    model_name = describe_model(model)
     weights = weights_fingerprint(calc)
 
     # Inputs are valid: take the directory (one run at a time), then decide what it holds.
@@ -342,7 +255,7 @@ def _claim_directory(
     """
     state = rundir.inspect_directory(out, outputs=OUTPUTS, checkpoint=CHECKPOINT)
     if state.has_checkpoint and not force_new:
-        return _load_resumable(
+        return load_resumable(
             out / CHECKPOINT, config, atoms, model=model, dtype=dtype, weights=weights
         )
     rundir.check_new_run(out, state, force_new=force_new)
@@ -392,7 +305,7 @@ def _integrate_run(
 
     if checkpoint is not None:
         restore_thermostat_state(dyn, checkpoint.thermostat)
-        _restore_partition(calc, atoms, checkpoint.extra.get("partition_positions"))
+        restore_partition(calc, atoms, checkpoint.extra.get("partition_positions"))
         dyn.nsteps = checkpoint.step
         recorder.load(out, checkpoint.step)
         ckpt.truncate_trajectory(
@@ -422,7 +335,7 @@ def _integrate_run(
                 "dtype": dtype,
                 "phicalc": __version__,
                 "guard": guard.reference_state(),
-                "partition_positions": _partition_positions(calc),
+                "partition_positions": partition_positions(calc),
             },
         )
         ckpt.save_checkpoint(out / CHECKPOINT, state)
@@ -525,78 +438,3 @@ def _fail(
     message = f"the run blew up at {failure}; it stopped, {where}"
     logger.error("%s", message)
     raise SimulationError(message, summary)
-
-
-def _load_resumable(
-    path: Path,
-    config: MDConfig,
-    atoms: Atoms,
-    *,
-    model: str,
-    dtype: str,
-    weights: str | None,
-) -> ckpt.Checkpoint | None:
-    """The checkpoint in ``path`` if there is one and ``config``/``atoms`` can continue it.
-
-    A run directory owns its identity: the model's weights (fingerprint), the dtype, the
-    system and every physics setting. Another model name with the same weights (a path instead
-    of a shipped name) continues; other weights, another dtype or other settings are refused.
-
-    Raises:
-        CheckpointError: The checkpoint is unreadable or belongs to another run identity.
-    """
-    if not path.exists():
-        return None
-    checkpoint = ckpt.load_checkpoint(path)
-    saved_model = checkpoint.extra.get("model")
-    saved_weights = checkpoint.extra.get("weights")
-    if saved_weights is not None and weights is not None and saved_weights != weights:
-        raise ckpt.CheckpointError(
-            f"{path.parent} holds a run of model {saved_model} (weights {saved_weights}), "
-            f"not of model {model} (weights {weights}); use another --out, or --force-new to "
-            "delete that run and start over"
-        )
-    if (saved_weights is None or weights is None) and saved_model not in (None, model):
-        raise ckpt.CheckpointError(
-            f"{path.parent} holds a run of model {saved_model}, not of model {model}; use "
-            "another --out, or --force-new to delete that run and start over"
-        )
-    saved_dtype = checkpoint.extra.get("dtype")
-    if saved_dtype is not None and saved_dtype != dtype:
-        raise ckpt.CheckpointError(
-            f"{path.parent} holds a run in {saved_dtype}, not {dtype}; use --dtype "
-            f"{saved_dtype} to continue it, or another --out"
-        )
-    saved = dict(checkpoint.config)
-    if saved.get("partition_skin") is None and config.partition_skin == math.inf:
-        saved["partition_skin"] = math.inf  # older runs wrote None for "one tree per run"
-    changed = ckpt.config_mismatch(saved, config.to_dict(), ignore=RESUMABLE_CHANGES)
-    if changed:
-        raise ckpt.CheckpointError(
-            f"{path.parent} holds a run with other settings ({'; '.join(changed)}); "
-            "use the same settings to continue it or another --out directory"
-        )
-    if checkpoint.step > config.steps:
-        raise ckpt.CheckpointError(
-            f"{path.parent} is already at step {checkpoint.step}, past --steps {config.steps}"
-        )
-    checkpoint.check_system(atoms)
-    return checkpoint
-
-
-def _partition_positions(calc: BaseCalculator) -> list | None:
-    """The positions (Å) the calculator's kept spatial partition was built from, JSON-able."""
-    cache = getattr(calc, "partition_cache", None)
-    built_from = None if cache is None else cache.built_from
-    return None if built_from is None else built_from.double().cpu().tolist()
-
-
-def _restore_partition(calc: BaseCalculator, atoms: Atoms, positions: list | None) -> None:
-    """Rebuild the kept partition a run had at its checkpoint (Erwin's ball tree) from the
-    positions it was built from, so a continuation computes what the run would have."""
-    if positions is None or getattr(calc, "partition_cache", None) is None:
-        return
-    primer = atoms.copy()
-    primer.set_constraint()
-    primer.set_positions(np.asarray(positions, dtype=float))
-    calc.get_potential_energy(primer)

@@ -178,7 +178,7 @@ def test_resume_with_other_weights_or_dtype_is_refused(ethanol, tiny_model, tmp_
     import torch
 
     from phicalc import PhiCalculator
-    from phicalc.md.run import make_calculator, weights_fingerprint
+    from phicalc.md.inputs import make_calculator, weights_fingerprint
 
     _run(ethanol, tiny_model, tmp_path, steps=2)
     retrained = copy.deepcopy(tiny_model)
