@@ -4,6 +4,7 @@ forces in kJ/mol and kJ/mol/nm, with the total charge passed through."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,3 +105,38 @@ def test_periodic_box(tiny_model):
     kj_mol = units.mol / units.kJ
     assert energy == pytest.approx(atoms.get_potential_energy() * kj_mol, abs=1e-6)
     np.testing.assert_allclose(forces, atoms.get_forces() * kj_mol * 10, atol=1e-6)
+
+
+def test_installed_entry_point_builds_the_system():
+    """With phicalc installed (make install), openmm-ml finds it through its entry point alone:
+    a fresh process, nothing registered by hand, a shipped model by name."""
+    from importlib.metadata import entry_points
+
+    if not [e for e in entry_points(group="openmmml.potentials") if e.name == "phicalc"]:
+        pytest.skip("phicalc is not installed (pip install -e .), so no entry point is registered")
+    script = """
+import numpy as np, openmm
+from ase.build import molecule
+from openmm import app, unit
+from openmmml import MLPotential
+from phicalc import PhiCalculator
+atoms = molecule("H2O")
+topology = app.Topology()
+residue = topology.addResidue("HOH", topology.addChain())
+for symbol in atoms.get_chemical_symbols():
+    topology.addAtom(symbol, app.Element.getBySymbol(symbol), residue)
+system = MLPotential("phicalc", model="phi-painn-organic").createSystem(topology)
+context = openmm.Context(system, openmm.VerletIntegrator(0.0005),
+                         openmm.Platform.getPlatformByName("Reference"))
+context.setPositions(atoms.positions * unit.angstrom)
+energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+atoms.calc = PhiCalculator("phi-painn-organic", dtype="float64", device="cpu")
+from ase import units
+print(energy, atoms.get_potential_energy() * units.mol / units.kJ)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    openmm_kj, phicalc_kj = (float(x) for x in done.stdout.split())
+    assert openmm_kj == pytest.approx(phicalc_kj, abs=1e-3)
