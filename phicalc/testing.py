@@ -88,6 +88,24 @@ def pinned_structures() -> dict[str, Atoms]:
     return {"ethanol": ethanol, "water_pbc": pair}
 
 
+def ammonium_and_water(distance: float) -> Atoms:
+    """NH4 (atoms 0–4; no charge set) and a water whose closest atom is ``distance`` Å away
+    along x (atoms 5–7): an ion–neutral pair for the electrostatics tests."""
+    ammonium = Atoms(
+        "NH4",
+        positions=[
+            [0, 0, 0],
+            [0.6, 0.6, 0.6],
+            [-0.6, -0.6, 0.6],
+            [-0.6, 0.6, -0.6],
+            [0.6, -0.6, -0.6],
+        ],
+    )
+    water = molecule("H2O")
+    water.positions += [distance + 0.6 - water.positions[:, 0].min(), 0.0, 0.0]
+    return ammonium + water
+
+
 def shipped_outputs(name: str, atoms: Atoms) -> dict[str, np.ndarray]:
     """Every property a shipped model gives for ``atoms`` (CPU, float64), as arrays."""
     calc = PhiCalculator(name, device="cpu", dtype="float64")

@@ -17,6 +17,7 @@ from scipy.special import erf
 from phicalc import PhiCalculator, build_model
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_list_to_graph, atoms_to_graph
+from phicalc.testing import ammonium_and_water
 
 CUTOFF = 4.0
 K_E = Hartree * Bohr
@@ -40,28 +41,11 @@ def charged_model(phi: bool = True, coulomb: bool | dict = True, seed: int = 0):
     )
 
 
-def ion_and_water(distance: float) -> Atoms:
-    """NH4 (no charge set) and a water whose closest atom is ``distance`` Å away."""
-    ammonium = Atoms(
-        "NH4",
-        positions=[
-            [0, 0, 0],
-            [0.6, 0.6, 0.6],
-            [-0.6, -0.6, 0.6],
-            [-0.6, 0.6, -0.6],
-            [0.6, -0.6, -0.6],
-        ],
-    )
-    water = molecule("H2O")
-    water.positions += [distance + 0.6 - water.positions[:, 0].min(), 0.0, 0.0]
-    return ammonium + water
-
-
 @pytest.mark.parametrize("phi", [True, False])
 @pytest.mark.parametrize("total", [-2, -1, 0, 1, 2])
 def test_total_charge_is_exact_with_fragments(phi: bool, total: int) -> None:
     model = charged_model(phi=phi)
-    structures = [ion_and_water(8.0), molecule("CH3CH2OH"), molecule("H2O")]
+    structures = [ammonium_and_water(8.0), molecule("CH3CH2OH"), molecule("H2O")]
     for atoms, q in zip(structures, (total, -total, 1)):
         atoms.info["charge"] = q
     graph = atoms_list_to_graph(structures, CUTOFF)
@@ -84,7 +68,7 @@ def test_energy_depends_on_charge_and_multiplicity_at_fixed_geometry() -> None:
 def test_potentials_are_the_coulomb_potential_of_the_charges() -> None:
     """V_i = k_e Σ_j q_j erf(r_ij/√2σ)/r_ij in volts, and E_C = ½ Σ q_i V_i."""
     sigma = 0.8
-    atoms = ion_and_water(3.0)
+    atoms = ammonium_and_water(3.0)
     atoms.info["charge"] = 1
     calc = PhiCalculator(charged_model(coulomb={"sigma": sigma}), dtype="float64")
     atoms.calc = calc
@@ -103,7 +87,7 @@ def test_potentials_are_the_coulomb_potential_of_the_charges() -> None:
 
 def interaction(model, distance: float) -> float:
     """E(NH4⁺···H2O) − E(NH4⁺) − E(H2O) at a closest-atom distance in Å."""
-    pair = ion_and_water(distance)
+    pair = ammonium_and_water(distance)
     pair.info["charge"] = 1
     ion, water = pair[:5], pair[5:]
     ion.info["charge"] = 1
@@ -118,12 +102,13 @@ def test_fragments_interact_beyond_the_cutoff() -> None:
         assert abs(interaction(model, distance)) > 1e-6
     # a Φ-only model (the paper's) has no term between disconnected fragments at all
     plain = build_model("painn", phi=True, cutoff=CUTOFF, num_features=16, seed=0).double().eval()
-    pair = ion_and_water(6.0)
+    pair = ammonium_and_water(6.0)
     together = plain(atoms_to_graph(pair, CUTOFF), compute_forces=False)["energy"]
     apart = plain(atoms_list_to_graph([pair[:5], pair[5:]], CUTOFF), compute_forces=False)
     assert float(together[0]) == pytest.approx(float(apart["energy"].sum()), abs=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::phicalc.errors.ExtrapolationWarning")  # on purpose
 def test_energy_is_smooth_as_two_atoms_approach() -> None:
     atoms = Atoms("NO", positions=[[0, 0, 0], [3.0, 0, 0]])
     atoms.info["charge"] = 1

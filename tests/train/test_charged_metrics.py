@@ -10,6 +10,7 @@ from ase.build import molecule
 
 from phicalc import build_model
 from phicalc.data import make_record
+from phicalc.testing import ammonium_and_water
 from phicalc.train.charged_metrics import charged_metrics, predict
 
 
@@ -29,18 +30,8 @@ def model(seed: int):
 
 def frames() -> list[Atoms]:
     """A dimer triple at 7 Å (NH4⁺ + H2O), a neutral water and its vertical cation."""
-    ammonium = Atoms(
-        "NH4",
-        positions=[
-            [0, 0, 0],
-            [0.6, 0.6, 0.6],
-            [-0.6, -0.6, 0.6],
-            [-0.6, 0.6, -0.6],
-            [0.6, -0.6, -0.6],
-        ],
-    )
-    water = molecule("H2O")
-    water.positions += [7.6 - water.positions[:, 0].min(), 0, 0]
+    pair = ammonium_and_water(7.0)
+    ammonium, water = pair[:5], pair[5:]
     base = {"dimer_id": "nh4-h2o/o0/p0", "category": "dimer", "distance": 7.0, "n_atoms_A": 5,
             "charge_A": 1, "charge_B": 0}  # fmt: skip
     out = [
