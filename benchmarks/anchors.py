@@ -17,7 +17,8 @@ atoms (water boxes):
 
 Part 2, ``phi-painn-organic`` from 10³ atoms up (periodic water boxes; the 1,536-atom box tiled
 2³, 3³, 4³): ms per call, µs per atom and peak memory, each size in a fresh process, memory as
-the growth of ``ru_maxrss`` over the process's state after loading the model and structure. A
+the peak resident set (VmHWM, reset just before the calls) over the RSS after loading the model
+and structure. A
 size is skipped when the previous one's per-atom time or memory, scaled linearly, predicts it
 would overrun ``--budget-s`` or ``--max-rss-gb``.
 
@@ -184,6 +185,27 @@ def anchors(rounds: int, gfn2_max: int) -> None:
             print(f"{n_atoms:6d} {name:20s}{mace:9.2f}{gfn2_text}")
 
 
+def reset_peak_rss() -> int:
+    """Reset the process's high-water mark (Linux ``/proc/self/clear_refs``) and return the
+    current RSS in kB, the baseline the peak is measured from."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    return peak_rss_kb()
+
+
+def peak_rss_kb() -> int:
+    """Peak resident memory (VmHWM) of this process since the last reset, kB; falls back on
+    ``ru_maxrss`` where ``/proc`` lacks it."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def measure_size(n_atoms: int, queue) -> None:
     """One fresh process: ms of one call after a warm-up (none above 5,000 atoms), peak RSS."""
     torch.set_num_threads(1)
@@ -191,14 +213,14 @@ def measure_size(n_atoms: int, queue) -> None:
 
     atoms = structure(n_atoms)
     atoms.calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32")
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = reset_peak_rss()
     if n_atoms <= 5000:
         atoms.get_forces()
         atoms.positions += 1e-3
     start = time.process_time()
     atoms.get_forces()
     seconds = time.process_time() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kb()
     from phicalc.graph import atoms_to_graph
 
     edges = atoms_to_graph(atoms, atoms.calc.model.cutoff).edge_index.shape[1]
