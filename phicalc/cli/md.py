@@ -65,6 +65,14 @@ def add_parser(subparsers: Any) -> None:
         "distance in Å (default: inf, one tree for the whole run, so NVE conserves energy)",
     )
     parser.add_argument(
+        "--neighbor-skin",
+        type=float,
+        default=0.5,
+        help="Verlet skin in Å: the neighbour list is built to cutoff + skin and rebuilt once "
+        "an atom moves more than half of it (default: 0.5; a negative value: a fresh list "
+        "every step)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
     )
     parser.add_argument(
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         taut_fs=args.taut,
         charge=args.charge,
         partition_skin=args.partition_skin,
+        neighbor_skin=None if args.neighbor_skin < 0 else args.neighbor_skin,
     )
     summary = run_md(
         args.structure,

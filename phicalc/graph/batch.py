@@ -15,6 +15,7 @@ from ase import Atoms
 
 from phicalc.errors import BadGeometryError
 from phicalc.graph.neighbors import build_neighbor_list
+from phicalc.graph.verlet import NeighborCache, cached_neighbor_list
 
 
 @dataclass
@@ -133,6 +134,7 @@ def atoms_to_graph(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
     with_targets: bool = False,
+    neighbor_cache: NeighborCache | None = None,
 ) -> AtomGraph:
     """Build the graph of one ASE structure.
 
@@ -145,19 +147,28 @@ def atoms_to_graph(
         device: where the tensors live.
         with_targets: attach the reference energy/forces/charges/dipole/stress found on
             ``atoms.calc`` (a SinglePointCalculator, as read from extxyz) to ``targets``.
+        neighbor_cache: the caller's Verlet list (:mod:`phicalc.graph.verlet`): the same edge
+            set as a fresh list, in a canonical order, from a list kept while atoms move less
+            than half its skin; ``None`` (default): a fresh list.
     """
     check_geometry(atoms)
     positions = torch.as_tensor(atoms.get_positions(), dtype=dtype)
     cell = torch.as_tensor(atoms.cell.array, dtype=dtype)
     pbc = torch.as_tensor(atoms.get_pbc(), dtype=torch.bool)
-    edge_index, unit_shifts = build_neighbor_list(positions, cell, pbc, cutoff)
+    numbers = torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.int64)
+    if neighbor_cache is None:
+        edge_index, unit_shifts = build_neighbor_list(positions, cell, pbc, cutoff)
+    else:
+        edge_index, unit_shifts = cached_neighbor_list(
+            neighbor_cache, positions, cell, pbc, cutoff, numbers
+        )
     total_charge, multiplicity = charge_and_multiplicity(
         atoms, charge=total_charge, multiplicity=multiplicity
     )
     n = len(atoms)
     graph = AtomGraph(
         positions=positions,
-        numbers=torch.as_tensor(atoms.get_atomic_numbers(), dtype=torch.int64),
+        numbers=numbers,
         cell=cell.unsqueeze(0),
         pbc=pbc.unsqueeze(0),
         batch=torch.zeros(n, dtype=torch.int64),

@@ -17,7 +17,7 @@ Ensemble = Literal["nve", "langevin", "nose-hoover", "bussi"]
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 
 #: MDConfig fields that may change between a run and its continuation.
-RESUMABLE_CHANGES = ("steps", "checkpoint_every")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin")
 
 #: MDConfig integer fields and their smallest allowed values.
 _INTEGERS = {"steps": 0, "seed": 0, "traj_every": 1, "log_every": 1, "checkpoint_every": 0}
@@ -52,6 +52,11 @@ class MDConfig:
             for the whole run, so the energy is one smooth function along the trajectory and
             NVE conserves it; ``None`` builds a fresh one every step. A continuation rebuilds it
             from the checkpoint's positions. Other backbones ignore it.
+        neighbor_skin: Verlet skin in Å of the calculator's neighbour list (see
+            :class:`~phicalc.calculator.PhiCalculator`): listed to cutoff + skin, rebuilt once an
+            atom has moved more than half of it, filtered to the cutoff every step, so forces
+            are a fresh list's up to summation order; ``None`` builds a fresh list every step.
+            (default: 0.5) A continuation may change it.
     """
 
     ensemble: str = "langevin"
@@ -67,6 +72,7 @@ class MDConfig:
     taut_fs: float | None = None
     charge: float | None = None
     partition_skin: float | None = math.inf
+    neighbor_skin: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -98,6 +104,14 @@ class MDConfig:
             not isinstance(skin, (int, float)) or math.isnan(skin) or skin < 0
         ):
             raise ConfigError(f"MDConfig.partition_skin must be >= 0 Å (or inf), got {skin}")
+        skin = self.neighbor_skin
+        if skin is not None and (
+            isinstance(skin, bool)
+            or not isinstance(skin, (int, float))
+            or not math.isfinite(skin)
+            or skin < 0
+        ):
+            raise ConfigError(f"MDConfig.neighbor_skin must be a finite number >= 0 Å, got {skin}")
 
     @property
     def tdamp(self) -> float:

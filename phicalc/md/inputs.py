@@ -49,16 +49,23 @@ def make_calculator(
     dtype: str = "float64",
     charge: float | None = None,
     partition_skin: float | None = math.inf,
+    neighbor_skin: float | None = 0.5,
 ) -> BaseCalculator:
     """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
     :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
     for ``partition_skin`` Å (``inf``, the default: for good, as MD needs; ``None``: a fresh
-    one every call); an ASE calculator is returned unchanged."""
+    one every call) and reuses a Verlet neighbour list with ``neighbor_skin`` Å (``None``: a
+    fresh list every call); an ASE calculator is returned unchanged."""
     if isinstance(model, BaseCalculator):
         return model
     from phicalc import PhiCalculator
 
-    options: dict[str, Any] = {"device": device, "dtype": dtype, "partition_skin": partition_skin}
+    options: dict[str, Any] = {
+        "device": device,
+        "dtype": dtype,
+        "partition_skin": partition_skin,
+        "neighbor_skin": neighbor_skin,
+    }
     if charge is not None:
         options["charge"] = float(charge)
     return PhiCalculator(model, **options)

@@ -167,6 +167,7 @@ def run(
         dtype=dtype,
         charge=config.charge,
         partition_skin=config.partition_skin,
+        neighbor_skin=config.neighbor_skin,
     )
     check_elements(atoms, calc)
     model_name = describe_model(model)

@@ -39,6 +39,9 @@ class PaiNNMessage(nn.Module):
     """Message block: for each edge i→j, with φ = MLP(s_i) and W = Linear(e(r_ij))·u(r_ij),
 
     Δs_j = Σ_i φ_s W_s,   Δv_j = Σ_i [v_i ∘ φ_vv W_vv + r̂_ij ∘ φ_vs W_vs].
+
+    ``v = None`` stands for all-zero vector features (the first block): the v_i term, which
+    would add exact zeros, is skipped, and the new v is the r̂ term alone (same numbers).
     """
 
     def __init__(self, num_features: int, num_radial: int) -> None:
@@ -52,10 +55,11 @@ class PaiNNMessage(nn.Module):
         f = s.shape[-1]
         x = self.scalar_mlp(s)[i] * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
         ds, dvv, dvs = torch.split(x, f, dim=-1)
-        dv = v[i] * dvv.unsqueeze(1) + unit_vectors.unsqueeze(-1) * dvs.unsqueeze(
-            1
-        )  # [n_edges, 3, F]
         n = s.shape[0]
+        directional = unit_vectors.unsqueeze(-1) * dvs.unsqueeze(1)  # [n_edges, 3, F]
+        if v is None:
+            return s + scatter_sum(ds, j, n), scatter_sum(directional, j, n)
+        dv = v[i] * dvv.unsqueeze(1) + directional  # [n_edges, 3, F]
         return s + scatter_sum(ds, j, n), v + scatter_sum(dv, j, n)
 
 
@@ -121,7 +125,7 @@ def painn_encode(
     :class:`PaiNN` and backbones that use PaiNN as their local encoder (Erwin).
     """
     s = module.embed_atoms(geometry)  # [n_atoms, F]
-    v = s.new_zeros((s.shape[0], 3, s.shape[1]))  # [n_atoms, 3, F]
+    v = None  # all-zero [n_atoms, 3, F] vectors; the first message creates them
     lengths = geometry.edge_lengths
     radial = module.radial(lengths)  # [n_edges, num_radial]
     envelope = module.radial.envelope(lengths)  # [n_edges]
