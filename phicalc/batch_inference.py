@@ -24,9 +24,13 @@ import torch
 from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from phicalc.errors import BadGeometryError
-from phicalc.graph.batch import AtomGraph, atoms_to_graph, charge_and_multiplicity, collate
-from phicalc.graph.neighbors import edge_vectors
+from phicalc.graph.batch import (
+    AtomGraph,
+    atoms_to_graph,
+    charge_and_multiplicity,
+    check_min_distance,
+    collate,
+)
 from phicalc.potential import Potential
 
 #: Default atom budget of one chunk on a CPU. Measured (benchmarks/batch_inference.py, PaiNN+Φ,
@@ -65,27 +69,6 @@ def chunk_indices(sizes: Sequence[int], max_atoms: int) -> list[list[int]]:
 def is_3d_periodic(atoms: Atoms) -> bool:
     """Whether stress is defined: periodic with a full-rank cell (the calculator's rule)."""
     return bool(atoms.cell.rank == 3 and atoms.pbc.any())
-
-
-def check_min_distance(graph: AtomGraph, limit: float | None, offset: int = 0) -> None:
-    """Raise :class:`BadGeometryError` when two atoms of the batch are closer than ``limit`` Å
-    (naming the structure ``offset + g`` and its atoms); ``None`` skips the check."""
-    if limit is None or graph.edge_index.shape[1] == 0:
-        return
-    vectors = edge_vectors(
-        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
-    )
-    lengths = torch.linalg.norm(vectors, dim=-1)
-    shortest = int(torch.argmin(lengths))
-    if float(lengths[shortest]) < limit:
-        i, j = (int(x) for x in graph.edge_index[:, shortest])
-        g = int(graph.batch[i])
-        first = int(torch.nonzero(graph.batch == g)[0])
-        raise BadGeometryError(
-            f"structure {offset + g}: atoms {i - first} and {j - first} are "
-            f"{float(lengths[shortest]):.3f} Å apart, closer than min_distance={limit} Å "
-            "(pass min_distance=None to skip this check)"
-        )
 
 
 def predict(
@@ -131,17 +114,18 @@ def predict(
                 )
             )
         graph = collate(graphs)
-        check_min_distance(graph, min_distance, offset=chunk[0])
+        check_min_distance(graph, min_distance, first_structure=chunk[0])
         periodic = [is_3d_periodic(structures[i]) for i in chunk]
         out = model(graph, compute_forces=True, compute_stress=any(periodic), training=False)
-        results.extend(_split(model, out, graph, periodic))
+        results.extend(split_results(model, out, graph, periodic))
     return results
 
 
-def _split(
+def split_results(
     model: Potential, out: dict[str, torch.Tensor], graph: AtomGraph, periodic: list[bool]
 ) -> list[dict[str, Any]]:
-    """Cut a chunk's outputs (per-atom rows, per-structure entries) into per-structure dicts."""
+    """Cut a forward pass's outputs (per-atom rows, per-structure entries) into one dict per
+    structure with the calculator's keys and units (``stress`` where ``periodic[g]``)."""
     arrays = {k: v.detach().to("cpu", torch.float64).numpy() for k, v in out.items()}
     bounds = np.concatenate([[0], np.cumsum(graph.n_atoms_per_graph.cpu().numpy())])
     scalars = ["phi_energy", "coulomb_energy"]

@@ -29,13 +29,17 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
-from ase.stress import full_3x3_to_voigt_6_stress
 
+from phicalc.batch_inference import is_3d_periodic, predict, split_results
 from phicalc.config import check_choice
 from phicalc.device import resolve_device
-from phicalc.errors import BadGeometryError, ExtrapolationWarning, NonFiniteResultError
-from phicalc.graph.batch import AtomGraph, atoms_to_graph, charge_and_multiplicity
-from phicalc.graph.neighbors import edge_vectors
+from phicalc.errors import ExtrapolationWarning, NonFiniteResultError
+from phicalc.graph.batch import (
+    AtomGraph,
+    atoms_to_graph,
+    charge_and_multiplicity,
+    check_min_distance,
+)
 from phicalc.graph.verlet import NeighborCache
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.potential import Potential
@@ -209,8 +213,8 @@ class PhiCalculator(Calculator):
             device=self.device,
             neighbor_cache=self.neighbor_cache,
         )
-        lengths = self._check_distances(atoms, graph)
-        compute_stress = bool(atoms.cell.rank == 3 and atoms.pbc.any())
+        lengths = check_min_distance(graph, self.parameters["min_distance"])
+        compute_stress = is_3d_periodic(atoms)
         out = self.model(
             graph,
             compute_forces=True,
@@ -218,16 +222,10 @@ class PhiCalculator(Calculator):
             training=False,
             partition_cache=self.partition_cache,
         )
-
-        def numpy(name: str) -> np.ndarray:
-            return out[name].detach().to("cpu", torch.float64).numpy()
-
         bad = [
             name
             for name, value in out.items()
-            if isinstance(value, torch.Tensor)
-            and value.is_floating_point()
-            and not bool(torch.isfinite(value).all())
+            if value.is_floating_point() and not bool(torch.isfinite(value).all())
         ]
         if bad:
             raise NonFiniteResultError(
@@ -235,23 +233,8 @@ class PhiCalculator(Calculator):
                 f"{atoms.get_chemical_formula()}: the structure is far outside its training"
             )
         self._last_charge_state = charge_state
-        energy = float(numpy("energy")[0])
-        self._check_extrapolation(atoms, graph, lengths, numpy("energies"))
-        results = {
-            "energy": energy,
-            "free_energy": energy,
-            "energies": numpy("energies"),
-            "forces": numpy("forces"),
-        }
-        if compute_stress:
-            results["stress"] = full_3x3_to_voigt_6_stress(numpy("stress")[0])
-        if "charges" in out:
-            results.update(charges=numpy("charges"), dipole=numpy("dipole")[0])
-        if "potentials" in out:
-            results["potentials"] = numpy("potentials")
-        for name in ("electrostatic_energy", "phi_energy", "coulomb_energy"):
-            if name in out and (name != "electrostatic_energy" or self.model.has_charges):
-                results[name] = float(numpy(name)[0])
+        (results,) = split_results(self.model, out, graph, [compute_stress])
+        self._check_extrapolation(atoms, graph, lengths, results["energies"])
         self.results = results  # all at once: never a partial set
 
     def _check_extrapolation(
@@ -276,19 +259,15 @@ class PhiCalculator(Calculator):
                     f"{float(lengths[worst]):.3f} Å apart, {ratio[worst]:.2f} × their covalent "
                     "radii"
                 )
-        references = getattr(self.model, "atomic_energies", None)
-        elements = getattr(self.model, "elements", None)
-        if references is not None and elements is not None and len(energies):
-            index = {symbol: k for k, symbol in enumerate(elements)}
-            species = [index.get(symbol) for symbol in atoms.get_chemical_symbols()]
-            if None not in species:
-                offset = np.abs(energies - references.detach().cpu().double().numpy()[species])
-                worst = int(np.argmax(offset))
-                if offset[worst] > EXTRAPOLATION_ENERGY_PER_ATOM:
-                    reasons.append(
-                        f"atom {worst} ({atoms[worst].symbol}) has an energy "
-                        f"{offset[worst]:.3g} eV from its element's reference"
-                    )
+        if len(energies):  # E0 of each atom's element (the model has checked every element)
+            reference = self.model.atomic_energies[self.model.species(graph.numbers)]
+            offset = np.abs(energies - reference.detach().cpu().numpy())
+            worst = int(np.argmax(offset))
+            if offset[worst] > EXTRAPOLATION_ENERGY_PER_ATOM:
+                reasons.append(
+                    f"atom {worst} ({atoms[worst].symbol}) has an energy "
+                    f"{offset[worst]:.3g} eV from its element's reference"
+                )
         if reasons and not self._extrapolating:
             message = (
                 f"{atoms.get_chemical_formula()} is far outside what the model was trained on "
@@ -298,28 +277,6 @@ class PhiCalculator(Calculator):
             logger.warning("%s", message)
         self._extrapolating = bool(reasons)
 
-    def _check_distances(self, atoms: Atoms, graph: AtomGraph) -> torch.Tensor | None:
-        """Edge lengths (Å) of ``graph``; raises :class:`BadGeometryError` below
-        ``min_distance``."""
-        if graph.edge_index.shape[1] == 0:
-            return None
-        vectors = edge_vectors(
-            graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
-        )
-        lengths = torch.linalg.norm(vectors, dim=-1).detach()
-        limit = self.parameters["min_distance"]
-        if limit is None:
-            return lengths
-        shortest = int(torch.argmin(lengths))
-        if float(lengths[shortest]) < limit:
-            i, j = (int(x) for x in graph.edge_index[:, shortest])
-            raise BadGeometryError(
-                f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are "
-                f"{float(lengths[shortest]):.3f} Å apart, closer than min_distance={limit} Å "
-                "(pass min_distance=None to skip this check)"
-            )
-        return lengths
-
     def calculate_batch(
         self, structures: list[Atoms], *, max_atoms: int | None = None
     ) -> list[dict[str, Any]]:
@@ -328,8 +285,6 @@ class PhiCalculator(Calculator):
         of :attr:`results`; this calculator's charge, spin and min_distance defaults apply.
         ``max_atoms``: atom budget of one pass (default
         :func:`~phicalc.batch_inference.default_max_atoms`). The calculator's cache is untouched."""
-        from phicalc.batch_inference import predict
-
         return predict(
             self.model,
             structures,

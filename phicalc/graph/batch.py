@@ -14,7 +14,7 @@ import torch
 from ase import Atoms
 
 from phicalc.errors import BadGeometryError
-from phicalc.graph.neighbors import build_neighbor_list
+from phicalc.graph.neighbors import build_neighbor_list, edge_vectors
 from phicalc.graph.verlet import NeighborCache, cached_neighbor_list
 
 
@@ -123,6 +123,43 @@ def check_geometry(atoms: Atoms) -> None:
             raise BadGeometryError(
                 f"periodic along {pbc.tolist()} but the cell {cell.tolist()} is singular"
             )
+
+
+def check_min_distance(
+    graph: AtomGraph, limit: float | None, *, first_structure: int = 0
+) -> torch.Tensor | None:
+    """Edge lengths [n_edges] (Å, detached) of ``graph``, after checking them against ``limit``.
+
+    Raises:
+        BadGeometryError: two atoms closer than ``limit`` Å, naming the structure (numbered
+            from ``first_structure``), the atoms within it and their elements. ``None`` skips
+            the check.
+    """
+    if graph.edge_index.shape[1] == 0:
+        return None
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    lengths = torch.linalg.norm(vectors, dim=-1).detach()
+    if limit is None:
+        return lengths
+    shortest = int(torch.argmin(lengths))
+    if float(lengths[shortest]) < limit:
+        from ase.data import chemical_symbols
+
+        i, j = (int(x) for x in graph.edge_index[:, shortest])
+        g = int(graph.batch[i])
+        first = int(torch.nonzero(graph.batch == g)[0])
+        symbols = [chemical_symbols[int(graph.numbers[k])] for k in (i, j)]
+        where = (
+            f"structure {first_structure + g}: " if graph.n_graphs > 1 or first_structure else ""
+        )
+        raise BadGeometryError(
+            f"{where}atoms {i - first} ({symbols[0]}) and {j - first} ({symbols[1]}) are "
+            f"{float(lengths[shortest]):.3f} Å apart, closer than min_distance={limit} Å "
+            "(pass min_distance=None to skip this check)"
+        )
+    return lengths
 
 
 def atoms_to_graph(

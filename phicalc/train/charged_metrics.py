@@ -13,7 +13,8 @@ The inputs are labelled frames as :mod:`phicalc.data.xtb.charged` writes them:
 * reference charges (e) in ``atoms.arrays["ref_charges"]`` or the calculator results, and
   dipoles (e·Å, about the centre of mass) in the calculator results.
 
-Predictions go through :meth:`Potential.forward` in batches (one graph builder), float64.
+Predictions come from :func:`phicalc.batch_inference.predict` (batched forward passes, one
+graph builder), in the model's dtype.
 """
 
 from __future__ import annotations
@@ -26,31 +27,8 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from phicalc.graph.batch import atoms_to_graph, collate, reference_targets
-
-
-def predict(model: torch.nn.Module, frames: Sequence[Atoms], batch_size: int = 16) -> list[dict]:
-    """Per-frame predictions (energy eV, forces, charges, dipole as numpy) of ``model``."""
-    model.eval()
-    dtype = next(model.parameters()).dtype
-    out: list[dict] = []
-    for start in range(0, len(frames), batch_size):
-        chunk = frames[start : start + batch_size]
-        graphs = [atoms_to_graph(a, model.cutoff, dtype=dtype) for a in chunk]
-        batch = collate(graphs).to(model.device)
-        result = model(batch, compute_forces=True, training=False)
-        offsets = np.cumsum([0] + [len(a) for a in chunk])
-        for k, _ in enumerate(chunk):
-            atoms_slice = slice(int(offsets[k]), int(offsets[k + 1]))
-            entry = {
-                "energy": float(result["energy"][k]),
-                "forces": result["forces"][atoms_slice].double().cpu().numpy(),
-            }
-            if "charges" in result:
-                entry["charges"] = result["charges"][atoms_slice].double().cpu().numpy()
-                entry["dipole"] = result["dipole"][k].double().cpu().numpy()
-            out.append(entry)
-    return out
+from phicalc.batch_inference import predict
+from phicalc.graph.batch import reference_targets
 
 
 def charged_metrics(
@@ -66,7 +44,8 @@ def charged_metrics(
         ``fragment_charge_max_dev_e`` / ``fragment_charge_mean_dev_e`` (separated complexes,
         |Σ_A q − Q_A|); ``charges_pearson_r``; ``dipole_mae_eA`` (per component).
     """
-    predictions = predict(model, frames)
+    model.eval()
+    predictions = predict(model, frames, min_distance=None)  # contact geometries are data
     references = [reference_targets(a) for a in frames]
     metrics: dict[str, Any] = {"n_frames": len(frames)}
     errors: dict[str, list[tuple[float, float]]] = defaultdict(list)

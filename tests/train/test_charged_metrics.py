@@ -9,9 +9,10 @@ from ase import Atoms
 from ase.build import molecule
 
 from phicalc import build_model
+from phicalc.batch_inference import predict
 from phicalc.data import make_record
 from phicalc.testing import ammonium_and_water
-from phicalc.train.charged_metrics import charged_metrics, predict
+from phicalc.train.charged_metrics import charged_metrics
 
 
 def model(seed: int):
