@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 #: i-PI's default prefix of UNIX socket names (``<address>NAME</address>`` → /tmp/ipi_NAME).
 UNIX_PREFIX = "/tmp/ipi_"
 EXTRAS = ("charges", "potentials", "dipole", "electrostatic_energy")
+#: How a server that has finished may hang up: an orderly close, or (a server exiting with our
+#: last STATUS reply still unread in its buffer) a reset or broken pipe. Each ends the session.
+SERVER_GONE = (SocketClosed, ConnectionResetError, BrokenPipeError)
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,11 @@ class IPIClient:
         return energy, forces, virial, extras_json(self.calculator.results)
 
     def serve(self, connect_timeout: float = 60.0) -> int:
-        """Answer the server until it sends EXIT or closes; returns the number of evaluations."""
+        """Answer the server until it sends EXIT or hangs up; returns the number of evaluations.
+
+        i-PI ends a run by closing its sockets, and with several clients it may do so while a
+        client's STATUS reply is still unread, which reaches the client as a reset: that is the
+        end of the session, not an error (evaluations were all answered by then)."""
         sock = self.address.connect(connect_timeout)
         protocol = IPIProtocol(sock, txt=self.log)
         state, reply = "READY", None
@@ -135,12 +142,15 @@ class IPIClient:
             while True:
                 try:
                     message = protocol.recvmsg()
-                except SocketClosed:
+                except SERVER_GONE:
                     break
                 if message == "EXIT":
                     break
                 if message == "STATUS":
-                    protocol.sendmsg(state)
+                    try:
+                        protocol.sendmsg(state)
+                    except SERVER_GONE:
+                        break
                 elif message == "INIT":
                     bead, _ = protocol.recvinit()
                     self.bead_index = int(np.asarray(bead).ravel()[0])

@@ -5,6 +5,8 @@
   periodic cell and the charges/potentials as JSON extras.
 * With the real i-PI server (``i-pi input.xml`` in a subprocess, UNIX socket): a 4-bead PIMD of
   water served by one client and by two clients gives the same trajectory (slow).
+* A server that hangs up with the client's last reply unread (a reset, as i-PI does at the end of
+  a run with several clients) ends the client's session cleanly.
 """
 
 from __future__ import annotations
@@ -120,3 +122,28 @@ def test_pimd_one_client_equals_two(tmp_path, tiny_model_path, tiny_model):
     atoms = read(ROOT / "examples" / "ipi" / "h2o.xyz")
     atoms.calc = PhiCalculator(tiny_model, dtype="float64", device="cpu")
     assert one[0][0, 4] == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
+
+
+def test_server_hanging_up_with_unread_reply_ends_cleanly(tmp_path, tiny_model):
+    """i-PI exiting while a client's STATUS reply sits unread resets the client's socket; the
+    client must end its session (exit 0 in ``phicalc ipi``), as it does on an orderly close."""
+    import select
+    import socket
+
+    path = str(tmp_path / "ipi.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def server() -> None:
+        conn, _ = listener.accept()
+        conn.sendall(b"STATUS".ljust(12))
+        select.select([conn], [], [], 30)  # the client's READY has arrived ...
+        conn.close()  # ... and is never read: the kernel resets the client's side
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    client = IPIClient(PhiCalculator(tiny_model, device="cpu"), molecule("H2O"), Address(unix=path))
+    assert client.serve(connect_timeout=30) == 0
+    thread.join(30)
+    listener.close()
