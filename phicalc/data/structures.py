@@ -7,7 +7,8 @@ accept. It tries, in order:
 2. an existing file: anything :func:`ase.io.read` reads (the last frame), else a CIF / POSCAR read
    with pymatgen and converted by ``pymatgen.io.ase.AseAtomsAdaptor``;
 3. a name: our own (:data:`NAMED_SMILES`, e.g. ``"aspirin"``, ``"Ac-Ala3-NHMe"``/``"ac-ala3"``;
-   aliases such as ``"benzene"``, ``"water"``), ``"water-box:N"``, or an
+   aliases such as ``"benzene"``, ``"water"``), ``"water-box:N"`` (optionally with monatomic
+   ions, ``"water-box:64+Na+Cl"``), or an
    :func:`ase.build.molecule` name (``"H2O"``, ``"CH4"``, ``"C6H6"``, ...);
 4. a SMILES string, embedded with RDKit (explicit hydrogens, ETKDGv3 with a seed, MMFF94
    optimisation; UFF where MMFF has no parameters).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +71,9 @@ _FILE_SUFFIXES = (
     ".xyz", ".extxyz", ".traj", ".cif", ".pdb", ".db", ".json", ".vasp", ".poscar",
     ".gro", ".mol", ".sdf", ".in", ".res", ".cfg", ".lammps", ".data",
 )  # fmt: skip
-_WATER_BOX = re.compile(r"^water-?box:(\d+)$", re.IGNORECASE)
+_WATER_BOX = re.compile(r"^water-?box:(\d+)((?:\+[A-Z][a-z]?)*)$", re.IGNORECASE)
+#: Formal charges (e) of the monatomic ions a water box can hold.
+ION_CHARGES = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "F": -1, "Cl": -1, "Br": -1, "I": -1}
 _MAX_EMBED_ATTEMPTS = 5
 
 
@@ -167,7 +171,7 @@ def _read_with_pymatgen(path: Path) -> Atoms:
 def structure_from_name(name: str, *, seed: int = 0) -> Atoms | None:
     """A named structure, or ``None`` if ``name`` is not a known name.
 
-    Known: :data:`NAMED_SMILES` keys, :data:`ASE_ALIASES` keys, ``water-box:N`` and every
+    Known: :data:`NAMED_SMILES` keys, :data:`ASE_ALIASES` keys, ``water-box:N[+ION...]`` and every
     :func:`ase.build.molecule` name. Matching is case-insensitive except for ASE formulas
     (``"CO"`` and ``"Co"`` differ).
     """
@@ -175,7 +179,8 @@ def structure_from_name(name: str, *, seed: int = 0) -> Atoms | None:
     low = key.lower()
     match = _WATER_BOX.match(key)
     if match:
-        return water_box(int(match.group(1)), seed=seed)
+        ions = [ion for ion in match.group(2).split("+") if ion]
+        return water_box(int(match.group(1)), seed=seed, ions=ions)
     if low in NAMED_SMILES:
         atoms = structure_from_smiles(NAMED_SMILES[low], seed=seed)
         atoms.info["name"] = low
@@ -275,14 +280,21 @@ def water_box(
     min_oo_distance: float = 2.5,
     min_intermolecular_distance: float = 1.5,
     max_attempts: int = 10_000,
+    ions: Sequence[str] = (),
+    min_ion_distance: float = 4.0,
 ) -> Atoms:
-    """A cubic periodic box of ``n_molecules`` rigid waters at the given density.
+    """A cubic periodic box of ``n_molecules`` rigid waters (and monatomic ions) at a density.
 
     Molecules are inserted one by one at random positions and orientations (``numpy`` generator
     seeded with ``seed``, so the box is reproducible) and kept only if every O–O minimum-image
     distance is ≥ ``min_oo_distance`` Å and every other intermolecular distance is
     ≥ ``min_intermolecular_distance`` Å. Geometry: ``ase.build.molecule("H2O")``. Atoms are
     ordered O, H, H per molecule; molecules are whole (H may lie outside the cell).
+
+    Ions (:data:`ION_CHARGES`, e.g. ``("Na", "Cl")``) are placed first, at random positions at
+    least ``min_ion_distance`` Å apart (minimum image; a solvent-separated start), and come after
+    the waters in the atom order; no water atom is within 2.2 Å (O) or 1.6 Å (H) of an ion.
+    ``info["charge"]`` is the sum of their formal charges.
 
     Args:
         n_molecules: number of waters (≥ 1).
@@ -291,9 +303,12 @@ def water_box(
         min_oo_distance: minimum O–O distance, Å.
         min_intermolecular_distance: minimum distance between atoms of different molecules, Å.
         max_attempts: insertion attempts per molecule before giving up.
+        ions: symbols of monatomic ions to add (their mass counts in the density).
+        min_ion_distance: minimum distance between ions, Å.
 
     Returns:
-        Periodic :class:`ase.Atoms` with ``info`` ``charge=0``, ``n_molecules``, ``density_g_cm3``.
+        Periodic :class:`ase.Atoms` with ``info`` ``charge`` (e), ``n_molecules``,
+        ``density_g_cm3``.
 
     Raises:
         StructureSpecError: bad arguments, or the box could not be filled (density too high).
@@ -305,9 +320,15 @@ def water_box(
         raise StructureSpecError(f"water-box needs 1 to 100000 molecules, got {n_molecules}")
     if not density_g_cm3 > 0:
         raise StructureSpecError(f"density must be > 0 g/cm³, got {density_g_cm3}")
+    unknown = [ion for ion in ions if ion not in ION_CHARGES]
+    if unknown:
+        raise StructureSpecError(
+            f"unknown ion(s) {unknown} for a water box; known: {sorted(ION_CHARGES)}"
+        )
     template = molecule("H2O")
-    mass_g = template.get_masses().sum() / units.mol  # amu → g per molecule
-    edge = (n_molecules * mass_g / density_g_cm3 * 1e24) ** (1.0 / 3.0)  # cm³ → Å³
+    ion_mass = float(Atoms(list(ions)).get_masses().sum()) if ions else 0.0
+    mass_g = (n_molecules * template.get_masses().sum() + ion_mass) / units.mol  # amu → g
+    edge = (mass_g / density_g_cm3 * 1e24) ** (1.0 / 3.0)  # cm³ → Å³
     local = template.positions - template.positions[0]  # O at the origin
     cell = np.eye(3) * edge
     rng = np.random.default_rng(seed)
@@ -316,9 +337,28 @@ def water_box(
     def min_image(delta: np.ndarray) -> np.ndarray:
         return delta - edge * np.round(delta / edge)
 
+    ion_positions = np.empty((0, 3))
+    for ion in ions:
+        for _ in range(max_attempts):
+            candidate_ion = rng.uniform(0.0, edge, 3)
+            far = np.linalg.norm(min_image(ion_positions - candidate_ion), axis=-1)
+            if len(far) == 0 or far.min() >= min_ion_distance:
+                break
+        else:
+            raise StructureSpecError(
+                f"could not place ion {ion} {min_ion_distance} Å from the others in a "
+                f"{edge:.1f} Å box; use more waters or a smaller min_ion_distance"
+            )
+        ion_positions = np.concatenate([ion_positions, candidate_ion[None]])
+    ion_clearance = np.array([2.2, 1.6, 1.6])  # Å, O H H
+
     for index in range(n_molecules):
         for _ in range(max_attempts):
             candidate = rng.uniform(0.0, edge, 3) + local @ _random_rotation(rng).T  # [3, 3]
+            if len(ion_positions):
+                to_ions = min_image(ion_positions[:, None, :] - candidate[None, :, :])
+                if (np.linalg.norm(to_ions, axis=-1) < ion_clearance).any():
+                    continue
             if len(placed) == 0:
                 break
             oo = np.linalg.norm(min_image(placed[:, 0] - candidate[0]), axis=-1)
@@ -336,7 +376,13 @@ def water_box(
                 f"after {max_attempts} attempts"
             )
         placed = np.concatenate([placed, candidate[None]])
-    atoms = Atoms(symbols="OHH" * n_molecules, positions=placed.reshape(-1, 3), cell=cell, pbc=True)
-    atoms.info.update(charge=0, n_molecules=n_molecules, density_g_cm3=float(density_g_cm3))
+    atoms = Atoms(
+        symbols=["O", "H", "H"] * n_molecules + list(ions),
+        positions=np.concatenate([placed.reshape(-1, 3), ion_positions]),
+        cell=cell,
+        pbc=True,
+    )
+    charge = sum(ION_CHARGES[ion] for ion in ions)
+    atoms.info.update(charge=charge, n_molecules=n_molecules, density_g_cm3=float(density_g_cm3))
     logger.debug("water box: %d molecules, edge %.3f Å", n_molecules, edge)
     return atoms

@@ -81,6 +81,23 @@ def test_water_box():
     np.testing.assert_allclose(oh, oh[0])
 
 
+@pytest.mark.parametrize(("spec", "charge"), [("water-box:24+Na+Cl", 0), ("water-box:16+Na", 1)])
+def test_water_box_with_ions(spec, charge):
+    box = structure_from_string(spec, seed=1)
+    n_waters = int(spec.split(":")[1].split("+")[0])
+    ions = spec.split("+")[1:]
+    assert box.get_chemical_symbols()[3 * n_waters :] == ions and box.info["charge"] == charge
+    density = box.get_masses().sum() / box.get_volume() * 1.66053906660
+    assert density == pytest.approx(1.0, rel=1e-6)
+    ion_pos = box.positions[3 * n_waters :]
+    _, d = get_distances(ion_pos, box.positions[: 3 * n_waters], cell=box.cell, pbc=True)
+    assert d[:, 0::3].min() >= 2.2 and min(d[:, 1::3].min(), d[:, 2::3].min()) >= 1.6
+    if len(ions) == 2:
+        assert box.get_distance(-1, -2, mic=True) >= 4.0
+    with pytest.raises(StructureSpecError, match="unknown ion"):
+        water_box(8, ions=["Xx"])
+
+
 def test_unknown_specs():
     with pytest.raises(StructureSpecError) as info:
         structure_from_string("not-a-molecule")
