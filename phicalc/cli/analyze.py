@@ -22,6 +22,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--rdf-rmax", type=float, default=None, help="RDF range in Å (default: half the cell)"
     )
+    parser.add_argument(
+        "--rdf-pairs",
+        nargs="+",
+        default=None,
+        metavar="A-B",
+        help="element pairs of the RDFs, e.g. Na-O Cl-H (default: up to six pairs, most "
+        "common elements first)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.set_defaults(run=run)
 
@@ -40,9 +48,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rdf-bins must be >= 1, got {args.rdf_bins}")
     if args.rdf_rmax is not None and args.rdf_rmax <= 0:
         raise ConfigError(f"--rdf-rmax must be > 0, got {args.rdf_rmax}")
-    result = analyze(
-        args.run_dir, rdf_bins=args.rdf_bins, rdf_r_max=args.rdf_rmax, plots=not args.no_plots
-    )
+    pairs = None
+    if args.rdf_pairs is not None:
+        pairs = [tuple(pair.split("-")) for pair in args.rdf_pairs]
+        bad = [text for text, pair in zip(args.rdf_pairs, pairs) if len(pair) != 2 or "" in pair]
+        if bad:
+            raise ConfigError(f"--rdf-pairs takes element pairs like Na-O, not {bad}")
+    try:
+        result = analyze(
+            args.run_dir,
+            rdf_bins=args.rdf_bins,
+            rdf_r_max=args.rdf_rmax,
+            rdf_pairs=pairs,
+            plots=not args.no_plots,
+        )
+    except ValueError as error:  # an RDF pair naming an element the run lacks
+        raise ConfigError(str(error)) from error
     brief: dict[str, Any] = {"n_frames": result["n_frames"], "periodic": result["periodic"]}
     if "energy" in result:
         brief["energy_drift_meV_per_atom_per_ps"] = result["energy"]["drift_meV_per_atom_per_ps"]

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,14 +252,23 @@ def rmsd_rmsf(data: RunData) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def radial_distribution(
-    data: RunData, *, nbins: int = 100, r_max: float | None = None
+    data: RunData,
+    *,
+    nbins: int = 100,
+    r_max: float | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """RDFs g(r) of up to six element pairs (most common elements first) for a 3D-periodic run.
+    """RDFs g(r) of element pairs for a 3D-periodic run.
 
     Args:
         data: The run.
         nbins: Number of histogram bins.
         r_max: Largest distance in Å. (default: half the shortest cell height of frame 0)
+        pairs: Element pairs, e.g. ``[("Na", "O"), ("Cl", "H")]``. (default: up to six pairs,
+            most common elements first)
+
+    Raises:
+        ValueError: a pair names an element the run does not have.
 
     Returns:
         ``{"O-H": {"r_A": [...], "g": [...]}, ...}``.
@@ -274,7 +284,11 @@ def radial_distribution(
     universe = make_universe(data)
     counts = Counter(data.symbols)
     elements = [element for element, _ in counts.most_common()]
-    pairs = [(a, b) for i, a in enumerate(elements) for b in elements[i:]][:_MAX_RDF_PAIRS]
+    if pairs is None:
+        pairs = [(a, b) for i, a in enumerate(elements) for b in elements[i:]][:_MAX_RDF_PAIRS]
+    missing = sorted({e for pair in pairs for e in pair} - set(elements))
+    if missing:
+        raise ValueError(f"RDF pair element(s) {missing} not in this run (it has {elements})")
     results: dict[str, dict[str, Any]] = {}
     for first, second in pairs:
         group1 = universe.select_atoms(f"element {first}")
@@ -377,6 +391,7 @@ def analyze(
     *,
     rdf_bins: int = 100,
     rdf_r_max: float | None = None,
+    rdf_pairs: Sequence[tuple[str, str]] | None = None,
     plots: bool = True,
 ) -> dict[str, Any]:
     """Analyse a run directory and write ``analysis.json`` (and figures) into it.
@@ -385,6 +400,7 @@ def analyze(
         run_dir: Output directory of :func:`phicalc.md.run`.
         rdf_bins: Number of RDF bins (periodic systems).
         rdf_r_max: Largest RDF distance in Å. (default: half the shortest cell height)
+        rdf_pairs: Element pairs of the RDFs. (default: up to six, most common elements first)
         plots: Write the figures. (default: ``True``)
 
     Returns:
@@ -405,7 +421,7 @@ def analyze(
     }
     result.update(thermo_statistics(data))
     if periodic:
-        result["rdf"] = radial_distribution(data, nbins=rdf_bins, r_max=rdf_r_max)
+        result["rdf"] = radial_distribution(data, nbins=rdf_bins, r_max=rdf_r_max, pairs=rdf_pairs)
     elif data.pbc.any():
         logger.info("partly periodic system: no RMSD/RMSF (atoms may cross the cell) and no RDF")
     elif len(data.positions) > 1:

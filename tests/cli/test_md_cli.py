@@ -77,6 +77,8 @@ def test_md_then_analyze(tiny_model_path, ethanol_xyz, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["n_frames"] == 3 and "rmsd_final_A" in printed
     assert (out / "analysis.json").exists()
+    assert main(["analyze", str(out), "--rdf-pairs", "NaO", "--no-plots"]) == 2
+    assert "Na-O" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,11 @@ def test_analyze_periodic_water_gives_rdfs(water_box, tiny_model, tmp_path):
     assert len(oh["r_A"]) == 30 and max(oh["r_A"]) <= 3.2
     assert oh["g"][int(np.argmin(np.abs(np.array(oh["r_A"]) - 0.97)))] > 1  # O-H bond peak
     assert result["energy"]["drift_meV_per_atom_per_ps"] is None  # Langevin conserves nothing
+    chosen = analyze(tmp_path, rdf_bins=30, rdf_pairs=[("O", "H")], plots=False)["rdf"]
+    assert list(chosen) == ["O-H"]
+    np.testing.assert_allclose(chosen["O-H"]["r_A"], oh["r_A"])
+    with pytest.raises(ValueError, match="Na"):
+        analyze(tmp_path, rdf_pairs=[("Na", "O")], plots=False)
 
 
 def test_analyze_missing_directory_raises(tmp_path):
