@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,9 @@ def main() -> None:
         name, _, path = spec.partition("=")
         results[name] = score(Path(path), args.organic, args.charged)
         print(f"{name}: scored", flush=True)
-    lines = [f"Organic held-out molecules ({args.organic}, neutral, never trained on):", ""]
+    command = shlex.join(["python", "scripts/default_model_report.py", *sys.argv[1:]])
+    lines = [f"`{command}`", ""]
+    lines += [f"Organic held-out molecules ({args.organic}, neutral, never trained on):", ""]
     lines += table(results, "organic", ORGANIC_COLUMNS)
     for split in ("val", "test"):
         lines += ["", f"Charged set {split} split ({args.charged}_{split}.extxyz):", ""]

@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--limits", required=True)
     parser.add_argument("--recipe", required=True, help="recipe file that trained it")
     parser.add_argument("--history", default="", help="how the training actually ran")
+    parser.add_argument(
+        "--notes", nargs="*", default=[], help="markdown reports quoted under 'Held-out species'"
+    )
     args = parser.parse_args()
 
     blob = read_model_file(args.model)
@@ -104,6 +107,15 @@ def main() -> None:
             "| metric | value |",
             "|---|---|",
             *metric_rows(report["metrics"]),
+            "",
+        ]
+    for path in args.notes:
+        lines += [
+            "## Held-out species (all shipped default models side by side)",
+            "",
+            f"From `{path}` (the command that reproduces it heads that file):",
+            "",
+            Path(path).read_text().strip(),
             "",
         ]
     if args.md:

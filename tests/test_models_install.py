@@ -72,7 +72,7 @@ def test_wheel_ships_models(tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["file"].startswith(str(target))
     assert report["names"] == SHIPPED
-    assert report["elements"] == ["H", "C", "N", "O"]
+    assert report["elements"] == ["H", "C", "N", "O", "F", "Na", "P", "S", "Cl"]
     assert (target / "phicalc" / "models" / "phi-painn-organic" / "model_card.md").is_file()
 
 
@@ -81,7 +81,10 @@ def test_models_command(capsys):
     out = capsys.readouterr().out
     for name in list_models():
         assert name in out
-    assert "neutral only" in out and "H,C,N,O" in out
+    assert "neutral only" in out and "H,C,N,O" in out and "Q,2S+1 in" in out
+    # the element column is as wide as its widest entry, so the columns stay aligned
+    lines = [line for line in out.splitlines() if line.split()[:1] and line.split()[0] in SHIPPED]
+    assert len({line.index(line.split()[2]) for line in lines}) == 1
 
 
 def test_models_command_json(capsys, monkeypatch, tmp_path, tiny_model_path):

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # Na⁺ and Cl⁻ in a periodic box of 32 waters (98 atoms, 9.9 Å, 1.0 g/cm³) with the default model:
-# NVT at 300 K for the ion–water structure and the charges along the trajectory, and NVE over
-# 5 ps at 0.5 fs for energy conservation. The two runs are independent (each starts from the
-# same fresh box with Maxwell–Boltzmann momenta) and run side by side, one core each.
+# 2 ps of Bussi NVT at 300 K (ion–water RDFs, charges along the trajectory), then 5 ps of NVE at
+# 0.5 fs from the last NVT frame (fresh Maxwell–Boltzmann momenta at 300 K) for energy
+# conservation. The freshly packed box is far from equilibrium (it heats to ~450 K in the first
+# 0.1 ps), which is why NVE starts from the thermostatted run, not from the packed box.
 # Rerunning continues interrupted runs from their last checkpoint.
-#   bash examples/ion_pair/run.sh        (about 30 min on 2 CPU cores)
+#   bash examples/ion_pair/run.sh        (about 35 min on 2 CPU cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PHICALC=${PHICALC:-.venv/bin/phicalc}
-BOX="water-box:32+Na+Cl"
-COMMON=(--model phi-painn-organic --structure "$BOX" --temperature 300 --timestep 0.5
-    --dtype float64 --threads 1 --seed 0 --no-progress)
-$PHICALC md "${COMMON[@]}" --ensemble bussi --steps 4000 --traj-every 10 --log-every 10 \
-    --out md_runs/nacl_water_nvt > md_runs/nacl_water_nvt.log 2>&1 &
-$PHICALC md "${COMMON[@]}" --ensemble nve --steps 10000 --traj-every 20 --log-every 10 \
-    --out md_runs/nacl_water_nve > md_runs/nacl_water_nve.log 2>&1 &
-wait
+COMMON=(--model phi-painn-organic --temperature 300 --timestep 0.5 --dtype float64 --seed 0
+    --no-progress)
+$PHICALC md "${COMMON[@]}" --structure "water-box:32+Na+Cl" --ensemble bussi --steps 4000 \
+    --traj-every 10 --log-every 10 --threads 1 --out md_runs/nacl_water_nvt
+$PHICALC md "${COMMON[@]}" --structure md_runs/nacl_water_nvt/trajectory.traj --ensemble nve \
+    --steps 10000 --traj-every 20 --log-every 10 --threads 2 --out md_runs/nacl_water_nve
 $PHICALC analyze md_runs/nacl_water_nvt --rdf-pairs Na-O Cl-H Cl-O Na-Cl O-O O-H
 $PHICALC analyze md_runs/nacl_water_nve --no-plots

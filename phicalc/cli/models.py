@@ -72,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
         searched = ", ".join(str(d) for d in models_directories())
         print(f"no shipped models found (searched {searched})")
         return 0
-    header = f"{'name':22s} {'elements':12s} {'cutoff':>6s}  {'total charge':14s} {'charges':7s}  summary"
+    width = max(len("elements"), *(len(",".join(row["elements"])) for row in rows))
+    header = (
+        f"{'name':22s} {'elements':{width}s} {'cutoff':>6s}  {'total charge':14s} {'charges':7s}"
+        "  summary"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         if row["coulomb"]:
             charges += "+C"
         print(
-            f"{row['name']:22s} {','.join(row['elements']):12s} {row['cutoff']:6.2f}  "
+            f"{row['name']:22s} {','.join(row['elements']):{width}s} {row['cutoff']:6.2f}  "
             f"{charge:14s} {charges:7s}  {row['summary']}"
         )
     return 0
