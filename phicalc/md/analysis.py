@@ -268,7 +268,7 @@ def radial_distribution(
             most common elements first)
 
     Raises:
-        ValueError: a pair names an element the run does not have.
+        ConfigError: (a ``ValueError``) a pair names an element the run does not have.
 
     Returns:
         ``{"O-H": {"r_A": [...], "g": [...]}, ...}``.
@@ -288,7 +288,9 @@ def radial_distribution(
         pairs = [(a, b) for i, a in enumerate(elements) for b in elements[i:]][:_MAX_RDF_PAIRS]
     missing = sorted({e for pair in pairs for e in pair} - set(elements))
     if missing:
-        raise ValueError(f"RDF pair element(s) {missing} not in this run (it has {elements})")
+        from phicalc.errors import ConfigError
+
+        raise ConfigError(f"RDF pair element(s) {missing} not in this run (it has {elements})")
     results: dict[str, dict[str, Any]] = {}
     for first, second in pairs:
         group1 = universe.select_atoms(f"element {first}")
