@@ -52,12 +52,15 @@ CHARGED_COLUMNS = (
 )
 
 
-def score(model_path: Path, organic: Path, charged: str) -> dict[str, Any]:
-    """Metrics of one model: ``organic`` always, ``val`` / ``test`` of the charged set if it
-    takes charge and spin as inputs."""
+def score(
+    model_path: Path, organic: Path, charged: str, extra: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """Metrics of one model: ``organic`` and each ``extra`` file always, ``val`` / ``test`` of
+    the charged set if it takes charge and spin as inputs."""
     model = load_model(model_path)
     result: dict[str, Any] = {"model": str(model_path)}
-    result["organic"] = evaluate(model, list(GraphDataset(read_structures(organic), model.cutoff)))
+    for name, path in {"organic": organic, **(extra or {})}.items():
+        result[name] = evaluate(model, list(GraphDataset(read_structures(path), model.cutoff)))
     model = model.double()
     if model.config.charge_spin:
         for split in ("val", "test"):
@@ -87,17 +90,28 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH")
     parser.add_argument("--organic", type=Path, default=Path("data/organic_heldout.extxyz"))
     parser.add_argument("--charged", default="data/charged_v1", help="prefix of the split files")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another labelled file scored like the organic one (e.g. water frames)",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/default_model"))
     args = parser.parse_args()
+    extra = {name: Path(path) for name, _, path in (s.partition("=") for s in args.extra)}
     results = {}
     for spec in args.model:
         name, _, path = spec.partition("=")
-        results[name] = score(Path(path), args.organic, args.charged)
+        results[name] = score(Path(path), args.organic, args.charged, extra)
         print(f"{name}: scored", flush=True)
     command = shlex.join(["python", "scripts/default_model_report.py", *sys.argv[1:]])
     lines = [f"`{command}`", ""]
     lines += [f"Organic held-out molecules ({args.organic}, neutral, never trained on):", ""]
     lines += table(results, "organic", ORGANIC_COLUMNS)
+    for name, path in extra.items():
+        lines += ["", f"{name} ({path}):", ""]
+        lines += table(results, name, ORGANIC_COLUMNS)
     for split in ("val", "test"):
         lines += ["", f"Charged set {split} split ({args.charged}_{split}.extxyz):", ""]
         lines += table(results, split, CHARGED_COLUMNS)

@@ -8,7 +8,8 @@ accept. It tries, in order:
    with pymatgen and converted by ``pymatgen.io.ase.AseAtomsAdaptor``;
 3. a name: our own (:data:`NAMED_SMILES`, e.g. ``"aspirin"``, ``"Ac-Ala3-NHMe"``/``"ac-ala3"``;
    aliases such as ``"benzene"``, ``"water"``), ``"water-box:N"`` (optionally with monatomic
-   ions, ``"water-box:64+Na+Cl"``), or an
+   ions, ``"water-box:64+Na+Cl"``; ``"water-cluster:24+Na"`` is the same packing without the
+   periodic cell), or an
    :func:`ase.build.molecule` name (``"H2O"``, ``"CH4"``, ``"C6H6"``, ...);
 4. a SMILES string, embedded with RDKit (explicit hydrogens, ETKDGv3 with a seed, MMFF94
    optimisation; UFF where MMFF has no parameters).
@@ -71,7 +72,7 @@ _FILE_SUFFIXES = (
     ".xyz", ".extxyz", ".traj", ".cif", ".pdb", ".db", ".json", ".vasp", ".poscar",
     ".gro", ".mol", ".sdf", ".in", ".res", ".cfg", ".lammps", ".data",
 )  # fmt: skip
-_WATER_BOX = re.compile(r"^water-?box:(\d+)((?:\+[A-Z][a-z]?)*)$", re.IGNORECASE)
+_WATER_BOX = re.compile(r"^water-?(box|cluster):(\d+)((?:\+[A-Z][a-z]?)*)$", re.IGNORECASE)
 #: Formal charges (e) of the monatomic ions a water box can hold.
 ION_CHARGES = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "F": -1, "Cl": -1, "Br": -1, "I": -1}
 _MAX_EMBED_ATTEMPTS = 5
@@ -171,7 +172,8 @@ def _read_with_pymatgen(path: Path) -> Atoms:
 def structure_from_name(name: str, *, seed: int = 0) -> Atoms | None:
     """A named structure, or ``None`` if ``name`` is not a known name.
 
-    Known: :data:`NAMED_SMILES` keys, :data:`ASE_ALIASES` keys, ``water-box:N[+ION...]`` and every
+    Known: :data:`NAMED_SMILES` keys, :data:`ASE_ALIASES` keys, ``water-box:N[+ION...]``,
+    ``water-cluster:N[+ION...]`` (the same packing as an open cluster) and every
     :func:`ase.build.molecule` name. Matching is case-insensitive except for ASE formulas
     (``"CO"`` and ``"Co"`` differ).
     """
@@ -179,8 +181,9 @@ def structure_from_name(name: str, *, seed: int = 0) -> Atoms | None:
     low = key.lower()
     match = _WATER_BOX.match(key)
     if match:
-        ions = [ion for ion in match.group(2).split("+") if ion]
-        return water_box(int(match.group(1)), seed=seed, ions=ions)
+        ions = [ion for ion in match.group(3).split("+") if ion]
+        box = water_box(int(match.group(2)), seed=seed, ions=ions)
+        return box if match.group(1).lower() == "box" else water_cluster(box)
     if low in NAMED_SMILES:
         atoms = structure_from_smiles(NAMED_SMILES[low], seed=seed)
         atoms.info["name"] = low
@@ -386,3 +389,16 @@ def water_box(
     atoms.info.update(charge=charge, n_molecules=n_molecules, density_g_cm3=float(density_g_cm3))
     logger.debug("water box: %d molecules, edge %.3f Å", n_molecules, edge)
     return atoms
+
+
+def water_cluster(box: Atoms) -> Atoms:
+    """The molecules of a :func:`water_box` as an open cluster (no cell, centred at the origin).
+
+    Molecules are whole in the box and the box's minimum-image clearances bound the direct
+    distances from below, so the cluster has no clashes; it is a cube of liquid-density water
+    with a free surface (ions keep their positions relative to the waters).
+    """
+    cluster = Atoms(numbers=box.numbers, positions=box.positions, pbc=False)
+    cluster.positions -= cluster.get_center_of_mass()
+    cluster.info.update({k: v for k, v in box.info.items() if k != "density_g_cm3"})
+    return cluster

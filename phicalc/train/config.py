@@ -379,6 +379,8 @@ class TrainConfig:
         out: output folder.
         selection_metric: validation metric that picks ``best_model.pt`` (never a test metric).
         progress: show tqdm progress bars.
+        init_from: a model name or file whose weights, E0 and σ start the run (fine-tuning);
+            its architecture and elements must equal the model section's. None: fresh weights.
     """
 
     model: ModelSection
@@ -393,6 +395,7 @@ class TrainConfig:
     out: str = "runs/train"
     selection_metric: str = "loss"
     progress: bool = True
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("dtype", self.dtype, DTYPES)

@@ -174,3 +174,27 @@ def set_statistics(
             kind = "force_rms" if forces_available else "residual_std"
         scale = energy_scale(train_graphs, energies, kind)
     model.set_energy_scale(scale)
+
+
+def initialise_from(model: torch.nn.Module, source: str) -> None:
+    """Copy the weights, E0 and σ of the model ``source`` (name or file) into ``model``.
+
+    Raises:
+        ConfigError: ``source`` has another architecture or other elements than ``model``.
+    """
+    from phicalc.serialization import load_model
+
+    initial = load_model(source)
+    differences = config_differences(initial.config.to_dict(), model.config.to_dict())
+    if differences:
+        raise ConfigError(
+            f"init_from={source!r}: its model differs from the config's model section in "
+            f"{differences}; fine-tuning needs the same architecture and elements"
+        )
+    target = model.state_dict()
+    state = {
+        key: value.to(dtype=target[key].dtype) if key in target else value
+        for key, value in initial.state_dict().items()
+    }
+    model.load_state_dict(state, strict=True)
+    logger.info("weights, E0 and σ from %s", source)

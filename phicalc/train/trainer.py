@@ -65,6 +65,7 @@ from phicalc.train.preparation import (
     check_targets,
     check_test_elements,
     choose_elements,
+    initialise_from,
     set_statistics,
 )
 from phicalc.train.schedule import LRSchedule
@@ -155,7 +156,9 @@ class Trainer(RunLoop):
 
         model = build_model(**c.model.build_kwargs(self.elements), seed=c.seed)
         self.model = model.to(device=self.device, dtype=self.dtype)
-        if checkpoint is None:
+        if checkpoint is None and c.init_from is not None:
+            initialise_from(self.model, c.init_from)
+        elif checkpoint is None:
             set_statistics(
                 self.model,
                 c.model,

@@ -113,3 +113,19 @@ def test_unknown_specs():
         structure_from_string("   ")
     with pytest.raises(ValueError, match="water-box"):
         structure_from_string("water-box:0")
+
+
+def test_water_cluster_is_the_box_packing_without_cell():
+    box = structure_from_string("water-box:16+Na+Cl", seed=2)
+    cluster = structure_from_string("water-cluster:16+Na+Cl", seed=2)
+    assert not cluster.pbc.any() and cluster.cell.rank == 0
+    assert cluster.get_chemical_symbols() == box.get_chemical_symbols()
+    assert cluster.info["charge"] == 0
+    # the same packing, shifted: every direct distance equal to the box's direct distance
+    np.testing.assert_allclose(cluster.get_all_distances(), box.get_all_distances(mic=False))
+    np.testing.assert_allclose(cluster.get_center_of_mass(), 0.0, atol=1e-10)
+    # no clash: direct distances bound the minimum-image ones from below
+    pairs = ~np.eye(len(box), dtype=bool)
+    assert (
+        cluster.get_all_distances()[pairs] >= box.get_all_distances(mic=True)[pairs] - 1e-9
+    ).all()

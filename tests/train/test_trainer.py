@@ -246,3 +246,44 @@ def test_test_file_with_an_element_absent_from_training_is_refused_up_front(
     with pytest.raises(ConfigError, match=r"test_with_si\.extxyz contain Si"):
         train(TrainConfig.from_dict(values))
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_init_from_starts_from_the_given_model_and_refuses_another_architecture(
+    tiny_files, tiny_config, tmp_path
+):
+    from phicalc.train.trainer import Trainer
+
+    train(TrainConfig.from_dict(tiny_config(tiny_files, tmp_path / "first", epochs=2)))
+    first = load_model(tmp_path / "first" / "best_model.pt")
+    fine = TrainConfig.from_dict(
+        tiny_config(
+            tiny_files,
+            tmp_path / "fine",
+            epochs=1,
+            seed=7,  # another seed: fresh weights would differ
+            init_from=str(tmp_path / "first" / "best_model.pt"),
+        )
+    )
+    trainer = Trainer(fine)
+    try:
+        _state_equal(trainer.model.state_dict(), first.state_dict())  # weights, E0 and σ
+    finally:
+        trainer._release()
+    fresh = Trainer(TrainConfig.from_dict(tiny_config(tiny_files, tmp_path / "fresh", seed=7)))
+    try:
+        assert not torch.equal(
+            fresh.model.state_dict()["readout.0.weight"], first.state_dict()["readout.0.weight"]
+        )
+    finally:
+        fresh._release()
+    result = train(fine)
+    assert result.finished and (tmp_path / "fine" / "best_model.pt").is_file()
+
+    wider = tiny_config(
+        tiny_files,
+        tmp_path / "wider",
+        init_from=str(tmp_path / "first" / "best_model.pt"),
+        model={"backbone_config": {"num_features": 16}},
+    )
+    with pytest.raises(ConfigError, match="init_from.*backbone_config.num_features"):
+        train(TrainConfig.from_dict(wider))
