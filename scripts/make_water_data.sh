@@ -26,4 +26,4 @@ $PHICALC label --structure water-box:16+Na+Cl --temperatures 300 400 --frames 12
 wait
 cat data/water_boxes_pure.extxyz data/water_boxes_nacl.extxyz > data/water_boxes.extxyz
 .venv/bin/python scripts/split_validation.py data/water_clusters.extxyz --fraction 0.25 \
-    --group molecule
+    --group molecule --seed 1  # holds out water-cluster:20+Cl (Cl- without Na+)
