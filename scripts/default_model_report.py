@@ -65,6 +65,11 @@ def score(
     if model.config.charge_spin:
         for split in ("val", "test"):
             result[split] = charged_metrics(model, read_structures(f"{charged}_{split}.extxyz"))
+        # the test split without chlorine: what stays unseen once Cl⁻ is trained on (water data)
+        records = read_structures(f"{charged}_test.extxyz")
+        result["test_without_cl"] = charged_metrics(
+            model, [atoms for atoms in records if 17 not in atoms.numbers]
+        )
     return result
 
 
@@ -115,6 +120,8 @@ def main() -> None:
     for split in ("val", "test"):
         lines += ["", f"Charged set {split} split ({args.charged}_{split}.extxyz):", ""]
         lines += table(results, split, CHARGED_COLUMNS)
+    lines += ["", f"Charged set test split without Cl-containing frames ({args.charged}_test):", ""]
+    lines += table(results, "test_without_cl", CHARGED_COLUMNS)
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)

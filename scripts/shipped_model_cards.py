@@ -74,9 +74,32 @@ DEFAULT_LIMITS = [
     "not equal epochs.",
 ]
 V1_NOTE = (
-    " Superseded as the default by the charge-aware phi-painn-organic (v2); kept, unchanged, so "
-    "results obtained with it stay reproducible."
+    " Superseded as the default by the charge-aware phi-painn-organic (v2, then v3); kept, "
+    "unchanged, so results obtained with it stay reproducible."
 )
+V2_NOTE = (
+    " Superseded as the default by phi-painn-organic v3 (this model fine-tuned on condensed "
+    "water); kept, unchanged, so results obtained with it stay reproducible. In a periodic "
+    "water box it collapses within 0.25 ps (reports/ion_pair_md.md)."
+)
+WATER_DATA = (
+    " Then fine-tuned (v3) on the same data plus condensed water: GFN2-xTB Langevin MD of open "
+    "20–24-water clusters with Na⁺, Cl⁻ or both and of periodic 16-water boxes with and "
+    "without Na⁺Cl⁻ (scripts/make_water_data.sh, 248 frames, listed twice)."
+)
+WATER_BUDGET = (
+    "One seed. The fine-tuning ran 38 CPU-minutes per model (the two side by side); with "
+    "equal time, not equal epochs, as for v2."
+)
+WATER_LIMITS = [
+    "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
+    "(GFN2-xTB, 300–400 K, NaCl the only salt): a Na⁺Cl⁻ pair in 32 waters runs stably "
+    "(reports/ion_pair_md.md); other salts, concentrations, interfaces and solutes in water "
+    "are extrapolation.",
+    "The chloride anion was held out of the charged set (its test split), but the water data "
+    "contain Cl⁻ (clusters and boxes): the charged test split's Cl⁻ frames are no longer "
+    "unseen species for this model (reports/default_model.md scores them apart).",
+]
 CHARGES = (
     "Learned charges (Φ model) are not Mulliken charges: they were never fitted to charges and "
     "correlate weakly or not at all with them (Pearson r in the table)."
@@ -142,12 +165,23 @@ HISTORY = {
     "phi-painn-organic-v1": f"{CPU_ORGANIC}. Then {GPU}: `--resume --epochs 100 --time-limit "
     "470`, cut to 22 epochs; then, alone on the GPU, `--resume --epochs 32` to match "
     "painn-organic's 32 epochs (re-stretched from 22).",
-    "painn-organic": "one run on this project's 2-core CPU (one torch thread, beside the "
+    "painn-organic-v2": "one run on this project's 2-core CPU (one torch thread, beside the "
     "phi-painn-organic run): `phicalc train recipes/shipped/default_painn.yaml --time-limit 80m`; "
     "the limit fitted the cosine schedule to the budget (epochs: 100 as the upper bound).",
-    "phi-painn-organic": "one run on this project's 2-core CPU (one torch thread, beside the "
+    "phi-painn-organic-v2": "one run on this project's 2-core CPU (one torch thread, beside the "
     "painn-organic run): `phicalc train recipes/shipped/default_painn_phi.yaml --time-limit "
     "80m`; the limit fitted the cosine schedule to the budget (epochs: 100 as the upper bound).",
+    "painn-organic": "painn-organic-v2 (`recipes/shipped/default_painn.yaml`, 53 epochs in 80 "
+    "CPU-minutes), then one fine-tuning run on this project's 2-core CPU (one torch thread, "
+    "beside the phi-painn-organic run): `phicalc train recipes/shipped/water_painn.yaml "
+    "--time-limit 38m` (init_from: painn-organic-v2, learning rate 3e-4 annealed by a cosine "
+    "fitted to the budget). The epochs and steps below count the fine-tuning run only.",
+    "phi-painn-organic": "phi-painn-organic-v2 (`recipes/shipped/default_painn_phi.yaml`, 37 "
+    "epochs in 80 CPU-minutes), then one fine-tuning run on this project's 2-core CPU (one "
+    "torch thread, beside the painn-organic run): `phicalc train "
+    "recipes/shipped/water_painn_phi.yaml --time-limit 38m` (init_from: phi-painn-organic-v2, "
+    "learning rate 3e-4 annealed by a cosine fitted to the budget). The epochs and steps below "
+    "count the fine-tuning run only.",
 }
 EXTRA_LIMITS = {
     "painn-ac-ala3": ["12 epochs; validation loss was still falling slowly."],
@@ -196,8 +230,9 @@ def card(name: str) -> list[str]:
         )
         description += V1_NOTE
         limits = ORGANIC_LIMITS
-    elif system == "organic":
-        recipe = f"recipes/shipped/default_{backbone}{'_phi' if phi else ''}.yaml"
+    elif system in ("organic", "organic-v2"):
+        generation = "default" if system == "organic-v2" else "water"
+        recipe = f"recipes/shipped/{generation}_{backbone}{'_phi' if phi else ''}.yaml"
         if phi:
             description = (
                 f"The default model of phicalc: charge-aware {what}, charge equilibration and "
@@ -211,14 +246,21 @@ def card(name: str) -> list[str]:
                 f"The baseline of phi-painn-organic: {what} with total charge and spin as inputs "
                 f"({arch}) {DEFAULT_DATA} Same data, recipe and wall-clock budget; no charges."
             )
+        if system == "organic-v2":
+            description += V2_NOTE
+            limits = DEFAULT_LIMITS
+        else:
+            description = description.replace(" Small enough for CPU MD.", "") + WATER_DATA
+            description += " Small enough for CPU MD." if phi else ""
+            limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."] + DEFAULT_LIMITS[1:2]
+            limits += WATER_LIMITS + [WATER_BUDGET]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
-        limits = DEFAULT_LIMITS
     else:
         recipe = f"recipes/shipped/ac_ala3_{backbone}{'_phi' if phi else ''}.yaml"
         description = f"{what} for Ac-Ala3-NHMe (42 atoms): {arch}. {AC_ALA3_DATA}"
         limits = AC_ALA3_LIMITS
-    charges_note = [CHARGES] if phi and system != "organic" else []
+    charges_note = [CHARGES] if phi and system not in ("organic", "organic-v2") else []
     limits = limits + EXTRA_LIMITS.get(base, []) + charges_note
     args = [
         sys.executable,
