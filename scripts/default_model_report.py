@@ -60,7 +60,12 @@ def score(
     model = load_model(model_path)
     result: dict[str, Any] = {"model": str(model_path)}
     for name, path in {"organic": organic, **(extra or {})}.items():
-        result[name] = evaluate(model, list(GraphDataset(read_structures(path), model.cutoff)))
+        records = read_structures(path)
+        elements = {symbol for atoms in records for symbol in atoms.get_chemical_symbols()}
+        has_ions = any(float(atoms.info.get("charge", 0)) != 0 for atoms in records)
+        if not elements <= set(model.elements) or (has_ions and not model.config.charge_spin):
+            continue  # outside what the model takes (elements, or ions for a neutral-only model)
+        result[name] = evaluate(model, list(GraphDataset(records, model.cutoff)))
     model = model.double()
     if model.config.charge_spin:
         for split in ("val", "test"):

@@ -8,6 +8,7 @@ GFN2-xTB (periodic when the run is), and writes an extxyz that ``phicalc eval`` 
         --out data/md_check_nacl_water.extxyz
     phicalc eval --model phi-painn-organic --data data/md_check_nacl_water.extxyz
 
+``--shard K/N`` labels every N-th of the picked frames from the K-th (N processes side by side).
 The total charge is the trajectory's ``info["charge"]`` when stored, else ``--charge``.
 """
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--timestep-fs", type=float, default=0.5)
     parser.add_argument("--traj-every", type=int, default=10, help="MD steps per stored frame")
     parser.add_argument("--charge", type=float, default=0.0)
+    parser.add_argument("--shard", default="0/1", help="K/N: label every N-th pick from the K-th")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -40,6 +42,8 @@ def main() -> None:
     if first >= len(frames):
         raise SystemExit(f"{args.run}: {len(frames)} frames, none after {args.skip_ps} ps")
     picks = np.unique(np.linspace(first, len(frames) - 1, args.frames).round().astype(int))
+    shard, n_shards = (int(x) for x in args.shard.split("/"))
+    picks = picks[shard::n_shards]
     records = []
     for index in tqdm(picks, desc="GFN2-xTB labels", unit="frame"):
         atoms = frames[int(index)]
