@@ -253,7 +253,12 @@ def charge_and_multiplicity(
 
 
 def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
-    """Reference labels stored with a structure (energy, forces, charges, dipole, stress)."""
+    """Reference labels stored with a structure (energy, forces, charges, dipole, stress).
+
+    A periodic structure gets no dipole target: the dipole of a cell depends on how its atoms
+    are wrapped (it changes by Q·R and q_i·R for lattice vectors R), so it is neither a label to
+    fit nor a number to score.
+    """
     results = dict(atoms.calc.results) if atoms.calc is not None else {}
     targets: dict[str, torch.Tensor] = {}
     if "energy" in results:
@@ -263,7 +268,7 @@ def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[
     charges = results.get("charges", atoms.arrays.get("ref_charges"))
     if charges is not None:
         targets["charges"] = torch.as_tensor(np.asarray(charges, dtype=float), dtype=dtype)
-    if "dipole" in results:
+    if "dipole" in results and not atoms.pbc.any():
         targets["dipole"] = torch.as_tensor(np.asarray(results["dipole"]), dtype=dtype).reshape(
             1, 3
         )

@@ -193,3 +193,13 @@ def test_plan_batches_is_seeded_covers_every_structure_and_shards_disjointly():
         plan_batches(5, 0)
     with pytest.raises(ValueError, match="rank"):
         plan_batches(5, 2, rank=2, world_size=2)
+
+
+def test_periodic_records_have_no_dipole_target():
+    """A cell's dipole depends on the wrapping: no dipole target, the rest kept."""
+    record = _record()
+    record.set_cell([12.0, 12.0, 12.0])
+    record.pbc = True
+    assert set(reference_targets(record)) == {"energy", "forces", "charges"}
+    record.pbc = False
+    assert "dipole" in reference_targets(record)
