@@ -3,6 +3,8 @@ identity), and the state a checkpoint carries beyond atoms and thermostat (the k
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from ase.calculators.calculator import BaseCalculator
 
 from phicalc.md import checkpoint as ckpt
 from phicalc.md.config import RESUMABLE_CHANGES, MDConfig
+
+logger = logging.getLogger(__name__)
 
 
 def load_resumable(
@@ -87,3 +91,38 @@ def restore_partition(calc: BaseCalculator, atoms: Atoms, positions: list | None
     primer.set_constraint()
     primer.set_positions(np.asarray(positions, dtype=float))
     calc.get_potential_energy(primer)
+
+
+def structure_fingerprint(atoms: Atoms) -> str:
+    """SHA-256 (16 hex digits) of a structure's numbers, positions, cell and periodic flags."""
+    digest = hashlib.sha256()
+    for array in (
+        atoms.numbers.astype(np.int64),
+        np.asarray(atoms.positions, dtype=np.float64),
+        np.asarray(atoms.cell.array, dtype=np.float64),
+        atoms.pbc.astype(np.int8),
+    ):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def start_of_run(checkpoint: ckpt.Checkpoint | None, atoms: Atoms, out: Path) -> str | None:
+    """The fingerprint of the structure a run started from (kept in its checkpoints).
+
+    A continued run keeps its own start; when the structure given now is another one (same
+    system, other coordinates) the checkpoint still decides the state, and a warning says so.
+    Checkpoints written before this was recorded give ``None`` and no warning.
+    """
+    given = structure_fingerprint(atoms)
+    if checkpoint is None:
+        return given
+    saved = checkpoint.extra.get("start_structure")
+    if saved is not None and saved != given:
+        logger.warning(
+            "%s holds a run that started from another structure than the one given now; it "
+            "continues that run from step %d (its checkpoint), not from the given structure: "
+            "use --force-new to start over from it, or another --out",
+            out,
+            checkpoint.step,
+        )
+    return saved

@@ -62,7 +62,12 @@ from phicalc.md.inputs import (
     weights_fingerprint,
 )
 from phicalc.md.recorder import ELECTROSTATICS, SUMMARY, THERMO, Recorder, summarize
-from phicalc.md.resume import load_resumable, partition_positions, restore_partition
+from phicalc.md.resume import (
+    load_resumable,
+    partition_positions,
+    restore_partition,
+    start_of_run,
+)
 
 if TYPE_CHECKING:
     from phicalc.potential import Potential
@@ -284,6 +289,8 @@ def _integrate_run(
     from ase.io.trajectory import Trajectory
     from ase.md.logger import MDLogger
 
+    start = start_of_run(checkpoint, atoms, out)  # before the checkpoint's state is applied
+
     if config.timestep_fs > 1.0 and 1 in atoms.numbers:
         logger.warning(
             "time step %.3g fs with hydrogen present: H vibrations (~9 fs period) need <= 1 fs, "
@@ -337,6 +344,7 @@ def _integrate_run(
                 "phicalc": __version__,
                 "guard": guard.reference_state(),
                 "partition_positions": partition_positions(calc),
+                "start_structure": start,
             },
         )
         ckpt.save_checkpoint(out / CHECKPOINT, state)

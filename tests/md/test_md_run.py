@@ -301,3 +301,25 @@ def test_erwin_resume_gives_the_uninterrupted_run(ethanol, tmp_path):
     md(parts, 8)
     md(parts, 12)
     _assert_same_run(whole, parts)
+
+
+def test_resume_from_another_start_structure_warns_and_continues_the_run(
+    ethanol, tiny_model, tmp_path, caplog
+):
+    """The checkpoint decides the state; a different start structure of the same system is
+    named in a warning instead of being silently ignored, and the run stays the same run."""
+    settings = {"ensemble": "nve", "seed": 1, "traj_every": 2, "log_every": 2}
+    out, whole = tmp_path / "run", tmp_path / "whole"
+    _run(ethanol, tiny_model, whole, steps=6, **settings)
+    _run(ethanol, tiny_model, out, steps=3, **settings)
+    assert load_checkpoint(out / "checkpoint.npz").extra["start_structure"]
+    with caplog.at_level(logging.WARNING, logger="phicalc.md.resume"):
+        _run(ethanol, tiny_model, out, steps=4, **settings)  # the same start: no warning
+    assert "another structure" not in caplog.text
+    moved = ethanol.copy()
+    moved.positions[0] += 0.05
+    with caplog.at_level(logging.WARNING, logger="phicalc.md.resume"):
+        summary = _run(moved, tiny_model, out, steps=6, **settings)
+    assert "started from another structure" in caplog.text and "--force-new" in caplog.text
+    assert summary["resumed_from_step"] == 4
+    _assert_same_run(whole, out)  # still the run that started from `ethanol`
