@@ -22,6 +22,7 @@ Note that :meth:`ase.Atoms.copy` drops the calculator, hence the labels; use :fu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -456,3 +457,15 @@ def plan_batches(
         np.array_split(order[start : start + step], world_size)[rank].astype(np.int64)
         for start in range(0, n, step)
     ]
+
+
+def records_fingerprint(records: Sequence[Atoms]) -> str:
+    """SHA-256 (first 16 hex digits) of numbers, positions and energies: detects changed data
+    (a training run's data, an MD run's start structure)."""
+    digest = hashlib.sha256()
+    for atoms in records:
+        digest.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes())
+        energy = atoms.calc.results.get("energy") if atoms.calc is not None else None
+        digest.update(np.float64(np.nan if energy is None else energy).tobytes())
+    return digest.hexdigest()[:16]

@@ -3,7 +3,6 @@ identity), and the state a checkpoint carries beyond atoms and thermostat (the k
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
+from phicalc.data.datasets import records_fingerprint
 from phicalc.md import checkpoint as ckpt
 from phicalc.md.config import RESUMABLE_CHANGES, MDConfig
 
@@ -93,27 +93,14 @@ def restore_partition(calc: BaseCalculator, atoms: Atoms, positions: list | None
     calc.get_potential_energy(primer)
 
 
-def structure_fingerprint(atoms: Atoms) -> str:
-    """SHA-256 (16 hex digits) of a structure's numbers, positions, cell and periodic flags."""
-    digest = hashlib.sha256()
-    for array in (
-        atoms.numbers.astype(np.int64),
-        np.asarray(atoms.positions, dtype=np.float64),
-        np.asarray(atoms.cell.array, dtype=np.float64),
-        atoms.pbc.astype(np.int8),
-    ):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def start_of_run(checkpoint: ckpt.Checkpoint | None, atoms: Atoms, out: Path) -> str | None:
-    """The fingerprint of the structure a run started from (kept in its checkpoints).
+    """The fingerprint of the start coordinates of a run (kept in its checkpoints).
 
     A continued run keeps its own start; when the structure given now is another one (same
     system, other coordinates) the checkpoint still decides the state, and a warning says so.
     Checkpoints written before this was recorded give ``None`` and no warning.
     """
-    given = structure_fingerprint(atoms)
+    given = records_fingerprint([Atoms(numbers=atoms.numbers, positions=atoms.positions)])
     if checkpoint is None:
         return given
     saved = checkpoint.extra.get("start_structure")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from phicalc.data.datasets import records_fingerprint
 from phicalc.errors import ConfigError, DatasetError
 from phicalc.train.config import DataSection
 
@@ -109,7 +109,7 @@ class TrainingData:
                 out["linear_reference"] = s.linear_reference
         for name in ("train", "val"):
             out[f"n_{name}"] = len(self.split(name))
-        out["fingerprint"] = fingerprint(self.split("train") + self.split("val"))
+        out["fingerprint"] = records_fingerprint(self.split("train") + self.split("val"))
         return out
 
 
@@ -159,14 +159,3 @@ def hold_out(
     train = [r for i, r in enumerate(records) if i not in held]
     val = [r for i, r in enumerate(records) if i in held]
     return train, val
-
-
-def fingerprint(records: Sequence[Atoms]) -> str:
-    """SHA-256 (first 16 hex digits) of numbers, positions and energies: detects changed data."""
-    digest = hashlib.sha256()
-    for atoms in records:
-        digest.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
-        digest.update(np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes())
-        energy = atoms.calc.results.get("energy") if atoms.calc is not None else None
-        digest.update(np.float64(np.nan if energy is None else energy).tobytes())
-    return digest.hexdigest()[:16]
