@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from torch import nn
 
 from phicalc.config import config_from_dict, config_to_dict
@@ -129,6 +129,10 @@ class Potential(nn.Module):
             "atomic_energies", torch.zeros(len(config.elements), dtype=torch.float64)
         )
         self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
+        # atomic masses by Z (u) for the dipole's centre of mass; derived, so not saved
+        self.register_buffer(
+            "masses_of_z", torch.as_tensor(atomic_masses, dtype=torch.float64), persistent=False
+        )
 
     def _apply(self, fn, recurse=True):  # type: ignore[override]
         """Move like any module, but keep E0 and σ in float64 whatever ``.float()`` says."""
@@ -248,7 +252,9 @@ class Potential(nn.Module):
             return out
         out["charges"] = charges
         if self.coulomb is not None:
-            coulomb = self.coulomb(charges, positions, cell, graph.pbc, batch, n_graphs)
+            coulomb = self.coulomb(
+                charges, positions, cell, graph.pbc, batch, n_graphs, graph.host_layout
+            )
             out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
             out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
                 charges * coulomb.potentials
@@ -265,6 +271,7 @@ class Potential(nn.Module):
         compute_stress: bool = False,
         training: bool | None = None,
         partition_cache: PartitionCache | None = None,
+        validate: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -276,6 +283,9 @@ class Potential(nn.Module):
             training: keep the graph of the derivatives for a force loss (default: ``self.training``).
             partition_cache: the caller's kept spatial partition, for backbones that partition
                 space (Erwin); ``None``: a fresh one. The module itself keeps no per-call state.
+            validate: check the elements and the charge state (reads device memory back to the
+                host); ``False`` for a caller that has checked the same structure already (CUDA
+                graph replay, :mod:`phicalc.graph_replay`).
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -283,11 +293,14 @@ class Potential(nn.Module):
             (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
-        self.check_charge_state(graph)
+        if validate:
+            self.check_charge_state(graph)
+            species = self.species(graph.numbers)
+        else:
+            species = self.species_of_z[graph.numbers]
         dtype = self.dtype
         positions = graph.positions.to(dtype)
         cell = graph.cell.to(dtype)
-        species = self.species(graph.numbers)
         need_grad = compute_forces or compute_stress
         with torch.enable_grad() if (need_grad or training) else torch.no_grad():
             if need_grad:
@@ -316,7 +329,9 @@ class Potential(nn.Module):
             outputs = self._electrostatics(graph, features, lengths, positions_used, cell_used)
             energies = energies + outputs.pop("electrostatic_energies")
             if "charges" in outputs:
-                outputs["dipole"] = dipole_about_com(outputs["charges"], positions, graph)
+                outputs["dipole"] = dipole_about_com(
+                    outputs["charges"], positions, graph, self.masses_of_z
+                )
             energy = scatter_sum(energies, graph.batch, graph.n_graphs)  # [n_graphs]
             outputs.update(energy=energy, energies=energies)
             if need_grad:
@@ -343,14 +358,12 @@ def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tenso
 
 
 def dipole_about_com(
-    charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph
+    charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph, masses_of_z: torch.Tensor
 ) -> torch.Tensor:
-    """μ = Σ_i q_i (r_i − r_com), [n_graphs, 3] in e·Å (origin-independent for neutral systems)."""
-    from ase.data import atomic_masses
+    """μ = Σ_i q_i (r_i − r_com), [n_graphs, 3] in e·Å (origin-independent for neutral systems).
 
-    masses = torch.as_tensor(atomic_masses, dtype=positions.dtype, device=positions.device)[
-        graph.numbers
-    ]
+    ``masses_of_z``: [n_Z] atomic mass of each atomic number (u), on the positions' device."""
+    masses = masses_of_z.to(positions.dtype)[graph.numbers]
     total_mass = scatter_sum(masses, graph.batch, graph.n_graphs)
     com = scatter_sum(
         masses.unsqueeze(-1) * positions, graph.batch, graph.n_graphs

@@ -49,6 +49,9 @@ class AtomGraph:
         targets: optional reference data for training (``energy`` [n_graphs], ``forces``
             [n_atoms, 3], ``charges`` [n_atoms], ``dipole`` [n_graphs, 3], ``stress``
             [n_graphs, 3, 3]); a missing reference is absent from the dict.
+        host_layout: per structure (atom count, periodic flags), kept on the host so that
+            per-structure choices (which Coulomb method) never read device memory; filled from
+            ``batch`` and ``pbc`` when the graph is made on the CPU, carried along by :meth:`to`.
     """
 
     positions: torch.Tensor
@@ -62,10 +65,17 @@ class AtomGraph:
     n_graphs: int
     targets: dict[str, torch.Tensor] | None = None
     multiplicity: torch.Tensor | None = None
+    host_layout: tuple[tuple[int, tuple[bool, bool, bool]], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.multiplicity is None:
             self.multiplicity = torch.ones_like(self.total_charge)
+        if self.host_layout is None and self.batch.device.type == "cpu":
+            counts = torch.bincount(self.batch, minlength=self.n_graphs).tolist()
+            flags = self.pbc.tolist()
+            self.host_layout = tuple(
+                (int(n), (bool(p[0]), bool(p[1]), bool(p[2]))) for n, p in zip(counts, flags)
+            )
 
     @property
     def n_atoms(self) -> int:
@@ -73,8 +83,10 @@ class AtomGraph:
 
     @property
     def n_atoms_per_graph(self) -> torch.Tensor:
-        """[n_graphs] number of atoms in each structure."""
-        return torch.bincount(self.batch, minlength=self.n_graphs)
+        """[n_graphs] number of atoms in each structure (int64, on the batch's device; a
+        scatter, not ``bincount``, which reads its maximum back to the host on CUDA)."""
+        ones = torch.ones_like(self.batch)
+        return ones.new_zeros(self.n_graphs).index_add(0, self.batch, ones)
 
     def to(
         self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -89,7 +101,8 @@ class AtomGraph:
         moved = {
             f.name: move(getattr(self, f.name))
             for f in fields(self)
-            if f.name not in ("n_graphs", "targets") and getattr(self, f.name) is not None
+            if f.name not in ("n_graphs", "targets", "host_layout")
+            and getattr(self, f.name) is not None
         }
         targets = None if self.targets is None else {k: move(v) for k, v in self.targets.items()}
         return replace(self, **moved, targets=targets)

@@ -26,6 +26,7 @@ Mixed periodicity (e.g. a slab) raises ValueError.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -152,9 +153,9 @@ class Coulomb(nn.Module):
         super().__init__()
         self.config = config or CoulombConfig()
 
-    def method_for(self, n_atoms: int, pbc: torch.Tensor) -> str:
+    def method_for(self, n_atoms: int, pbc: torch.Tensor | Sequence[bool]) -> str:
         """Method used for one structure of ``n_atoms`` atoms with periodic flags ``pbc`` [3]."""
-        flags = [bool(p) for p in pbc.tolist()]
+        flags = [bool(p) for p in (pbc.tolist() if isinstance(pbc, torch.Tensor) else pbc)]
         if any(flags) and not all(flags):
             raise ValueError(
                 f"Coulomb supports open (pbc=[False, False, False]) or 3D-periodic "
@@ -179,6 +180,7 @@ class Coulomb(nn.Module):
         pbc: torch.Tensor,
         batch: torch.Tensor,
         n_graphs: int,
+        layout: Sequence[tuple[int, Sequence[bool]]] | None = None,
     ) -> CoulombOutput:
         """Energies and potentials of a flattened batch, each structure on its own.
 
@@ -189,21 +191,26 @@ class Coulomb(nn.Module):
             pbc: [n_graphs, 3] bool periodic flags.
             batch: [n_atoms] int64 structure index of each atom.
             n_graphs: number of structures.
+            layout: per structure (atom count, periodic flags) known on the host
+                (:attr:`~phicalc.graph.batch.AtomGraph.host_layout`); ``None``: read from
+                ``batch`` and ``pbc`` (a device read on a GPU).
 
         Returns:
             :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V).
         """
         cfg = self.config
         potentials = torch.zeros_like(charges)
-        counts = torch.bincount(batch, minlength=n_graphs).tolist()
+        if layout is None:
+            counts = torch.bincount(batch, minlength=n_graphs).tolist()
+            layout = list(zip(counts, pbc.tolist()))
         order = torch.argsort(batch, stable=True)
         start = 0
-        for g in range(n_graphs):
-            idx = order[start : start + counts[g]]
-            start += counts[g]
-            if len(idx) == 0:
+        for g, (count, flags) in enumerate(layout):
+            idx = order[start : start + count]
+            start += count
+            if count == 0:
                 continue
-            method = self.method_for(len(idx), pbc[g])
+            method = self.method_for(count, flags)
             q, pos = charges[idx], positions[idx]
             if method == "direct":
                 v = direct_potentials(q, pos, cfg.sigma)

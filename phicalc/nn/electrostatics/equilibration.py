@@ -49,7 +49,7 @@ def equilibrate(
     q = (lam[batch] - chi) * inv_j
     # Remove the round-off residual of Σq − Q evenly, so the constraint holds to ~1 ulp.
     residual = total_charge.to(q.dtype) - scatter_sum(q, batch, n_graphs)
-    counts = torch.bincount(batch, minlength=n_graphs).clamp(min=1).to(q.dtype)
+    counts = scatter_sum(torch.ones_like(q), batch, n_graphs).clamp(min=1)
     return q + (residual / counts)[batch]
 
 

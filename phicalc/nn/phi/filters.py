@@ -73,9 +73,8 @@ class ChebyshevFilter(nn.Module):
         for k in range(2, self.degree + 1):
             t_prev, t_curr = t_curr, 2.0 * apply_scaled(t_curr) - t_prev
             out = out + c[k] * t_curr
-        signs = torch.tensor(
-            [(-1.0) ** k for k in range(self.degree + 1)], dtype=c.dtype, device=c.device
-        )
+        # T_k(−1) = (−1)^k, made on the device (no host copy: the call stays capturable)
+        signs = 1.0 - 2.0 * (torch.arange(self.degree + 1, device=c.device) % 2).to(c.dtype)
         return out - (c * signs).sum() * sources
 
     def extra_repr(self) -> str:
