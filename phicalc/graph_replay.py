@@ -1,0 +1,183 @@
+"""CUDA-graph replay of a Potential's energy and forces for one open structure at a time.
+
+On a GPU a small molecule costs far more in kernel launches than in arithmetic: the forward and
+backward pass of a 3-block PaiNN with Φ and Coulomb is about a thousand small kernels, each
+launched by Python. A CUDA graph records those launches once and replays them with one call.
+Replay needs fixed shapes and no reads of device memory by the host, so:
+
+* the structure (atomic numbers, total charge, multiplicity) is fixed per recording; another
+  structure records again;
+* the edge list, which changes from step to step, is padded to a fixed capacity with inert
+  edges (:func:`pad_open_graph`) and copied into the recorded buffers before each replay; a list
+  that outgrows the capacity records again with more room;
+* the model runs with ``validate=False`` (the caller has checked this structure), and every
+  per-structure choice comes from the graph's host layout.
+
+Inert padding edges: an open structure has no lattice, so the padded graph carries a cell of
+:data:`PAD_LENGTH` · I that only padding edges use (atom 0 to itself, unit shift (1, 0, 0)).
+Their length, PAD_LENGTH Å, is far beyond any cutoff, where every radial function of the
+backbone and the Φ weights is exactly zero (:class:`~phicalc.nn.radial.PolynomialEnvelope`), so
+they add exact zeros to every sum and to the forces. Real edges of an open structure have zero
+shifts and never see the cell.
+
+A :class:`GraphReplay` belongs to its caller (a calculator), like a neighbour list; the model
+keeps no per-call state. Without CUDA the same buffers are evaluated eagerly, which is what the
+tests check on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+
+from phicalc.graph.batch import AtomGraph
+from phicalc.potential import Potential
+
+#: Length (Å) of the inert padding edges; far beyond any model cutoff.
+PAD_LENGTH = 1000.0
+#: Backbones whose every edge term carries the smooth cutoff envelope (exact zeros beyond it)
+#: and whose forward pass reads nothing back from the device.
+REPLAYABLE_BACKBONES = ("painn", "schnet")
+#: Warm-up passes on a side stream before recording (lazy initialisation must not be recorded).
+WARMUP_PASSES = 2
+
+
+def pad_open_graph(graph: AtomGraph, capacity: int) -> AtomGraph:
+    """The graph of one open structure with its edges padded to ``capacity`` by inert edges.
+
+    Args:
+        graph: one open structure (``n_graphs == 1``, no periodic direction).
+        capacity: number of edges of the result, ≥ the graph's edge count.
+
+    Returns:
+        A graph with ``edge_index`` [2, capacity], ``unit_shifts`` [capacity, 3] and the padding
+        cell :data:`PAD_LENGTH` · I; atoms, charge and everything else unchanged.
+    """
+    if graph.n_graphs != 1 or bool(graph.pbc.any()):
+        raise ValueError("pad_open_graph takes one open structure (n_graphs=1, pbc all False)")
+    n_edges = graph.edge_index.shape[1]
+    if capacity < n_edges:
+        raise ValueError(f"capacity {capacity} is below the graph's {n_edges} edges")
+    n_pad = capacity - n_edges
+    index = graph.edge_index
+    pad_index = torch.zeros((2, n_pad), dtype=index.dtype, device=index.device)
+    pad_shifts = torch.zeros((n_pad, 3), dtype=graph.unit_shifts.dtype, device=index.device)
+    pad_shifts[:, 0] = 1
+    cell = PAD_LENGTH * torch.eye(3, dtype=graph.cell.dtype, device=graph.cell.device)
+    return replace(
+        graph,
+        edge_index=torch.cat([index, pad_index], dim=1),
+        unit_shifts=torch.cat([graph.unit_shifts, pad_shifts]),
+        cell=cell.unsqueeze(0),
+    )
+
+
+def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
+    """Why ``graph`` cannot be evaluated by replay with ``model``; ``None`` when it can."""
+    if graph.n_graphs != 1:
+        return "a batch of several structures"
+    layout = graph.host_layout
+    if layout is None:
+        return "a graph made on the device (no host layout)"
+    n_atoms, flags = layout[0]
+    if any(flags):
+        return "a periodic structure"
+    if n_atoms == 0:
+        return "an empty structure"
+    if model.config.backbone not in REPLAYABLE_BACKBONES:
+        return f"the {model.config.backbone} backbone"
+    if model.phi is not None and (model.config.phi or {}).get("method", "spectral") != "spectral":
+        return "the eigenbasis Φ path (a dense eigensolver)"
+    if model.coulomb is not None and model.coulomb.method_for(n_atoms, flags) != "direct":
+        return "a Coulomb method other than the direct sum"
+    if model.cutoff >= PAD_LENGTH:
+        return f"a cutoff beyond {PAD_LENGTH} Å"
+    return None
+
+
+def edge_capacity(n_edges: int, headroom: float) -> int:
+    """Edges to make room for: ``headroom`` × ``n_edges``, rounded up to a multiple of 64."""
+    return max(64, 64 * math.ceil(headroom * n_edges / 64))
+
+
+class GraphReplay:
+    """Energy, forces and electrostatics of one open structure, replayed from a CUDA graph.
+
+    Args:
+        model: a Potential in eval mode on its device and dtype.
+        headroom: room for edges in a recording, × the edge count that triggered it.
+        capture: record a CUDA graph (default: when the model is on CUDA); ``False`` evaluates
+            the same padded buffers eagerly.
+
+    Attributes:
+        recordings: how many times a graph was recorded (a counter for tests and benchmarks).
+    """
+
+    def __init__(self, model: Potential, *, headroom: float = 1.25, capture: bool | None = None):
+        self.model = model
+        self.headroom = float(headroom)
+        self.capture = model.device.type == "cuda" if capture is None else bool(capture)
+        self.recordings = 0
+        self._key: tuple | None = None
+        self._capacity = 0
+        self._static: AtomGraph | None = None
+        self._cuda_graph: torch.cuda.CUDAGraph | None = None
+        self._outputs: dict[str, torch.Tensor] = {}
+
+    def clear(self) -> None:
+        """Drop the recording: the next call records afresh."""
+        self._key, self._capacity, self._static, self._cuda_graph = None, 0, None, None
+        self._outputs = {}
+
+    def __call__(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+        """Outputs of ``model(graph, compute_forces=True)`` for one open structure.
+
+        Args:
+            graph: one open structure on the CPU, passing :func:`replay_blocker`.
+
+        Returns:
+            The model's outputs on its device. They live in the recording's buffers and are
+            overwritten by the next call: copy what you keep.
+        """
+        key = (
+            graph.numbers.numpy().tobytes(),
+            float(graph.total_charge[0]),
+            float(graph.multiplicity[0]),
+        )
+        n_edges = graph.edge_index.shape[1]
+        if key != self._key or n_edges > self._capacity:
+            self._record(graph, edge_capacity(n_edges, self.headroom), key)
+        static = self._static
+        assert static is not None
+        padded = pad_open_graph(graph, self._capacity)
+        static.positions.copy_(padded.positions)
+        static.edge_index.copy_(padded.edge_index)
+        static.unit_shifts.copy_(padded.unit_shifts)
+        if self._cuda_graph is None:
+            return self._forward(static)
+        self._cuda_graph.replay()
+        return self._outputs
+
+    def _forward(self, static: AtomGraph) -> dict[str, torch.Tensor]:
+        return self.model(static, compute_forces=True, training=False, validate=False)
+
+    def _record(self, graph: AtomGraph, capacity: int, key: tuple) -> None:
+        self.clear()
+        model = self.model
+        static = pad_open_graph(graph, capacity).to(device=model.device, dtype=model.dtype)
+        self._static, self._capacity, self._key = static, capacity, key
+        self.recordings += 1
+        if not self.capture:
+            return
+        side = torch.cuda.Stream(model.device)
+        side.wait_stream(torch.cuda.current_stream(model.device))
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_PASSES):
+                self._forward(static)
+        torch.cuda.current_stream(model.device).wait_stream(side)
+        cuda_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(cuda_graph):
+            self._outputs = self._forward(static)
+        self._cuda_graph = cuda_graph

@@ -1,0 +1,147 @@
+"""Graph replay (phicalc.graph_replay): padded inert edges change nothing; the calculator's
+replay path equals a plain call through MD steps, rebuilt lists and new structures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import molecule
+
+from phicalc import PhiCalculator
+from phicalc.graph.batch import atoms_to_graph
+from phicalc.graph_replay import GraphReplay, edge_capacity, pad_open_graph, replay_blocker
+from phicalc.potential import build_model
+
+
+def _model(backbone: str = "painn", **options) -> torch.nn.Module:
+    options.setdefault("phi", True)
+    options.setdefault("charge_spin", True)
+    options.setdefault("charge_equilibration", True)
+    options.setdefault("coulomb", True)
+    model = build_model(
+        backbone, elements=["H", "C", "N", "O"], cutoff=3.5, seed=3, num_features=16, **options
+    )
+    return model.double().eval()
+
+
+def _rattled(name: str, seed: int, sigma: float = 0.05) -> Atoms:
+    atoms = molecule(name)
+    atoms.rattle(sigma, seed=seed)
+    return atoms
+
+
+@pytest.mark.parametrize("backbone", ["painn", "schnet"])
+def test_inert_padding_edges_change_no_output(backbone):
+    model = _model(backbone)
+    graph = atoms_to_graph(_rattled("CH3CH2OH", 0), model.cutoff)
+    padded = pad_open_graph(graph, graph.edge_index.shape[1] + 100)
+    assert padded.edge_index.shape[1] == graph.edge_index.shape[1] + 100
+    plain = model(graph, compute_forces=True)
+    pad = model(padded, compute_forces=True, validate=False)
+    for name in ("energy", "forces", "charges", "potentials", "dipole", "electrostatic_energy"):
+        torch.testing.assert_close(pad[name], plain[name], rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_pad_open_graph_refuses_periodic_and_short_capacity():
+    model = _model()
+    atoms = _rattled("H2O", 0)
+    graph = atoms_to_graph(atoms, model.cutoff)
+    with pytest.raises(ValueError, match="below"):
+        pad_open_graph(graph, graph.edge_index.shape[1] - 1)
+    atoms.cell = [6.0, 6.0, 6.0]
+    atoms.pbc = True
+    with pytest.raises(ValueError, match="open structure"):
+        pad_open_graph(atoms_to_graph(atoms, model.cutoff), 500)
+
+
+def test_replay_blocker_names_what_it_cannot_take():
+    model = _model()
+    atoms = _rattled("H2O", 0)
+    assert replay_blocker(model, atoms_to_graph(atoms, model.cutoff)) is None
+    atoms.cell = [6.0, 6.0, 6.0]
+    atoms.pbc = True
+    assert replay_blocker(model, atoms_to_graph(atoms, model.cutoff)) == "a periodic structure"
+    eigen = _model(phi={"method": "eigenbasis", "num_modes": 2}, coulomb=False)
+    graph = atoms_to_graph(_rattled("H2O", 0), eigen.cutoff)
+    assert "eigenbasis" in replay_blocker(eigen, graph)
+    erwin = build_model("erwin", elements=["H", "O"], cutoff=3.5, seed=0, num_features=8)
+    assert "erwin" in replay_blocker(erwin, atoms_to_graph(_rattled("H2O", 0), 3.5))
+
+
+def test_replay_records_once_per_structure_and_grows_its_edge_capacity():
+    model = _model()
+    replay = GraphReplay(model, capture=False)
+    first = Atoms()
+    for k in range(4):  # four ethanols in a row, 4 Å apart: few edges between them
+        part = _rattled("CH3CH2OH", k)
+        part.positions += [4.0 * k, 0.0, 0.0]
+        first += part
+    graph = atoms_to_graph(first, model.cutoff)
+    out = replay(graph)
+    assert replay.recordings == 1
+    torch.testing.assert_close(out["forces"], model(graph)["forces"], rtol=1e-12, atol=1e-12)
+    moved = first.copy()
+    moved.positions += 0.02 * np.random.default_rng(0).standard_normal(moved.positions.shape)
+    graph = atoms_to_graph(moved, model.cutoff)
+    torch.testing.assert_close(replay(graph)["energy"], model(graph)["energy"], rtol=0, atol=1e-12)
+    assert replay.recordings == 1  # same structure, edges within capacity: no new recording
+    # compressed to half: more edges than the capacity holds, so it records again with room
+    squeezed = first.copy()
+    squeezed.positions *= 0.5
+    graph = atoms_to_graph(squeezed, model.cutoff)
+    assert graph.edge_index.shape[1] > edge_capacity(
+        atoms_to_graph(first, model.cutoff).edge_index.shape[1], replay.headroom
+    )
+    torch.testing.assert_close(
+        replay(graph)["forces"], model(graph)["forces"], rtol=1e-12, atol=1e-12
+    )
+    assert replay.recordings == 2
+    # another total charge is another structure
+    charged = moved.copy()
+    charged.info["charge"] = 1.0
+    graph = atoms_to_graph(charged, model.cutoff)
+    torch.testing.assert_close(
+        replay(graph)["charges"], model(graph)["charges"], rtol=1e-12, atol=1e-12
+    )
+    assert replay.recordings == 3
+
+
+def test_calculator_replay_path_equals_plain_calls_through_md_steps():
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    model = _model()
+    runs = {}
+    for replay in (False, True):
+        atoms = _rattled("CH3CH2OH", 2)
+        atoms.set_velocities(np.random.default_rng(1).normal(0, 0.02, (len(atoms), 3)))
+        atoms.calc = PhiCalculator(
+            model, device="cpu", dtype="float64", neighbor_skin=0.3, cuda_graphs=replay
+        )
+        dynamics = VelocityVerlet(atoms, 0.5 * units.fs)
+        energies = []
+        dynamics.attach(lambda a=atoms, e=energies: e.append(a.get_potential_energy()), interval=1)
+        dynamics.run(30)
+        runs[replay] = (np.array(energies), atoms.get_forces(), atoms.get_charges())
+        if replay:
+            assert atoms.calc.graph_replay.recordings >= 1
+            assert atoms.calc.neighbor_cache.builds >= 2  # the list was rebuilt on the way
+    for plain, replayed in zip(runs[False], runs[True]):
+        np.testing.assert_allclose(replayed, plain, rtol=1e-10, atol=1e-10)
+
+
+def test_calculator_with_replay_still_treats_periodic_structures_normally():
+    model = _model()
+    atoms = _rattled("H2O", 3)
+    atoms.cell = [5.0, 5.0, 5.0]
+    atoms.pbc = True
+    atoms.center()
+    plain = PhiCalculator(model, device="cpu", dtype="float64")
+    replay = PhiCalculator(model, device="cpu", dtype="float64", cuda_graphs=True)
+    assert replay.get_potential_energy(atoms) == pytest.approx(
+        plain.get_potential_energy(atoms), abs=1e-12
+    )
+    np.testing.assert_allclose(replay.get_stress(atoms), plain.get_stress(atoms), atol=1e-12)
+    assert replay.graph_replay.recordings == 0
