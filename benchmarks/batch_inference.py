@@ -1,13 +1,17 @@
 """Structures per second: batched inference (PhiCalculator.calculate_batch) against one-by-one
-ASE calls, on the CPU.
+ASE calls, on the CPU (or a GPU with ``--device cuda``).
 
 Workload: 64 rattled copies (σ = 0.05 Å, seeded) of Ac-Ala3-NHMe (42 atoms, from RDKit via
-``structure_from_string("ac-ala3")``), evaluated with the shipped ``phi-painn-ac-ala3`` model
+``--molecule``, default "ac-ala3" from RDKit), evaluated with the shipped ``phi-painn-ac-ala3`` model
 (energy + forces + Φ charges). Both paths run in the same process, same threads, same dtype; the
 batched path is also run with smaller atom budgets to show where the gain comes from (Python and
 per-call overhead amortised over a chunk).
 
     python benchmarks/batch_inference.py [--n 64] [--repeats 3] [--threads 1] [--dtype float32]
+        [--device cuda] [--molecule FILE]
+
+On CUDA the one-by-one calls replay a recorded CUDA graph (the calculator's default there); a
+third path, one by one without graphs, shows what the replay is worth.
 
 Prints a table (wall and process-CPU seconds per pass of all structures, structures/s, speed-ups over
 one-by-one; CPU time is the steadier figure on a shared machine) and the largest difference
@@ -32,31 +36,36 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--model", default="phi-painn-ac-ala3")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--molecule", default="ac-ala3", help="name, SMILES or structure file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from phicalc.calculator import PhiCalculator
-    from phicalc.data.structures import structure_from_string
+    from phicalc.md.inputs import load_structure
 
-    base = structure_from_string("ac-ala3", seed=0)
+    base = load_structure(args.molecule)
     structures = []
     for k in range(args.n):
         atoms = base.copy()
         atoms.rattle(0.05, seed=k)
         structures.append(atoms)
-    calc = PhiCalculator(args.model, device="cpu", dtype=args.dtype)
+    calc = PhiCalculator(args.model, device=args.device, dtype=args.dtype)
 
-    def one_by_one() -> list[dict]:
+    def one_by_one(calculator=calc) -> list[dict]:
         out = []
         for atoms in structures:
             atoms = atoms.copy()
-            atoms.calc = calc
+            atoms.calc = calculator
             atoms.get_forces()
-            out.append(dict(calc.results))
+            out.append(dict(calculator.results))
         return out
 
     n_atoms = len(base)
     paths: list[tuple[str, str, object]] = [("one-by-one (ASE calls)", "-", one_by_one)]
+    if calc.graph_replay is not None:
+        plain = PhiCalculator(args.model, device=args.device, dtype=args.dtype, cuda_graphs=False)
+        paths.append(("one-by-one, no graphs", "-", lambda: one_by_one(plain)))
     for per_chunk in dict.fromkeys(c for c in (args.n, 24, 16, 8, 4) if c <= args.n):
         budget = per_chunk * n_atoms
         paths.append(
@@ -89,7 +98,7 @@ def main() -> None:
 
     print(
         f"{args.n} x Ac-Ala3-NHMe ({n_atoms} atoms, rattled 0.05 Å), model {args.model}, "
-        f"{args.dtype}, CPU, {args.threads} torch thread(s), torch {torch.__version__}, "
+        f"{args.dtype}, {calc.device}, {args.threads} torch thread(s), torch {torch.__version__}, "
         f"{platform.processor() or platform.machine()}; best of {args.repeats}"
     )
     print(
