@@ -30,7 +30,7 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from phicalc.batch_inference import is_3d_periodic, predict, split_results
+from phicalc.batch_inference import is_3d_periodic, outputs_to_host, predict, split_results
 from phicalc.config import check_choice
 from phicalc.device import resolve_device
 from phicalc.errors import ExtrapolationWarning, NonFiniteResultError
@@ -239,18 +239,15 @@ class PhiCalculator(Calculator):
                 training=False,
                 partition_cache=self.partition_cache,
             )
-        bad = [
-            name
-            for name, value in out.items()
-            if value.is_floating_point() and not bool(torch.isfinite(value).all())
-        ]
+        arrays = outputs_to_host(out)
+        bad = [name for name, value in arrays.items() if not np.isfinite(value).all()]
         if bad:
             raise NonFiniteResultError(
                 f"the model returned non-finite {', '.join(sorted(bad))} for "
                 f"{atoms.get_chemical_formula()}: the structure is far outside its training"
             )
         self._last_charge_state = charge_state
-        (results,) = split_results(self.model, out, graph, [compute_stress])
+        (results,) = split_results(self.model, arrays, graph, [compute_stress])
         self._check_extrapolation(atoms, graph, lengths, results["energies"])
         self.results = results  # all at once: never a partial set
 
