@@ -20,14 +20,21 @@ backbone and the Φ weights is exactly zero (:class:`~phicalc.nn.radial.Polynomi
 they add exact zeros to every sum and to the forces. Real edges of an open structure have zero
 shifts and never see the cell.
 
+The fixed shapes also make ``torch.compile`` worthwhile (``compile=True``): one compiled graph of
+the forward pass and its force derivative per recording (fused kernels, on the CPU too), where a
+list whose length changed every step would compile again every step. Compiling takes about a
+minute, so it pays off for runs of thousands of steps.
+
 A :class:`GraphReplay` belongs to its caller (a calculator), like a neighbour list; the model
-keeps no per-call state. Without CUDA the same buffers are evaluated eagerly, which is what the
-tests check on a CPU.
+keeps no per-call state. Without CUDA the same buffers are evaluated without a graph, which is
+what the tests check on a CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import replace
 
 import torch
@@ -97,6 +104,19 @@ def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _trace_autograd() -> Iterator[None]:
+    """Let torch.compile trace ``torch.autograd.grad`` (the forces) into the same graph instead of
+    breaking there, where this torch has the switch."""
+    import torch._dynamo
+
+    if hasattr(torch._dynamo.config, "trace_autograd_ops"):
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            yield
+    else:
+        yield
+
+
 def edge_capacity(n_edges: int, headroom: float) -> int:
     """Edges to make room for: ``headroom`` × ``n_edges``, rounded up to a multiple of 64."""
     return max(64, 64 * math.ceil(headroom * n_edges / 64))
@@ -109,22 +129,42 @@ class GraphReplay:
         model: a Potential in eval mode on its device and dtype.
         headroom: room for edges in a recording, × the edge count that triggered it.
         capture: record a CUDA graph (default: when the model is on CUDA); ``False`` evaluates
-            the same padded buffers eagerly.
+            the same padded buffers without one.
+        compile: evaluate through ``torch.compile`` (static shapes; compiled again only for a
+            new recording).
 
     Attributes:
         recordings: how many times a graph was recorded (a counter for tests and benchmarks).
     """
 
-    def __init__(self, model: Potential, *, headroom: float = 1.25, capture: bool | None = None):
+    def __init__(
+        self,
+        model: Potential,
+        *,
+        headroom: float = 1.25,
+        capture: bool | None = None,
+        compile: bool = False,
+    ):
         self.model = model
         self.headroom = float(headroom)
         self.capture = model.device.type == "cuda" if capture is None else bool(capture)
+        self.compile = bool(compile)
+        self._compiled = None  # made at the first compiled call
+
         self.recordings = 0
         self._key: tuple | None = None
         self._capacity = 0
         self._static: AtomGraph | None = None
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
+
+    def __getstate__(self) -> dict:
+        """A copy (deep copy, pickle) keeps the settings and records afresh: a CUDA graph and a
+        compiled function belong to the object that made them."""
+        state = self.__dict__.copy()
+        state.update(_key=None, _capacity=0, _static=None, _cuda_graph=None, _outputs={})
+        state["_compiled"] = None
+        return state
 
     def clear(self) -> None:
         """Drop the recording: the next call records afresh."""
@@ -160,8 +200,16 @@ class GraphReplay:
         self._cuda_graph.replay()
         return self._outputs
 
-    def _forward(self, static: AtomGraph) -> dict[str, torch.Tensor]:
+    def _forward_eager(self, static: AtomGraph) -> dict[str, torch.Tensor]:
         return self.model(static, compute_forces=True, training=False, validate=False)
+
+    def _forward(self, static: AtomGraph) -> dict[str, torch.Tensor]:
+        if not self.compile:
+            return self._forward_eager(static)
+        if self._compiled is None:
+            self._compiled = torch.compile(self._forward_eager, dynamic=False)
+        with _trace_autograd():
+            return self._compiled(static)
 
     def _record(self, graph: AtomGraph, capacity: int, key: tuple) -> None:
         self.clear()

@@ -4,9 +4,10 @@
 #   bash scripts/device_speed_checks.sh --prepare     (wheels and the Ac-Ala3 structure in .gpu/)
 # then on the device, with .gpu carried:
 #   bash scripts/device_speed_checks.sh
-# 1. benchmarks/cuda_md.py: CUDA-graph replay vs plain calls (agreement in float64, MD ms/step,
-#    ns/day, NVE drift), and a 3,000-atom periodic water box; 2. `phicalc md` of Ac-Ala3-NHMe,
-#    NVE at 0.5 fs in its default float64; 3. benchmarks/batch_inference.py on CUDA.
+# 1. benchmarks/md_step_speed.py: plain calls, CUDA-graph replay and torch.compile (agreement in
+#    float64, MD ms/step, ns/day, NVE drift), and a 3,000-atom periodic water box; 2. `phicalc md
+#    --compile` of Ac-Ala3-NHMe, NVE at 0.5 fs in its default float64; 3. with BATCH=1,
+#    benchmarks/batch_inference.py on CUDA.
 set -u
 if [[ ${1:-} == --prepare ]]; then
     set -e
@@ -31,12 +32,14 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/nvidia-smi.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-timeout 240 python3 benchmarks/cuda_md.py --molecule .gpu/ac_ala3.xyz --steps 1000 \
-    --plain-steps 300 --box-waters 1000 --box-steps 30 --json "$OUT/cuda_md.json" 2>&1 \
-    | tee "$OUT/cuda_md.txt"
+timeout 260 python3 benchmarks/md_step_speed.py --device cuda --molecule .gpu/ac_ala3.xyz \
+    --steps 1000 --plain-steps 300 --box-waters 1000 --box-steps 30 \
+    --json "$OUT/md_step_speed_cuda.json" 2>&1 | grep -v -i warn | tee "$OUT/md_step_speed_cuda.txt"
 timeout 150 python3 -c "from phicalc.cli.main import main; main()" md --model phi-painn-organic \
     --structure .gpu/ac_ala3.xyz --ensemble nve --temperature 300 --timestep 0.5 --steps 6000 \
-    --device cuda --out /tmp/md_ac_ala3 --no-progress --no-plots 2>&1 | tail -5
-cp /tmp/md_ac_ala3/summary.json "$OUT/phicalc_md_summary.json" 2>/dev/null
-timeout 120 python3 benchmarks/batch_inference.py --device cuda --molecule .gpu/ac_ala3.xyz \
-    --n 64 --repeats 3 2>&1 | tee "$OUT/batch_inference_cuda.txt"
+    --device cuda --compile --out /tmp/md_ac_ala3 --no-progress --no-plots 2>&1 | tail -3
+cp /tmp/md_ac_ala3/summary.json "$OUT/phicalc_md_compile_summary.json" 2>/dev/null
+if [[ ${BATCH:-0} == 1 ]]; then
+    timeout 120 python3 benchmarks/batch_inference.py --device cuda --molecule .gpu/ac_ala3.xyz \
+        --n 64 --repeats 3 2>&1 | tee "$OUT/batch_inference_cuda.txt"
+fi

@@ -1,7 +1,7 @@
 """Label frames of an MD run with GFN2-xTB, so a model can be scored on its own trajectory.
 
 A potential is only as good as the configurations its dynamics visits; this takes every k-th
-frame of ``<run>/trajectory.traj`` (skipping the first ``--skip-ps``), labels it with tblite's
+frame of ``<run>/trajectory.traj`` (or of a trajectory file) (skipping the first ``--skip-ps``), labels it with tblite's
 GFN2-xTB (periodic when the run is), and writes an extxyz that ``phicalc eval`` scores:
 
     python scripts/label_md_frames.py md_runs/nacl_water_nvt --frames 8 --skip-ps 0.5 \
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import ase.io
 import numpy as np
 from ase.io import Trajectory
 from tqdm.auto import tqdm
@@ -27,7 +28,9 @@ from phicalc.data.xtb.single_point import label_structure
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="an md_runs/<name> folder")
+    parser.add_argument(
+        "run", type=Path, help="an md_runs/<name> folder, or a trajectory file (any ASE format)"
+    )
     parser.add_argument("--frames", type=int, default=8, help="frames to label, evenly spaced")
     parser.add_argument("--skip-ps", type=float, default=0.0, help="leave out the first ps")
     parser.add_argument("--timestep-fs", type=float, default=0.5)
@@ -37,7 +40,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    frames = Trajectory(str(args.run / "trajectory.traj"))
+    if args.run.is_dir():
+        frames = Trajectory(str(args.run / "trajectory.traj"))
+    else:
+        frames = ase.io.read(args.run, index=":")
     first = int(round(args.skip_ps * 1000 / (args.timestep_fs * args.traj_every)))
     if first >= len(frames):
         raise SystemExit(f"{args.run}: {len(frames)} frames, none after {args.skip_ps} ps")

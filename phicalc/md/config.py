@@ -17,7 +17,7 @@ Ensemble = Literal["nve", "langevin", "nose-hoover", "bussi"]
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 
 #: MDConfig fields that may change between a run and its continuation.
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin", "compile")
 
 #: MDConfig integer fields and their smallest allowed values.
 _INTEGERS = {"steps": 0, "seed": 0, "traj_every": 1, "log_every": 1, "checkpoint_every": 0}
@@ -57,6 +57,10 @@ class MDConfig:
             atom has moved more than half of it, filtered to the cutoff every step, so forces
             are a fresh list's up to summation order; ``None`` builds a fresh list every step.
             (default: 0.5) A continuation may change it.
+        compile: evaluate the model through ``torch.compile`` on fixed (padded) shapes, for open
+            structures with PaiNN/SchNet models (:mod:`phicalc.graph_replay`): about a minute to
+            compile, then several times faster per step for a small molecule; same forces up to
+            round-off. (default: False) A continuation may change it.
     """
 
     ensemble: str = "langevin"
@@ -73,6 +77,7 @@ class MDConfig:
     charge: float | None = None
     partition_skin: float | None = math.inf
     neighbor_skin: float | None = 0.5
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:

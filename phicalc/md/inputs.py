@@ -50,12 +50,14 @@ def make_calculator(
     charge: float | None = None,
     partition_skin: float | None = math.inf,
     neighbor_skin: float | None = 0.5,
+    compile: bool = False,
 ) -> BaseCalculator:
     """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
     :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
     for ``partition_skin`` Å (``inf``, the default: for good, as MD needs; ``None``: a fresh
     one every call) and reuses a Verlet neighbour list with ``neighbor_skin`` Å (``None``: a
-    fresh list every call); an ASE calculator is returned unchanged."""
+    fresh list every call), compiled with ``torch.compile`` when ``compile``; an ASE calculator is
+    returned unchanged."""
     if isinstance(model, BaseCalculator):
         return model
     from phicalc import PhiCalculator
@@ -65,6 +67,7 @@ def make_calculator(
         "dtype": dtype,
         "partition_skin": partition_skin,
         "neighbor_skin": neighbor_skin,
+        "compile": compile,
     }
     if charge is not None:
         options["charge"] = float(charge)

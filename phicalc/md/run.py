@@ -173,6 +173,7 @@ def run(
         charge=config.charge,
         partition_skin=config.partition_skin,
         neighbor_skin=config.neighbor_skin,
+        compile=config.compile,
     )
     check_elements(atoms, calc)
     model_name = describe_model(model)
