@@ -23,7 +23,10 @@ shifts and never see the cell.
 The fixed shapes also make ``torch.compile`` worthwhile (``compile=True``): one compiled graph of
 the forward pass and its force derivative per recording (fused kernels, on the CPU too), where a
 list whose length changed every step would compile again every step. Compiling takes about a
-minute, so it pays off for runs of thousands of steps.
+minute, so it pays off for runs of thousands of steps. It is refused on CUDA: there the compiled
+charge equilibration returned NaN and the model's charges were off by 0.09 e on an H200 with
+torch 2.11 (``reports/device/compile_diagnostic*.txt``), while the CPU's compiled code equals
+plain calls (tested).
 
 A :class:`GraphReplay` belongs to its caller (a calculator), like a neighbour list; the model
 keeps no per-call state. Without CUDA the same buffers are evaluated without a graph, which is
@@ -39,6 +42,7 @@ from dataclasses import replace
 
 import torch
 
+from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
 from phicalc.potential import Potential
 
@@ -145,6 +149,13 @@ class GraphReplay:
         capture: bool | None = None,
         compile: bool = False,
     ):
+        if compile and model.device.type == "cuda":
+            raise ConfigError(
+                "compile=True is refused on CUDA: torch.compile's CUDA code gave wrong charges "
+                "for this model (NaN from the charge equilibration; reports/device/"
+                "compile_diagnostic_parts.txt); CUDA graphs (the default there) give the same "
+                "numbers as plain calls"
+            )
         self.model = model
         self.headroom = float(headroom)
         self.capture = model.device.type == "cuda" if capture is None else bool(capture)

@@ -186,3 +186,14 @@ def test_md_compile_setting_reaches_the_calculator():
     assert calc.graph_replay is not None and calc.graph_replay.compile
     assert not calc.graph_replay.capture  # no CUDA graph on a CPU
     assert make_calculator(model, device="cpu").graph_replay is None
+
+
+def test_compile_is_refused_on_cuda():
+    from types import SimpleNamespace
+
+    from phicalc.errors import ConfigError
+
+    on_cuda = SimpleNamespace(device=torch.device("cuda"))  # the check reads only the device
+    with pytest.raises(ConfigError, match="refused on CUDA"):
+        GraphReplay(on_cuda, compile=True)
+    assert GraphReplay(on_cuda, compile=False).capture  # CUDA graphs stay on
