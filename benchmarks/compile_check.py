@@ -6,12 +6,15 @@ module, and the model's charges without forces). On the H200 with torch 2.11 the
 equilibration came back NaN (``reports/device/compile_diagnostic_parts.txt``); run this before
 allowing ``compile=True`` on CUDA again (``phicalc/graph_replay.py`` refuses it there).
 
-    python benchmarks/compile_check.py [--structure ac_ala3.xyz]
+    python benchmarks/compile_check.py [--structure ac_ala3.xyz] [--model phi-painn-organic]
 """
+
+from __future__ import annotations
 
 import argparse
 
 import torch
+from ase import Atoms
 from ase.io import read
 
 from phicalc.graph.batch import atoms_to_graph
@@ -20,57 +23,57 @@ from phicalc.nn.electrostatics.equilibration import equilibrate
 from phicalc.nn.scatter import scatter_sum
 from phicalc.serialization import load_model
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--structure", default=".gpu/ac_ala3.xyz", help="any ASE-readable file")
-atoms = read(parser.parse_args().structure)
-for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+
+def check(device: str, atoms: Atoms, model_name: str) -> dict[str, str]:
+    """Max |compiled − eager| of each piece on ``device`` (or the error it raised)."""
     torch._dynamo.reset()
-    model = load_model("phi-painn-organic").to(device=device, dtype=torch.float64).eval()
+    model = load_model(model_name).to(device=device, dtype=torch.float64).eval()
     g = atoms_to_graph(atoms, model.cutoff, dtype=torch.float64).to(device)
-    n = g.n_atoms
     gen = torch.Generator().manual_seed(0)
+    n = g.n_atoms
     chi = torch.randn(n, generator=gen, dtype=torch.float64).to(device)
-    hard = (torch.rand(n, generator=gen, dtype=torch.float64) + 0.5).to(device)
-    q = (torch.randn(n, generator=gen, dtype=torch.float64) * 0.3).to(device)
+    hardness = (torch.rand(n, generator=gen, dtype=torch.float64) + 0.5).to(device)
+    q = (0.3 * torch.randn(n, generator=gen, dtype=torch.float64)).to(device)
     pos = g.positions
-    checks = {
+
+    def coulomb(c, p):
+        return model.coulomb(c, p, g.cell, g.pbc, g.batch, 1, g.host_layout).potentials
+
+    def charges(graph):
+        return model(graph, compute_forces=False, training=False, validate=False)["charges"]
+
+    pieces = {
         "n_atoms_per_graph": (lambda: g.n_atoms_per_graph, ()),
         "scatter_sum": (lambda x: scatter_sum(x, g.batch, 1), (q,)),
-        "equilibrate": (lambda c, h: equilibrate(c, h, g.total_charge, g.batch, 1), (chi, hard)),
+        "equilibrate": (
+            lambda c, h: equilibrate(c, h, g.total_charge, g.batch, 1),
+            (chi, hardness),
+        ),
         "direct_potentials": (lambda c, p: direct_potentials(c, p, 1.0), (q, pos)),
-        "triu_indices": (
-            lambda p: (
-                torch.triu_indices(p.shape[0], p.shape[0], offset=1, device=p.device)
-                .to(p.dtype)
-                .sum()
-            ),
-            (pos,),
-        ),
-        "coulomb_module": (
-            lambda c, p: model.coulomb(c, p, g.cell, g.pbc, g.batch, 1, g.host_layout).potentials,
-            (q, pos),
-        ),
+        "coulomb_module": (coulomb, (q, pos)),
+        "model charges (no forces)": (charges, (g,)),
     }
-    for name, (fn, args) in checks.items():
+    out = {}
+    for name, (fn, args) in pieces.items():
         try:
             eager = fn(*args)
             compiled = torch.compile(fn, dynamic=False)(*args)
-            print(
-                device,
-                name,
-                f"{float((compiled.double() - eager.double()).abs().max()):.2e}",
-                flush=True,
-            )
-        except Exception as e:
-            print(device, name, "FAILED", type(e).__name__, str(e)[:300], flush=True)
+            out[name] = f"{float((compiled.double() - eager.double()).abs().max()):.2e}"
+        except Exception as error:  # a piece that fails to compile is a finding, not the end
+            out[name] = f"FAILED {type(error).__name__}: {str(error)[:300]}"
+    return out
 
-    # the backbone + heads, forward only
-    def charges_only(graph):
-        return model(graph, compute_forces=False, training=False, validate=False)["charges"]
 
-    try:
-        e = charges_only(g)
-        c = torch.compile(charges_only, dynamic=False)(g)
-        print(device, "model charges (no forces)", f"{float((c - e).abs().max()):.2e}", flush=True)
-    except Exception as ex:
-        print(device, "model charges FAILED", type(ex).__name__, str(ex)[:300])
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--structure", default=".gpu/ac_ala3.xyz", help="any ASE-readable file")
+    parser.add_argument("--model", default="phi-painn-organic")
+    args = parser.parse_args()
+    atoms = read(args.structure)
+    for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+        for name, result in check(device, atoms, args.model).items():
+            print(device, name, result, flush=True)
+
+
+if __name__ == "__main__":
+    main()
