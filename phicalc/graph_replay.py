@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -53,6 +54,23 @@ PAD_LENGTH = 1000.0
 REPLAYABLE_BACKBONES = ("painn", "schnet")
 #: Warm-up passes on a side stream before recording (lazy initialisation must not be recorded).
 WARMUP_PASSES = 2
+
+
+def _compile_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions by which torch.compile reports that it could not compile."""
+    import torch._dynamo.exc
+
+    errors: list[type[BaseException]] = [torch._dynamo.exc.BackendCompilerFailed]
+    try:
+        from torch._inductor.exc import InductorError
+
+        errors.append(InductorError)
+    except ImportError:  # older torch: inductor errors arrive as BackendCompilerFailed
+        pass
+    return tuple(errors)
+
+
+_COMPILE_ERRORS = _compile_errors()
 
 
 def pad_open_graph(graph: AtomGraph, capacity: int) -> AtomGraph:
@@ -116,6 +134,19 @@ def _trace_autograd() -> Iterator[None]:
 
     if hasattr(torch._dynamo.config, "trace_autograd_ops"):
         with torch._dynamo.config.patch(trace_autograd_ops=True):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _cpu_codegen_workaround(device: torch.device) -> Iterator[None]:
+    """Compile without SIMD on a multi-threaded CPU: inductor's vectorised atomic scatter-add
+    fails an internal assertion there (torch 2.13, "Error in codegen for ... Scatter")."""
+    import torch._inductor.config
+
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        with torch._inductor.config.patch({"cpp.simdlen": 1}):
             yield
     else:
         yield
@@ -219,8 +250,17 @@ class GraphReplay:
             return self._forward_eager(static)
         if self._compiled is None:
             self._compiled = torch.compile(self._forward_eager, dynamic=False)
-        with _trace_autograd():
-            return self._compiled(static)
+        try:
+            with _trace_autograd(), _cpu_codegen_workaround(self.model.device):
+                return self._compiled(static)
+        except _COMPILE_ERRORS as error:  # a compiler failure must not stop the run
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}); evaluating without it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.compile, self._compiled = False, None
+            return self._forward_eager(static)
 
     def _record(self, graph: AtomGraph, capacity: int, key: tuple) -> None:
         self.clear()

@@ -166,13 +166,38 @@ def test_compiled_replay_equals_plain_calls():
         .double()
         .eval()
     )
-    replay = GraphReplay(model, capture=False, compile=True)
-    for seed in (0, 1):  # the second call reuses the recording and the compiled graph
-        graph = atoms_to_graph(_rattled("CH3CH2OH", seed), model.cutoff)
-        out, plain = replay(graph), model(graph)
-        for name in ("energy", "forces", "charges"):
-            torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the multi-threaded C++ code path (compiled without SIMD)
+    try:
+        replay = GraphReplay(model, capture=False, compile=True)
+        for seed in (0, 1):  # the second call reuses the recording and the compiled graph
+            graph = atoms_to_graph(_rattled("CH3CH2OH", seed), model.cutoff)
+            out, plain = replay(graph), model(graph)
+            for name in ("energy", "forces", "charges"):
+                torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)
+    finally:
+        torch.set_num_threads(threads)
     assert replay.recordings == 1
+    assert replay.compile  # compiled, not fallen back to plain calls
+
+
+def test_a_compiler_failure_falls_back_to_plain_calls(monkeypatch):
+    import torch._dynamo.exc
+
+    def failing_compile(fn, **options):
+        def run(*args):
+            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("codegen failed"), None)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    model = _model()
+    replay = GraphReplay(model, capture=False, compile=True)
+    graph = atoms_to_graph(_rattled("H2O", 0), model.cutoff)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        out = replay(graph)
+    torch.testing.assert_close(out["forces"], model(graph)["forces"], rtol=1e-12, atol=1e-12)
+    assert not replay.compile
 
 
 def test_md_compile_setting_reaches_the_calculator():
