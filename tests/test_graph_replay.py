@@ -16,13 +16,12 @@ from phicalc.potential import build_model
 
 
 def _model(backbone: str = "painn", **options) -> torch.nn.Module:
-    options.setdefault("phi", True)
-    options.setdefault("charge_spin", True)
-    options.setdefault("charge_equilibration", True)
-    options.setdefault("coulomb", True)
-    model = build_model(
-        backbone, elements=["H", "C", "N", "O"], cutoff=3.5, seed=3, num_features=16, **options
-    )
+    """A small charge-aware model (Φ, Qeq, Coulomb) in float64; ``options`` override."""
+    for name, value in dict(
+        phi=True, charge_spin=True, charge_equilibration=True, coulomb=True, num_features=16
+    ).items():
+        options.setdefault(name, value)
+    model = build_model(backbone, elements=["H", "C", "N", "O"], cutoff=3.5, seed=3, **options)
     return model.double().eval()
 
 
@@ -149,23 +148,7 @@ def test_calculator_with_replay_still_treats_periodic_structures_normally():
 
 def test_compiled_replay_equals_plain_calls():
     """torch.compile on the padded buffers (CPU inductor): same energy, forces and charges."""
-    model = (
-        build_model(
-            "painn",
-            phi=True,
-            elements=["H", "C", "N", "O"],
-            cutoff=3.5,
-            seed=4,
-            num_features=8,
-            num_blocks=2,
-            num_radial=4,
-            charge_spin=True,
-            charge_equilibration=True,
-            coulomb=True,
-        )
-        .double()
-        .eval()
-    )
+    model = _model(num_features=8, num_blocks=2, num_radial=4)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the multi-threaded C++ code path (compiled without SIMD)
     try:
