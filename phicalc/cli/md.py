@@ -75,8 +75,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the model on fixed shapes (open structures, PaiNN/SchNet models): "
-        "about a minute to start, then several times faster per step for a small molecule",
+        help="torch.compile the model on fixed shapes (open structures, PaiNN/SchNet models; "
+        "CPU only): about a minute to start, then 2-3x faster per step for a small molecule",
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"

@@ -58,9 +58,9 @@ class MDConfig:
             are a fresh list's up to summation order; ``None`` builds a fresh list every step.
             (default: 0.5) A continuation may change it.
         compile: evaluate the model through ``torch.compile`` on fixed (padded) shapes, for open
-            structures with PaiNN/SchNet models (:mod:`phicalc.graph_replay`): about a minute to
-            compile, then several times faster per step for a small molecule; same forces up to
-            round-off. (default: False) A continuation may change it.
+            structures with PaiNN/SchNet models on a CPU (:mod:`phicalc.graph_replay`; refused on
+            CUDA): about a minute to compile, then 2–3× faster per step for a small molecule;
+            same forces up to round-off. (default: False) A continuation may change it.
     """
 
     ensemble: str = "langevin"
