@@ -4,10 +4,11 @@
 #   bash scripts/device_speed_checks.sh --prepare     (wheels and the Ac-Ala3 structure in .gpu/)
 # then on the device, with .gpu carried:
 #   bash scripts/device_speed_checks.sh
-# 1. benchmarks/md_step_speed.py: plain calls, CUDA-graph replay and torch.compile (agreement in
-#    float64, MD ms/step, ns/day, NVE drift), and a 3,000-atom periodic water box; 2. `phicalc md
-#    --compile` of Ac-Ala3-NHMe, NVE at 0.5 fs in its default float64; 3. with BATCH=1,
-#    benchmarks/batch_inference.py on CUDA.
+# 1. benchmarks/md_step_speed.py: plain calls and CUDA-graph replay (agreement in float64, MD
+#    ms/step, ns/day, NVE drift), and a 3,000-atom periodic water box; 2. `phicalc md` of
+#    Ac-Ala3-NHMe, NVE at 0.5 fs in its default float64 (CUDA graphs on); 3. with BATCH=1,
+#    benchmarks/batch_inference.py on CUDA. (torch.compile is refused on CUDA: check it first
+#    with benchmarks/compile_check.py.)
 set -u
 if [[ ${1:-} == --prepare ]]; then
     set -e
@@ -37,8 +38,8 @@ timeout 260 python3 benchmarks/md_step_speed.py --device cuda --molecule .gpu/ac
     --json "$OUT/md_step_speed_cuda.json" 2>&1 | grep -v -i warn | tee "$OUT/md_step_speed_cuda.txt"
 timeout 150 python3 -c "from phicalc.cli.main import main; main()" md --model phi-painn-organic \
     --structure .gpu/ac_ala3.xyz --ensemble nve --temperature 300 --timestep 0.5 --steps 6000 \
-    --device cuda --compile --out /tmp/md_ac_ala3 --no-progress --no-plots 2>&1 | tail -3
-cp /tmp/md_ac_ala3/summary.json "$OUT/phicalc_md_compile_summary.json" 2>/dev/null
+    --device cuda --out /tmp/md_ac_ala3 --no-progress --no-plots 2>&1 | tail -3
+cp /tmp/md_ac_ala3/summary.json "$OUT/phicalc_md_summary.json" 2>/dev/null
 if [[ ${BATCH:-0} == 1 ]]; then
     timeout 120 python3 benchmarks/batch_inference.py --device cuda --molecule .gpu/ac_ala3.xyz \
         --n 64 --repeats 3 2>&1 | tee "$OUT/batch_inference_cuda.txt"
