@@ -113,6 +113,13 @@ WATER_LIMITS = [
     "contain Cl⁻ (clusters and boxes): the charged test split's Cl⁻ frames are no longer "
     "unseen species for this model (reports/default_model.md scores them apart).",
 ]
+BASELINE_WATER_MD = (
+    "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
+    "(GFN2-xTB, 300–400 K, NaCl the only salt) and frames of phi-painn-organic's Na⁺Cl⁻-in-water "
+    "MD. This baseline's own MD there was not rerun for v4 (its first fine-tune ran the 2 ps "
+    "NVT with every water intact; reports/ion_pair_md.md); phi-painn-organic v4 runs 5 ps of "
+    "NVE there. Other salts, concentrations, interfaces and solutes in water are extrapolation."
+)
 CHARGES = (
     "Learned charges (Φ model) are not Mulliken charges: they were never fitted to charges and "
     "correlate weakly or not at all with them (Pearson r in the table)."
@@ -280,7 +287,10 @@ def card(name: str) -> list[str]:
             description = description.replace(" Small enough for CPU MD.", "") + WATER_DATA
             description += " Small enough for CPU MD." if phi else ""
             limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."] + DEFAULT_LIMITS[1:2]
-            limits += WATER_LIMITS + [WATER_BUDGET]
+            water_limits = list(WATER_LIMITS)
+            if not phi:  # the ion-pair MD was run with phi-painn-organic, not with this model
+                water_limits[1] = BASELINE_WATER_MD
+            limits += water_limits + [WATER_BUDGET]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
     else:
