@@ -49,6 +49,8 @@ from phicalc.potential import Potential
 
 #: Length (Å) of the inert padding edges; far beyond any model cutoff.
 PAD_LENGTH = 1000.0
+#: The unit shift of a padding edge: atom 0 to its own image one padding cell away along x.
+_PAD_SHIFT = torch.tensor([1, 0, 0], dtype=torch.int64)
 #: Backbones whose every edge term carries the smooth cutoff envelope (exact zeros beyond it)
 #: and whose forward pass reads nothing back from the device.
 REPLAYABLE_BACKBONES = ("painn", "schnet")
@@ -89,8 +91,7 @@ def pad_open_graph(graph: AtomGraph, capacity: int) -> AtomGraph:
     n_pad = capacity - n_edges
     index = graph.edge_index
     pad_index = torch.zeros((2, n_pad), dtype=index.dtype, device=index.device)
-    pad_shifts = torch.zeros((n_pad, 3), dtype=graph.unit_shifts.dtype, device=index.device)
-    pad_shifts[:, 0] = 1
+    pad_shifts = _PAD_SHIFT.to(graph.unit_shifts).expand(n_pad, 3)
     cell = PAD_LENGTH * torch.eye(3, dtype=graph.cell.dtype, device=graph.cell.device)
     return replace(
         graph,
@@ -189,7 +190,6 @@ class GraphReplay:
         self.capture = model.device.type == "cuda" if capture is None else bool(capture)
         self.compile = bool(compile)
         self._compiled = None  # made at the first compiled call
-
         self.recordings = 0
         self._key: tuple | None = None
         self._capacity = 0
@@ -197,18 +197,18 @@ class GraphReplay:
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
 
+    @staticmethod
+    def _no_recording() -> dict:
+        return {"_key": None, "_capacity": 0, "_static": None, "_cuda_graph": None, "_outputs": {}}
+
     def __getstate__(self) -> dict:
         """A copy (deep copy, pickle) keeps the settings and records afresh: a CUDA graph and a
         compiled function belong to the object that made them."""
-        state = self.__dict__.copy()
-        state.update(_key=None, _capacity=0, _static=None, _cuda_graph=None, _outputs={})
-        state["_compiled"] = None
-        return state
+        return {**self.__dict__, **self._no_recording(), "_compiled": None}
 
     def clear(self) -> None:
         """Drop the recording: the next call records afresh."""
-        self._key, self._capacity, self._static, self._cuda_graph = None, 0, None, None
-        self._outputs = {}
+        self.__dict__.update(self._no_recording())
 
     def __call__(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
         """Outputs of ``model(graph, compute_forces=True)`` for one open structure.
@@ -230,10 +230,13 @@ class GraphReplay:
             self._record(graph, edge_capacity(n_edges, self.headroom), key)
         static = self._static
         assert static is not None
-        padded = pad_open_graph(graph, self._capacity)
-        static.positions.copy_(padded.positions)
-        static.edge_index.copy_(padded.edge_index)
-        static.unit_shifts.copy_(padded.unit_shifts)
+        # this step's edges into the recorded buffers, the rest back to inert padding
+        static.positions.copy_(graph.positions)
+        static.edge_index[:, :n_edges].copy_(graph.edge_index)
+        static.edge_index[:, n_edges:] = 0
+        static.unit_shifts[:n_edges].copy_(graph.unit_shifts)
+        static.unit_shifts[n_edges:] = 0  # (1, 0, 0) = _PAD_SHIFT, set without a host copy
+        static.unit_shifts[n_edges:, 0] = 1
         if self._cuda_graph is None:
             return self._forward(static)
         self._cuda_graph.replay()
