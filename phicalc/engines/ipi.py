@@ -135,6 +135,7 @@ class IPIClient:
         i-PI ends a run by closing its sockets, and with several clients it may do so while a
         client's STATUS reply is still unread, which reaches the client as a reset: that is the
         end of the session, not an error (evaluations were all answered by then)."""
+        logger.info("waiting for the i-PI server at %s", self.address)
         sock = self.address.connect(connect_timeout)
         protocol = IPIProtocol(sock, txt=self.log)
         state, reply = "READY", None

@@ -89,10 +89,19 @@ def run_pimd(workdir: Path, model: Path, n_clients: int) -> tuple[np.ndarray, np
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env["OMP_NUM_THREADS"] = "1"
     ipi = shutil.which("i-pi", path=str(Path(sys.executable).parent)) or "i-pi"
-    server = subprocess.Popen([ipi, "input.xml"], cwd=workdir, env=env, stdout=subprocess.DEVNULL)
     client_cmd = [sys.executable, "-m", "phicalc.cli.main", "ipi", "--model", str(model)]
     client_cmd += ["--structure", "h2o.xyz", "--address", f"unix:{name}", "--device", "cpu"]
-    clients = [subprocess.Popen(client_cmd, cwd=workdir, env=env) for _ in range(n_clients)]
+    # Clients first, server once every client waits for it: else a fast first client can
+    # serve the whole 3-step run before a slower one has started, which then finds no server.
+    clients = [
+        subprocess.Popen(client_cmd, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(n_clients)
+    ]
+    for client in clients:
+        for line in client.stderr:
+            if "waiting for the i-PI server" in line:
+                break
+    server = subprocess.Popen([ipi, "input.xml"], cwd=workdir, env=env, stdout=subprocess.DEVNULL)
     try:
         assert server.wait(240) == 0
         for client in clients:
