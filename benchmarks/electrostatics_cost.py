@@ -12,6 +12,12 @@ Systems: water clusters (open) and boxes (periodic) of 14, 64, 512 and 4,096 wat
 ``Potential.forward`` (energy + forces), one thread, float32, median of repeats; the graph is
 built once outside the timing (the same for every arm). Overheads are relative to ``painn``.
 
+A difference of two whole force calls is noisy on a shared VM (±10 % per call), so the
+electrostatics of the ``+Φ+C`` model are also timed alone (column ``ES``): its charge
+equilibration, Φ-Module, Coulomb term and dipole from the backbone's features (given), and the
+gradient of their energy with respect to positions and those features, the work they add to a
+force call. Each column is the median of its own repeats.
+
     python benchmarks/electrostatics_cost.py [--waters 14 64 512 4096] [--repeats 3]
 """
 
@@ -28,6 +34,9 @@ from coulomb_speed import waters
 
 from phicalc import build_model
 from phicalc.graph.batch import atoms_to_graph
+from phicalc.graph.neighbors import edge_vectors
+from phicalc.nn.backbones.base import Geometry
+from phicalc.potential import Potential, dipole_about_com
 
 BACKBONE = {"num_features": 64, "num_blocks": 3, "num_radial": 16}
 ARMS = {
@@ -62,6 +71,35 @@ def cpu_ms(models: dict, graph, repeats: int) -> dict[str, float]:
     return {name: 1e3 * statistics.median(values[1:]) for name, values in times.items()}
 
 
+def electrostatics_ms(model: Potential, graph, repeats: int) -> float:
+    """Median CPU ms of the model's electrostatics alone (see the module docstring)."""
+    species = model.species(graph.numbers)
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    geometry = Geometry(
+        graph, species, graph.positions, graph.cell, vectors, torch.linalg.norm(vectors, dim=-1)
+    )
+    with torch.no_grad():
+        features = model.backbone(geometry)
+    features.node_features.requires_grad_(True)
+    features.block_features = [h.detach().requires_grad_(True) for h in features.block_features]
+    leaves = [features.node_features, *features.block_features]
+    times = []
+    for _ in range(repeats + 1):  # the first call warms up
+        start = time.process_time()
+        positions = graph.positions.detach().requires_grad_(True)
+        vectors = edge_vectors(
+            positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+        )
+        lengths = torch.linalg.norm(vectors, dim=-1)
+        out = model._electrostatics(graph, features, lengths, positions, graph.cell)
+        dipole_about_com(out["charges"], positions, graph, model.masses_of_z)
+        torch.autograd.grad(out["electrostatic_energy"].sum(), [positions, *leaves])
+        times.append(time.process_time() - start)
+    return 1e3 * statistics.median(times[1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waters", type=int, nargs="+", default=[14, 64, 512, 4096])
@@ -73,7 +111,7 @@ def main() -> None:
         for name, arm in ARMS.items()
     }
     header = f"{'kind':9s} {'atoms':>6s} {'coulomb':>8s}" + "".join(f" {n:>10s}" for n in ARMS)
-    print(header + f" {'Φ %':>7s} {'Φ+C %':>7s} {'µs/atom':>8s}")
+    print(header + f" {'Φ %':>7s} {'Φ+C %':>7s} {'µs/atom':>8s} {'ES':>9s} {'ES %':>6s}")
     for periodic in (False, True):
         for n in args.waters:
             atoms = water_atoms(n, periodic)
@@ -82,11 +120,13 @@ def main() -> None:
             ms = cpu_ms(models, graph, repeats)
             method = models["+Φ+C"].coulomb.method_for(len(atoms), graph.pbc[0])
             base = ms["painn"]
+            alone = electrostatics_ms(models["+Φ+C"], graph, max(repeats, 3 * args.repeats))
             print(
                 f"{'periodic' if periodic else 'open':9s} {len(atoms):6d} {method:>8s}"
                 + "".join(f" {ms[name]:10.1f}" for name in ARMS)
                 + f" {100 * (ms['+Φ'] / base - 1):7.1f} {100 * (ms['+Φ+C'] / base - 1):7.1f}"
-                + f" {1e3 * ms['+Φ+C'] / len(atoms):8.1f}",
+                + f" {1e3 * ms['+Φ+C'] / len(atoms):8.1f}"
+                + f" {alone:9.1f} {100 * alone / base:6.1f}",
                 flush=True,
             )
 

@@ -20,17 +20,22 @@ def build_neighbor_list(
     cell: torch.Tensor,
     pbc: torch.Tensor,
     cutoff: float,
+    *,
+    full_list: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full neighbour list of one structure.
+    """Neighbour list of one structure.
 
     Args:
         positions: [n_atoms, 3] Cartesian positions in Å.
         cell: [3, 3] lattice vectors as rows in Å (ignored along non-periodic directions).
         pbc: [3] periodic flags.
         cutoff: radius in Å; pairs with distance < cutoff are listed.
+        full_list: list both directions (i, j, S) and (j, i, −S) of every pair; ``False``: each
+            pair once (half the edges, for symmetric pair sums).
 
     Returns:
-        edge_index: [2, n_edges] int64 (i, j), both directions listed.
+        edge_index: [2, n_edges] int64 (i, j), both directions listed unless ``full_list`` is
+            false.
         unit_shifts: [n_edges, 3] int64 lattice shifts so that
             r_ij = positions[j] - positions[i] + unit_shifts @ cell.
     """
@@ -43,7 +48,7 @@ def build_neighbor_list(
     if len(pos) < 2 and not bool(pbc_cpu.any()):
         empty = torch.zeros((2, 0), dtype=torch.int64, device=device)
         return empty, torch.zeros((0, 3), dtype=torch.int64, device=device)
-    calculator = _VesinNeighborList(cutoff=float(cutoff), full_list=True)
+    calculator = _VesinNeighborList(cutoff=float(cutoff), full_list=full_list)
     i, j, shifts = calculator.compute(pos, box, pbc_cpu, "ijS")
     edge_index = torch.stack([i.to(torch.int64), j.to(torch.int64)]).to(device)
     return edge_index, shifts.to(torch.int64).to(device)

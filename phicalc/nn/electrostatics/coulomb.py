@@ -127,10 +127,8 @@ def dsf_potentials(
     device = positions.device
     cell = torch.zeros((3, 3), dtype=positions.dtype, device=device)
     pbc = torch.zeros(3, dtype=torch.bool, device=device)
-    edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff)
+    edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff, full_list=False)
     batch = torch.zeros(n, dtype=torch.int64, device=device)
-    once = edge_index[0] < edge_index[1]  # open structure: keep each pair once
-    edge_index, shifts = edge_index[:, once], shifts[once]
     d = edge_vectors(positions, cell[None], edge_index, shifts, batch)
     r2, r = safe_norm_sq(d)
     kernel = dsf_kernel(r2, r, sigma, alpha, cutoff)

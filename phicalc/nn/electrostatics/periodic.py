@@ -122,11 +122,14 @@ def periodic_potentials(
     potentials = reciprocal
     if s != sigma:
         pbc = torch.ones(3, dtype=torch.bool, device=device)
-        edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff)
+        # each pair (and each atom-image pair) once, added to both ends
+        edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff, full_list=False)
         batch = torch.zeros(n_atoms, dtype=torch.int64, device=device)
         d = edge_vectors(positions, cell[None], edge_index, shifts, batch)
         r2, _ = safe_norm_sq(d)
         a_sigma, a_s = 1.0 / (math.sqrt(2.0) * sigma), 1.0 / (math.sqrt(2.0) * s)
-        pair = (erf_over_r(r2, a_sigma) - erf_over_r(r2, a_s)) * charges[edge_index[1]]
-        potentials = potentials + torch.zeros_like(charges).index_add(0, edge_index[0], pair)
+        kernel = erf_over_r(r2, a_sigma) - erf_over_r(r2, a_s)
+        i, j = edge_index
+        real = torch.zeros_like(charges).index_add(0, i, kernel * charges[j])
+        potentials = potentials + real.index_add(0, j, kernel * charges[i])
     return COULOMB_CONSTANT * potentials
