@@ -18,7 +18,13 @@ equilibration, Φ-Module, Coulomb term and dipole from the backbone's features (
 gradient of their energy with respect to positions and those features, the work they add to a
 force call. Each column is the median of its own repeats.
 
+At small sizes an eager call is bound by dispatching a few hundred small operators, so a second
+table times open clusters through ``torch.compile`` (:class:`~phicalc.graph_replay.GraphReplay`
+with ``compile=True``, what ``PhiCalculator(compile=True)`` and ``phicalc md --compile`` use):
+``painn`` against ``+Φ+C``, compiled once each (about a minute) and then timed interleaved.
+
     python benchmarks/electrostatics_cost.py [--waters 14 64 512 4096] [--repeats 3]
+        [--compiled-waters 14 64]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from coulomb_speed import waters
 from phicalc import build_model
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
+from phicalc.graph_replay import GraphReplay
 from phicalc.nn.backbones.base import Geometry
 from phicalc.potential import Potential, dipole_about_com
 
@@ -60,13 +67,17 @@ def water_atoms(n: int, periodic: bool) -> Atoms:
     return atoms
 
 
-def cpu_ms(models: dict, graph, repeats: int) -> dict[str, float]:
-    """Median CPU ms per arm; the arms take turns, so a load change hits them alike."""
+def cpu_ms(models: dict, graph, repeats: int, call=None) -> dict[str, float]:
+    """Median CPU ms per arm; the arms take turns, so a load change hits them alike.
+
+    ``call(model, graph)`` makes one force call (default: ``model(graph, compute_forces=True)``).
+    """
+    call = call or (lambda model, g: model(g, compute_forces=True))
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(repeats + 1):  # the first round warms up
         for name, model in models.items():
             start = time.process_time()
-            model(graph, compute_forces=True)
+            call(model, graph)
             times[name].append(time.process_time() - start)
     return {name: 1e3 * statistics.median(values[1:]) for name, values in times.items()}
 
@@ -100,10 +111,19 @@ def electrostatics_ms(model: Potential, graph, repeats: int) -> float:
     return 1e3 * statistics.median(times[1:])
 
 
+def compiled_ms(models: dict, graph, repeats: int) -> dict[str, float]:
+    """Median CPU ms per compiled force call of ``painn`` and ``+Φ+C`` (one open structure)."""
+    replays = {name: GraphReplay(models[name], compile=True) for name in ("painn", "+Φ+C")}
+    for replay in replays.values():
+        replay(graph)  # compiles
+    return cpu_ms(replays, graph, repeats, call=lambda replay, g: replay(g))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--waters", type=int, nargs="+", default=[14, 64, 512, 4096])
+    parser.add_argument("--waters", type=int, nargs="*", default=[14, 64, 512, 4096])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compiled-waters", type=int, nargs="*", default=[14, 64])
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = {
@@ -129,6 +149,16 @@ def main() -> None:
                 + f" {alone:9.1f} {100 * alone / base:6.1f}",
                 flush=True,
             )
+    if args.compiled_waters:
+        print(f"\ncompiled, open {'atoms':>6s} {'painn':>10s} {'+Φ+C':>10s} {'Φ+C %':>7s}")
+    for n in args.compiled_waters:
+        graph = atoms_to_graph(water_atoms(n, False), 5.0, dtype=torch.float32)
+        ms = compiled_ms(models, graph, 4 * args.repeats)
+        print(
+            f"{'':14s} {3 * n:6d} {ms['painn']:10.1f} {ms['+Φ+C']:10.1f}"
+            + f" {100 * (ms['+Φ+C'] / ms['painn'] - 1):7.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
