@@ -111,6 +111,7 @@ def structure_from_string(spec: str, *, seed: int = 0) -> Atoms:
         return read_structure_file(spec)
     atoms = structure_from_name(spec, seed=seed)
     if atoms is not None:
+        _warn_if_smiles_differs(spec, atoms)
         return atoms
     mol = _parse_smiles(spec)
     if mol is not None:
@@ -198,6 +199,29 @@ def structure_from_name(name: str, *, seed: int = 0) -> Atoms | None:
         atoms.info.update(charge=0, name=ase_name)
         return atoms
     return None
+
+
+def _warn_if_smiles_differs(spec: str, atoms: Atoms) -> None:
+    """Warn when a name is also the SMILES of another molecule ("O": an O atom, or water)."""
+    try:
+        mol = _parse_smiles(spec)
+    except ImportError:
+        return
+    if mol is None:
+        return
+    from rdkit import Chem
+    from rdkit.Chem.rdMolDescriptors import CalcMolFormula
+
+    smiles_formula = re.sub(r"[+-]\d*$", "", CalcMolFormula(Chem.AddHs(mol)))
+    if Atoms(smiles_formula).get_chemical_formula() != atoms.get_chemical_formula():
+        logger.warning(
+            "%r is read as a name, the structure %s; as SMILES it is %s (write 'smiles:%s' "
+            "for that)",
+            spec,
+            atoms.get_chemical_formula(),
+            smiles_formula,
+            spec,
+        )
 
 
 def _parse_smiles(smiles: str):

@@ -20,6 +20,20 @@ def test_ase_names(spec, formula):
     assert atoms.info["charge"] == 0 and not atoms.pbc.any()
 
 
+@pytest.mark.parametrize(
+    "spec, warned, smiles_formula",
+    [("O", True, "H2O"), ("CO", True, "CH4O"), ("C", True, "CH4"), ("H2O", False, ""),
+     ("CH4", False, ""), ("water", False, "")],
+)  # fmt: skip
+def test_a_name_that_is_another_molecules_smiles_warns(spec, warned, smiles_formula, caplog):
+    with caplog.at_level("WARNING", logger="phicalc.data.structures"):
+        structure_from_string(spec)
+    messages = [r.getMessage() for r in caplog.records]
+    assert bool(messages) == warned
+    if warned:
+        assert f"smiles:{spec}" in messages[0] and smiles_formula in messages[0]
+
+
 @pytest.mark.parametrize("spec", ["ac-ala3", "Ac-Ala3-NHMe", "AC-ALA3"])
 def test_ac_ala3(spec):
     atoms = structure_from_string(spec)
