@@ -2,8 +2,10 @@
 
     python scripts/pin_shipped_outputs.py   # writes tests/pinned/shipped_outputs.npz
 
-Run it only when a model file is meant to change (a retrained model): the test
-``tests/test_shipped_pinned.py`` then guards that refactors leave every number as it was.
+Run it only when a model file is meant to change (a retrained model), or when a change of
+summation order is meant (then compare first and state the largest difference, which must be
+round-off): the test ``tests/test_shipped_pinned.py`` then guards that refactors leave every
+number as it was.
 """
 
 from __future__ import annotations
