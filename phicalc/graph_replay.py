@@ -197,6 +197,12 @@ class GraphReplay:
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
 
+    @property
+    def compiled(self) -> bool:
+        """Whether calls have gone through a compiled function (not before the first call, nor
+        after a compiler failure fell back to plain calls)."""
+        return self._compiled is not None
+
     @staticmethod
     def _no_recording() -> dict:
         return {"_key": None, "_capacity": 0, "_static": None, "_cuda_graph": None, "_outputs": {}}

@@ -8,6 +8,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
+from ase.calculators.emt import EMT
 
 from phicalc import PhiCalculator
 from phicalc.graph.batch import atoms_to_graph
@@ -188,12 +189,48 @@ def test_md_compile_setting_reaches_the_calculator():
     from phicalc.md.inputs import make_calculator
 
     model = _model()
-    assert MDConfig().compile is False
+    assert MDConfig().compile is None  # auto
     assert MDConfig.from_dict({"compile": True}).compile is True
     calc = make_calculator(model, device="cpu", compile=True)
     assert calc.graph_replay is not None and calc.graph_replay.compile
     assert not calc.graph_replay.capture  # no CUDA graph on a CPU
     assert make_calculator(model, device="cpu").graph_replay is None
+
+
+def test_md_compiles_long_cpu_runs_of_open_structures_unless_told():
+    from phicalc.md.config import AUTO_COMPILE_STEPS, MDConfig
+    from phicalc.md.run import _compile_model
+
+    long, short = AUTO_COMPILE_STEPS, AUTO_COMPILE_STEPS - 1
+    assert MDConfig(steps=long).compile_on("cpu")
+    assert not MDConfig(steps=short).compile_on("cpu")
+    assert not MDConfig(steps=long).compile_on("cuda")  # CUDA graphs there, never compile
+    assert not MDConfig(steps=long, compile=False).compile_on("cpu")
+    assert MDConfig(steps=short, compile=True).compile_on("cpu")
+
+    water = molecule("H2O")
+    box = water.copy()
+    box.set_cell([5.0, 5.0, 5.0])
+    box.set_pbc(True)
+    model = _model()
+    assert _compile_model(MDConfig(steps=long), model, water, "cpu")
+    assert not _compile_model(MDConfig(steps=short), model, water, "cpu")
+    assert not _compile_model(MDConfig(steps=long), model, box, "cpu")  # replay: open only
+    assert _compile_model(MDConfig(steps=short, compile=True), model, box, "cpu")  # as told
+    assert not _compile_model(MDConfig(steps=long), EMT(), water, "cpu")  # the user's calculator
+
+
+def test_md_cli_compile_flag_is_auto_on_or_off():
+    import argparse
+
+    from phicalc.cli import md as md_cli
+
+    parser = argparse.ArgumentParser()
+    md_cli.add_parser(parser.add_subparsers())
+    base = ["md", "--model", "m", "--structure", "s", "--out", "o"]
+    assert parser.parse_args(base).compile is None
+    assert parser.parse_args([*base, "--compile"]).compile is True
+    assert parser.parse_args([*base, "--no-compile"]).compile is False
 
 
 def test_compile_is_refused_on_cuda():

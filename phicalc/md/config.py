@@ -16,6 +16,11 @@ from phicalc.errors import ConfigError
 Ensemble = Literal["nve", "langevin", "nose-hoover", "bussi"]
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 
+#: ``compile=None`` (auto) compiles on a CPU for runs of at least this many steps: compiling
+#: takes about a minute and saves 14 ms a step for a 42-atom molecule (reports/md_step_speed_cpu.txt),
+#: so it pays for itself after some 5,000 steps; a 3-atom molecule saves less per step.
+AUTO_COMPILE_STEPS = 20_000
+
 #: MDConfig fields that may change between a run and its continuation.
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin", "compile")
 
@@ -60,7 +65,9 @@ class MDConfig:
         compile: evaluate the model through ``torch.compile`` on fixed (padded) shapes, for open
             structures with PaiNN/SchNet models on a CPU (:mod:`phicalc.graph_replay`; refused on
             CUDA): about a minute to compile, then 2–3× faster per step for a small molecule;
-            same forces up to round-off. (default: False) A continuation may change it.
+            same forces up to round-off. ``None`` (the default): compile on a CPU when the run
+            has at least :data:`AUTO_COMPILE_STEPS` steps (see :meth:`compile_on`). A
+            continuation may change it.
     """
 
     ensemble: str = "langevin"
@@ -77,7 +84,7 @@ class MDConfig:
     charge: float | None = None
     partition_skin: float | None = math.inf
     neighbor_skin: float | None = 0.5
-    compile: bool = False
+    compile: bool | None = None
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -117,6 +124,15 @@ class MDConfig:
             or skin < 0
         ):
             raise ConfigError(f"MDConfig.neighbor_skin must be a finite number >= 0 Å, got {skin}")
+
+    def compile_on(self, device_type: str) -> bool:
+        """Whether the run compiles the model on a device of ``device_type`` ("cpu", "cuda").
+
+        ``compile=None`` means: on a CPU, for runs of at least :data:`AUTO_COMPILE_STEPS` steps
+        (never on CUDA, where CUDA graphs replay the step instead)."""
+        if self.compile is not None:
+            return bool(self.compile)
+        return device_type == "cpu" and self.steps >= AUTO_COMPILE_STEPS
 
     @property
     def tdamp(self) -> float:

@@ -128,8 +128,10 @@ def summarize(
     model: str,
     device: str,
     dtype: str,
+    compiled: bool = False,
 ) -> dict[str, Any]:
-    """The run summary written to ``summary.json`` (see :func:`phicalc.md.run.run`)."""
+    """The run summary written to ``summary.json`` (see :func:`phicalc.md.run.run`);
+    ``compiled``: whether the model ran through ``torch.compile``."""
     thermo = recorder.thermo_arrays()
     n_atoms = len(atoms)
     steps_done = int(recorder.dyn.nsteps)
@@ -166,6 +168,7 @@ def summarize(
         "model": model,
         "device": device,
         "dtype": dtype,
+        "compiled": compiled,
         "config": json_safe(config.to_dict()),  # as written to summary.json
         "phicalc": __version__,
     }

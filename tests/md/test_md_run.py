@@ -323,3 +323,22 @@ def test_resume_from_another_start_structure_warns_and_continues_the_run(
     assert "started from another structure" in caplog.text and "--force-new" in caplog.text
     assert summary["resumed_from_step"] == 4
     _assert_same_run(whole, out)  # still the run that started from `ethanol`
+
+
+def test_summary_says_whether_the_model_ran_compiled(ethanol, tiny_model, tmp_path, monkeypatch):
+    import torch
+
+    plain = _run(ethanol, tiny_model, tmp_path / "plain", steps=2)
+    assert plain["compiled"] is False and plain["config"]["compile"] is None  # short: no compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)  # an instant "compiler"
+    compiled = run(
+        ethanol,
+        tiny_model,
+        tmp_path / "compiled",
+        config=MDConfig(steps=2, compile=True),
+        device="cpu",
+        dtype="float64",
+        plots=False,
+    )
+    assert compiled["compiled"] is True
+    assert json.loads((tmp_path / "compiled" / "summary.json").read_text())["compiled"] is True
