@@ -240,6 +240,22 @@ MD_COMMAND = (
 )
 
 
+SIZE_CONSISTENCY_PHI = (
+    "Not size-consistent for a charged fragment beside a neutral one: the total charge enters "
+    "every atom (charge/spin embedding, Q/n in the Φ heads) and the charge equilibration has one "
+    "electronegativity level per structure, so 0.001–0.07 e leaks between fragments beyond the "
+    "cutoff and ion–water interaction energies at 6–15 Å are off by 20–140 meV (NH4⁺···H2O +81 "
+    "to +128 meV where GFN2-xTB has −26 to −2). The Coulomb term between two ions is right to "
+    "1–3 % at 6–9 Å (CH3NH3⁺···CH3COO⁻ −1.58 / −1.21 eV, GFN2-xTB −1.59 / −1.24). "
+    "reports/size_consistency.txt, scripts/size_consistency.py."
+)
+SIZE_CONSISTENCY_BASE = (
+    "No long range: fragments beyond the cutoff interact by a constant that the total charge "
+    "puts into every atom's features (−12 to −21 meV for an ion and a water, −3.06 eV for "
+    "CH3NH3⁺···CH3COO⁻, at 6 Å as at 15 Å; reports/size_consistency.txt)."
+)
+
+
 def card(name: str) -> list[str]:
     """The write_model_card.py command line of one shipped model."""
     phi = name.startswith("phi-")
@@ -291,6 +307,7 @@ def card(name: str) -> list[str]:
             if not phi:  # the ion-pair MD was run with phi-painn-organic, not with this model
                 water_limits[1] = BASELINE_WATER_MD
             limits += water_limits + [WATER_BUDGET]
+            limits.append(SIZE_CONSISTENCY_PHI if phi else SIZE_CONSISTENCY_BASE)
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
     else:
