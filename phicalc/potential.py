@@ -17,14 +17,14 @@ and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from torch import nn
 
-from phicalc.config import config_from_dict, config_to_dict
+from phicalc.config import check_choice, config_from_dict, config_to_dict
 from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
@@ -34,6 +34,9 @@ from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
+
+#: Values of :attr:`PotentialConfig.charge_input`.
+CHARGE_INPUTS = ("global", "equilibrated")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class PotentialConfig:
             Σq⁰ = Q per structure (the Φ charges' zero mode), instead of Q/n.
         coulomb: options of :class:`~phicalc.nn.electrostatics.CoulombConfig` for the physical
             Coulomb energy on the charges, or None for none.
+        charge_input: how the total charge Q reaches the atoms. ``"global"``: Q enters every
+            atom's initial features and Q/n the Φ source heads. ``"equilibrated"``: only through
+            the equilibrated charges q⁰ (Σq⁰ = Q): the backbone sees no Q (spin still enters),
+            the Φ heads read q⁰_i, and q⁰_i·a[Z] + q⁰_i²·b[Z] is added to the features the
+            energy is read from, so a fragment's energy depends on its own charges (needs
+            ``charge_spin`` and ``charge_equilibration``). Same parameters either way.
     """
 
     backbone: str
@@ -64,6 +73,7 @@ class PotentialConfig:
     charge_spin: bool = False
     charge_equilibration: bool = False
     coulomb: dict[str, Any] | None = None
+    charge_input: str = "global"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:
@@ -110,6 +120,13 @@ class Potential(nn.Module):
                 cutoff=config.cutoff,
                 feature_dim=f,
                 num_blocks=self.backbone.num_blocks,
+            )
+        check_choice("charge_input", config.charge_input, CHARGE_INPUTS)
+        if config.charge_input == "equilibrated" and not (
+            config.charge_spin and config.charge_equilibration
+        ):
+            raise ConfigError(
+                'charge_input="equilibrated" needs charge_spin and charge_equilibration'
             )
         if config.charge_spin:
             self.backbone.enable_charge_spin()
@@ -216,8 +233,10 @@ class Potential(nn.Module):
         lengths: torch.Tensor,
         positions: torch.Tensor,
         cell: torch.Tensor,
+        equilibrated: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Charges, potentials and the electrostatic energy parts of a batch.
+        """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
+        the charge equilibration's q⁰ when the caller has it already).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -233,13 +252,20 @@ class Potential(nn.Module):
                 graph.n_atoms, dtype=float64, device=lengths.device
             ),
         }
-        charges = None
-        if self.equilibration is not None:
+        charges = equilibrated
+        if charges is None and self.equilibration is not None:
             charges = self.equilibration(
                 features.node_features, graph.total_charge.to(lengths.dtype), batch, n_graphs
             )
         if self.phi is not None:
-            phi = self.phi(graph, lengths, features.block_features, base_charges=charges)
+            local = self.config.charge_input == "equilibrated"
+            phi = self.phi(
+                graph,
+                lengths,
+                features.block_features,
+                base_charges=charges,
+                head_charges=charges if local else None,
+            )
             charges = phi.charges
             out["electrostatic_energy"] = out["electrostatic_energy"] + phi.energy.to(float64)
             # per-atom share ½ φ_i ρ_i, so Σ energies = energy
@@ -320,13 +346,33 @@ class Potential(nn.Module):
                 positions_used, cell_used, graph.edge_index, graph.unit_shifts, graph.batch
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
+            local = self.config.charge_input == "equilibrated"
+            seen = (
+                replace(graph, total_charge=torch.zeros_like(graph.total_charge))
+                if local
+                else graph
+            )
             geometry = Geometry(
-                graph, species, positions_used, cell_used, vectors, lengths, partition_cache
+                seen, species, positions_used, cell_used, vectors, lengths, partition_cache
             )
             features = self.backbone(geometry)
-            atom_energy = self.readout(features.node_features).squeeze(-1).to(torch.float64)
+            readout_features, equilibrated = features.node_features, None
+            if local:  # Q reaches the atoms only through the equilibrated charges
+                assert self.equilibration is not None and self.backbone.charge_spin is not None
+                equilibrated = self.equilibration(
+                    features.node_features,
+                    graph.total_charge.to(dtype),
+                    graph.batch,
+                    graph.n_graphs,
+                )
+                readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
+                    species, equilibrated
+                )
+            atom_energy = self.readout(readout_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]
-            outputs = self._electrostatics(graph, features, lengths, positions_used, cell_used)
+            outputs = self._electrostatics(
+                graph, features, lengths, positions_used, cell_used, equilibrated
+            )
             energies = energies + outputs.pop("electrostatic_energies")
             if "charges" in outputs:
                 outputs["dipole"] = dipole_about_com(
@@ -383,6 +429,7 @@ def build_model(
     charge_spin: bool = False,
     charge_equilibration: bool = False,
     coulomb: bool | dict[str, Any] = False,
+    charge_input: str = "global",
     seed: int | None = None,
     **hyperparameters: Any,
 ) -> Potential:
@@ -401,6 +448,7 @@ def build_model(
         coulomb: True for the default Coulomb term on the charges, False for none, or a dict
             of :class:`~phicalc.nn.electrostatics.CoulombConfig` options (e.g. ``{"sigma": 1.0}``).
             Needs charges: a Φ-Module or ``charge_equilibration``.
+        charge_input: ``"global"`` or ``"equilibrated"`` (:class:`PotentialConfig`).
         seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 
@@ -419,6 +467,7 @@ def build_model(
         charge_spin=bool(charge_spin),
         charge_equilibration=bool(charge_equilibration),
         coulomb=_options("coulomb", coulomb, "CoulombConfig"),
+        charge_input=charge_input,
     )
     if seed is None:
         return Potential(config)

@@ -41,7 +41,9 @@ TINY_PAINN = {
 }
 #: Electrostatics options of the contract's model variants (``build_model`` arguments).
 #: "charged": Q/spin input, equilibrated charges as the Φ zero mode, Coulomb on the charges;
-#: "qeq": the same without the Φ-Module (charges straight from the features).
+#: "qeq": the same without the Φ-Module (charges straight from the features);
+#: "local": "charged" with the total charge reaching the atoms only through the equilibrated
+#: charges (``charge_input="equilibrated"``).
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {
     "nophi": {"phi": False},
     "spectral": {"phi": {"method": "spectral"}},
@@ -57,6 +59,13 @@ MODEL_VARIANTS: dict[str, dict[str, Any]] = {
         "charge_spin": True,
         "charge_equilibration": True,
         "coulomb": {"accuracy": 1e-10},
+    },
+    "local": {
+        "phi": {"method": "spectral"},
+        "charge_spin": True,
+        "charge_equilibration": True,
+        "coulomb": {"accuracy": 1e-10},
+        "charge_input": "equilibrated",
     },
 }
 

@@ -23,7 +23,9 @@ CUTOFF = 4.0
 K_E = Hartree * Bohr
 
 
-def charged_model(phi: bool = True, coulomb: bool | dict = True, seed: int = 0):
+def charged_model(
+    phi: bool = True, coulomb: bool | dict = True, seed: int = 0, charge_input: str = "global"
+):
     return (
         build_model(
             "painn",
@@ -31,6 +33,7 @@ def charged_model(phi: bool = True, coulomb: bool | dict = True, seed: int = 0):
             charge_spin=True,
             charge_equilibration=True,
             coulomb=coulomb,
+            charge_input=charge_input,
             cutoff=CUTOFF,
             num_features=16,
             num_blocks=2,
@@ -135,3 +138,42 @@ def test_energy_is_smooth_as_two_atoms_approach() -> None:
 def test_coulomb_needs_charges() -> None:
     with pytest.raises(ConfigError, match="coulomb needs charges"):
         build_model("painn", phi=False, coulomb=True, num_features=8)
+
+
+def test_equilibrated_charge_input_keeps_the_total_charge_out_of_the_backbone() -> None:
+    """charge_input="equilibrated": the backbone's features are those of Q = 0 whatever Q is;
+    Q still changes energies (through the equilibrated charges) and Σq = Q."""
+    model = charged_model(charge_input="equilibrated")
+    seen: list[torch.Tensor] = []
+    model.backbone.register_forward_hook(lambda module, args, out: seen.append(out.node_features))
+    atoms = ammonium_and_water(8.0)
+    energies = []
+    for q in (0, 1):
+        atoms.info["charge"] = q
+        out = model(atoms_to_graph(atoms, CUTOFF, dtype=torch.float64), compute_forces=False)
+        energies.append(float(out["energy"][0]))
+        assert float(out["charges"].sum()) == pytest.approx(q, abs=1e-12)
+    torch.testing.assert_close(seen[0], seen[1], rtol=0, atol=0)
+    assert abs(energies[1] - energies[0]) > 1e-3
+    glob = charged_model(charge_input="global")
+    glob.backbone.register_forward_hook(lambda module, args, out: seen.append(out.node_features))
+    for q in (0, 1):
+        atoms.info["charge"] = q
+        glob(atoms_to_graph(atoms, CUTOFF, dtype=torch.float64), compute_forces=False)
+    assert not torch.equal(seen[2], seen[3])  # the global input does reach the backbone
+
+
+def test_charge_input_is_checked_and_fine_tuning_may_switch_it(tmp_path) -> None:
+    from phicalc.serialization import save_model
+    from phicalc.train.preparation import initialise_from
+
+    with pytest.raises(ConfigError, match="charge_input"):
+        build_model("painn", charge_input="per-atom")
+    with pytest.raises(ConfigError, match="needs charge_spin and charge_equilibration"):
+        build_model("painn", charge_spin=True, charge_input="equilibrated")
+    source = charged_model(charge_input="global", seed=1)
+    save_model(source, tmp_path / "global.pt")
+    target = charged_model(charge_input="equilibrated", seed=2)
+    initialise_from(target, str(tmp_path / "global.pt"))
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value, rtol=0, atol=0)

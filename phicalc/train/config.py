@@ -65,6 +65,8 @@ class ModelSection:
         charge_equilibration: equilibrated charges as the charges' zero mode.
         coulomb: False, True or a dict of CoulombConfig options (needs phi or
             charge_equilibration).
+        charge_input: "global" or "equilibrated" (how the total charge reaches the atoms,
+            :class:`~phicalc.potential.PotentialConfig`).
         backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
         atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
             training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
@@ -82,6 +84,7 @@ class ModelSection:
     charge_spin: bool = False
     charge_equilibration: bool = False
     coulomb: bool | dict[str, Any] = False
+    charge_input: str = "global"
     backbone_config: dict[str, Any] = field(default_factory=dict)
     atomic_energies: str | dict[str, float] = "fit"
     energy_scale: str | float = "auto"
@@ -145,6 +148,7 @@ class ModelSection:
             "charge_spin": self.charge_spin,
             "charge_equilibration": self.charge_equilibration,
             "coulomb": dict(self.coulomb) if isinstance(self.coulomb, dict) else self.coulomb,
+            "charge_input": self.charge_input,
             **self.backbone_config,
         }
 

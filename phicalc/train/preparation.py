@@ -176,6 +176,11 @@ def set_statistics(
     model.set_energy_scale(scale)
 
 
+#: Model settings that change how the weights are used but not which weights there are: a
+#: fine-tuning run may change them (e.g. switch ``charge_input``).
+WEIGHT_COMPATIBLE_KEYS = ("charge_input",)
+
+
 def initialise_from(model: torch.nn.Module, source: str) -> None:
     """Copy the weights, E0 and σ of the model ``source`` (name or file) into ``model``.
 
@@ -185,7 +190,11 @@ def initialise_from(model: torch.nn.Module, source: str) -> None:
     from phicalc.serialization import load_model
 
     initial = load_model(source)
-    differences = config_differences(initial.config.to_dict(), model.config.to_dict())
+    differences = [
+        key
+        for key in config_differences(initial.config.to_dict(), model.config.to_dict())
+        if key not in WEIGHT_COMPATIBLE_KEYS
+    ]
     if differences:
         raise ConfigError(
             f"init_from={source!r}: its model differs from the config's model section in "

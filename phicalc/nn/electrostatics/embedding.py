@@ -45,3 +45,9 @@ class ChargeSpinEmbedding(nn.Module):
         m = (multiplicity.to(dtype) - 1.0)[batch][:, None]
         a, b, c, d = self.tables[:, species]
         return q * a + q * q * b + m * c + m * m * d
+
+    def atom_charge_term(self, species: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        """q_i·a[Z_i] + q_i²·b[Z_i], [n_atoms, dim]: the charge part of the term with each
+        atom's own charge q_i (e, [n_atoms]) in place of its structure's total charge."""
+        q = charges.to(self.tables.dtype)[:, None]
+        return q * self.tables[0, species] + q * q * self.tables[1, species]

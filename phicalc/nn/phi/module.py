@@ -113,6 +113,7 @@ class PhiModule(nn.Module):
         edge_lengths: torch.Tensor,
         block_features: list[torch.Tensor],
         base_charges: torch.Tensor | None = None,
+        head_charges: torch.Tensor | None = None,
     ) -> PhiOutput:
         """Charges ρ = L φ̂ + q⁰, potentials φ = κ φ̂ and E_ES = ½ Σ φρ per structure.
 
@@ -122,6 +123,7 @@ class PhiModule(nn.Module):
             block_features: one [n_atoms, F] tensor per backbone block.
             base_charges: [n_atoms] q⁰ in e, the zero mode carrying the total charge (e.g.
                 equilibrated charges, Σ q⁰ = Q per structure); default Q/n on every atom.
+            head_charges: [n_atoms] the per-atom charge the source heads read (e); default Q/n.
         """
         if len(block_features) != len(self.heads):
             raise ValueError(
@@ -132,8 +134,9 @@ class PhiModule(nn.Module):
         counts = graph.n_atoms_per_graph.to(dtype)
         charge_per_atom = (graph.total_charge.to(dtype) / counts)[batch]  # [n_atoms]
 
+        head_input = (charge_per_atom if head_charges is None else head_charges).to(dtype)
         sources = sum(
-            head(torch.cat([h, charge_per_atom.unsqueeze(-1)], dim=-1)).squeeze(-1)
+            head(torch.cat([h, head_input.unsqueeze(-1)], dim=-1)).squeeze(-1)
             for head, h in zip(self.heads, block_features)
         )  # [n_atoms]
         weights = self.weights(edge_lengths)  # [n_edges]
