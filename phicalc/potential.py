@@ -3,7 +3,9 @@
 E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C, accumulated in float64, where each part of the
 electrostatics is optional (see :class:`PotentialConfig`):
 
-* total charge Q and spin multiplicity M enter the atom features (``charge_spin``);
+* total charge Q and spin multiplicity M enter the atom features (``charge_spin``), or, with
+  ``charge_input="equilibrated"``, Q only through the equilibrated charges q⁰ (readout features
+  h_i + q⁰_i a[Z_i] + q⁰_i² b[Z_i], Φ heads), so a distant neutral fragment never sees it;
 * charges: equilibrated q⁰ (``charge_equilibration``: Σq⁰ = Q per structure) or Q/n, and with a
   Φ-Module ρ = L φ̂ + q⁰ (graph Poisson), else q = q⁰;
 * E_Φ = ½ Σ φ_i ρ_i, the Φ-Module's graph energy;
@@ -130,6 +132,15 @@ class Potential(nn.Module):
             )
         if config.charge_spin:
             self.backbone.enable_charge_spin()
+        embedding = getattr(self.backbone, "embedding", None)
+        if config.charge_input == "equilibrated" and (
+            embedding is None or embedding.embedding_dim != f
+        ):
+            raise ConfigError(
+                f'charge_input="equilibrated" adds charge terms to the readout features and '
+                f"needs a backbone with an embedding as wide as its features ({f}); the "
+                f"{config.backbone} backbone's is not"
+            )
         self.equilibration: ChargeEquilibration | None = None
         if config.charge_equilibration:
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
@@ -177,6 +188,12 @@ class Potential(nn.Module):
     def has_charges(self) -> bool:
         """Whether the model predicts per-atom charges (Φ-Module or charge equilibration)."""
         return self.phi is not None or self.equilibration is not None
+
+    @property
+    def charge_through_equilibration(self) -> bool:
+        """Whether Q reaches the atoms only through the equilibrated charges
+        (``charge_input="equilibrated"``)."""
+        return self.config.charge_input == "equilibrated"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -258,7 +275,7 @@ class Potential(nn.Module):
                 features.node_features, graph.total_charge.to(lengths.dtype), batch, n_graphs
             )
         if self.phi is not None:
-            local = self.config.charge_input == "equilibrated"
+            local = self.charge_through_equilibration
             phi = self.phi(
                 graph,
                 lengths,
@@ -346,7 +363,7 @@ class Potential(nn.Module):
                 positions_used, cell_used, graph.edge_index, graph.unit_shifts, graph.batch
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
-            local = self.config.charge_input == "equilibrated"
+            local = self.charge_through_equilibration
             seen = (
                 replace(graph, total_charge=torch.zeros_like(graph.total_charge))
                 if local

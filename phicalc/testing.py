@@ -140,9 +140,13 @@ class PotentialContract:
 
     @pytest.fixture(params=list(MODEL_VARIANTS), ids=list(MODEL_VARIANTS))
     def model(self, request: pytest.FixtureRequest) -> Potential:
+        return self.build_variant(request.param)
+
+    def build_variant(self, variant: str) -> Potential:
+        """The contract's model of this backbone with the options of ``MODEL_VARIANTS[variant]``."""
         model = build_model(
             self.backbone,
-            **MODEL_VARIANTS[request.param],
+            **MODEL_VARIANTS[variant],
             elements=ELEMENTS,
             cutoff=self.cutoff,
             seed=0,
