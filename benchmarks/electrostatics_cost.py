@@ -43,7 +43,8 @@ from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.graph_replay import GraphReplay
 from phicalc.nn.backbones.base import Geometry
-from phicalc.potential import Potential, dipole_about_com
+from phicalc.nn.electrostatics.dipole import dipole_about_com
+from phicalc.potential import Potential
 
 BACKBONE = {"num_features": 64, "num_blocks": 3, "num_radial": 16}
 ARMS = {

@@ -34,6 +34,7 @@ from phicalc.nn.backbones import backbone_classes
 from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig
+from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
 
@@ -418,22 +419,6 @@ class Potential(nn.Module):
 
 def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad
-
-
-def dipole_about_com(
-    charges: torch.Tensor, positions: torch.Tensor, graph: AtomGraph, masses_of_z: torch.Tensor
-) -> torch.Tensor:
-    """μ = Σ_i q_i (r_i − r_com), [n_graphs, 3] in e·Å (origin-independent for neutral systems).
-
-    ``masses_of_z``: [n_Z] atomic mass of each atomic number (u), on the positions' device."""
-    masses = masses_of_z.to(positions.dtype)[graph.numbers]
-    total_mass = scatter_sum(masses, graph.batch, graph.n_graphs)
-    com = scatter_sum(
-        masses.unsqueeze(-1) * positions, graph.batch, graph.n_graphs
-    ) / total_mass.unsqueeze(-1)
-    return scatter_sum(
-        charges.unsqueeze(-1) * (positions - com[graph.batch]), graph.batch, graph.n_graphs
-    )
 
 
 def build_model(
