@@ -254,8 +254,9 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
     on = config.compile_on(resolve_device(device).type)
     if on and config.compile is None:
         logger.info(
-            "a run of %d steps: compiling the model with torch.compile first (about a minute, "
-            "then 2-3x faster steps; --no-compile skips it)",
+            "a run of %d steps on a CPU: the model is compiled with torch.compile where the "
+            "fixed-shape replay applies (PaiNN/SchNet models; about a minute, then 2-3x faster "
+            "steps; --no-compile skips it); summary.json says whether it was",
             config.steps,
         )
     return on
