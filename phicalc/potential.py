@@ -19,7 +19,7 @@ and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -125,23 +125,19 @@ class Potential(nn.Module):
                 num_blocks=self.backbone.num_blocks,
             )
         check_choice("charge_input", config.charge_input, CHARGE_INPUTS)
-        if config.charge_input == "equilibrated" and not (
-            config.charge_spin and config.charge_equilibration
-        ):
+        local = config.charge_input == "equilibrated"
+        if local and not (config.charge_spin and config.charge_equilibration):
             raise ConfigError(
                 'charge_input="equilibrated" needs charge_spin and charge_equilibration'
             )
-        if config.charge_spin:
-            self.backbone.enable_charge_spin()
-        embedding = getattr(self.backbone, "embedding", None)
-        if config.charge_input == "equilibrated" and (
-            embedding is None or embedding.embedding_dim != f
-        ):
+        if local and self.backbone.embedding.embedding_dim != f:
             raise ConfigError(
                 f'charge_input="equilibrated" adds charge terms to the readout features and '
                 f"needs a backbone with an embedding as wide as its features ({f}); the "
                 f"{config.backbone} backbone's is not"
             )
+        if config.charge_spin:
+            self.backbone.enable_charge_spin(total_charge=not local)
         self.equilibration: ChargeEquilibration | None = None
         if config.charge_equilibration:
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
@@ -244,6 +240,13 @@ class Potential(nn.Module):
                 '(atoms.info["charge"] = 0, atoms.info["spin"] = 1)'
             )
 
+    def _equilibrate(self, graph: AtomGraph, node_features: torch.Tensor) -> torch.Tensor:
+        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure."""
+        assert self.equilibration is not None
+        return self.equilibration(
+            node_features, graph.total_charge.to(node_features.dtype), graph.batch, graph.n_graphs
+        )
+
     def _electrostatics(
         self,
         graph: AtomGraph,
@@ -254,7 +257,7 @@ class Potential(nn.Module):
         equilibrated: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
-        the charge equilibration's q⁰ when the caller has it already).
+        the charge equilibration's q⁰ when the forward pass needed it before the readout).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -272,17 +275,14 @@ class Potential(nn.Module):
         }
         charges = equilibrated
         if charges is None and self.equilibration is not None:
-            charges = self.equilibration(
-                features.node_features, graph.total_charge.to(lengths.dtype), batch, n_graphs
-            )
+            charges = self._equilibrate(graph, features.node_features)
         if self.phi is not None:
-            local = self.charge_through_equilibration
             phi = self.phi(
                 graph,
                 lengths,
                 features.block_features,
                 base_charges=charges,
-                head_charges=charges if local else None,
+                head_charges=charges if self.charge_through_equilibration else None,
             )
             charges = phi.charges
             out["electrostatic_energy"] = out["electrostatic_energy"] + phi.energy.to(float64)
@@ -364,25 +364,14 @@ class Potential(nn.Module):
                 positions_used, cell_used, graph.edge_index, graph.unit_shifts, graph.batch
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
-            local = self.charge_through_equilibration
-            seen = (
-                replace(graph, total_charge=torch.zeros_like(graph.total_charge))
-                if local
-                else graph
-            )
             geometry = Geometry(
-                seen, species, positions_used, cell_used, vectors, lengths, partition_cache
+                graph, species, positions_used, cell_used, vectors, lengths, partition_cache
             )
             features = self.backbone(geometry)
             readout_features, equilibrated = features.node_features, None
-            if local:  # Q reaches the atoms only through the equilibrated charges
-                assert self.equilibration is not None and self.backbone.charge_spin is not None
-                equilibrated = self.equilibration(
-                    features.node_features,
-                    graph.total_charge.to(dtype),
-                    graph.batch,
-                    graph.n_graphs,
-                )
+            if self.charge_through_equilibration:  # Q reaches the atoms only through q⁰
+                assert self.backbone.charge_spin is not None
+                equilibrated = self._equilibrate(graph, features.node_features)
                 readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
                     species, equilibrated
                 )

@@ -79,11 +79,16 @@ class Backbone(nn.Module, ABC):
         """The total-charge/spin term added to the element embedding, if enabled."""
         return self._modules.get("charge_spin")  # type: ignore[return-value]
 
-    def enable_charge_spin(self) -> None:
+    def enable_charge_spin(self, *, total_charge: bool = True) -> None:
         """Let the total charge Q and spin multiplicity M of each structure enter every atom's
         initial features: h⁰_i = Embedding(Z_i) + e(Q, M, Z_i), zero for a neutral singlet
-        (:class:`~phicalc.nn.electrostatics.ChargeSpinEmbedding`, as SpookyNet and AIMNet2)."""
-        module = ChargeSpinEmbedding(self.embedding.num_embeddings, self.embedding.embedding_dim)
+        (:class:`~phicalc.nn.electrostatics.ChargeSpinEmbedding`, as SpookyNet and AIMNet2);
+        ``total_charge=False``: M only."""
+        module = ChargeSpinEmbedding(
+            self.embedding.num_embeddings,
+            self.embedding.embedding_dim,
+            total_charge=total_charge,
+        )
         self._modules["charge_spin"] = module.to(self.embedding.weight)
 
     def embed_atoms(self, geometry: Geometry) -> torch.Tensor:

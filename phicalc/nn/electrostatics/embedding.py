@@ -19,11 +19,16 @@ class ChargeSpinEmbedding(nn.Module):
         num_elements: size of the species index (species values must lie in [0, num_elements)).
         dim: feature width.
         init_std: standard deviation of the normal initialisation of the four tables.
+        total_charge: the term reads the structure's total charge; ``False``: only the spin
+            terms (the charge tables then serve :meth:`atom_charge_term`).
     """
 
-    def __init__(self, num_elements: int, dim: int, init_std: float = 0.1) -> None:
+    def __init__(
+        self, num_elements: int, dim: int, init_std: float = 0.1, *, total_charge: bool = True
+    ) -> None:
         super().__init__()
         self.tables = nn.Parameter(torch.randn(4, num_elements, dim) * init_std)
+        self.total_charge = bool(total_charge)
 
     def forward(
         self,
@@ -41,10 +46,15 @@ class ChargeSpinEmbedding(nn.Module):
             batch: [n_atoms] structure index.
         """
         dtype = self.tables.dtype
-        q = total_charge.to(dtype)[batch][:, None]
         m = (multiplicity.to(dtype) - 1.0)[batch][:, None]
         a, b, c, d = self.tables[:, species]
+        if not self.total_charge:
+            return m * c + m * m * d
+        q = total_charge.to(dtype)[batch][:, None]
         return q * a + q * q * b + m * c + m * m * d
+
+    def extra_repr(self) -> str:
+        return f"total_charge={self.total_charge}"
 
     def atom_charge_term(self, species: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
         """q_i·a[Z_i] + q_i²·b[Z_i], [n_atoms, dim]: the charge part of the term with each
