@@ -11,7 +11,7 @@ Per-structure results use :class:`~phicalc.calculator.PhiCalculator`'s names and
 ``energy``/``free_energy`` (eV), ``energies`` [n_atoms] (eV), ``forces`` [n_atoms, 3] (eV/Å),
 ``stress`` (Voigt 6, eV/Å³, only for 3D-periodic structures), and when the model has them
 ``charges`` [n_atoms] (e), ``dipole`` [3] (e·Å), ``potentials`` [n_atoms] (V),
-``electrostatic_energy``, ``phi_energy``, ``coulomb_energy`` (eV).
+``electrostatic_energy``, ``phi_energy``, ``coulomb_energy``, ``charge_state_energy`` (eV).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def split_results(
     else:
         counts = graph.n_atoms_per_graph.cpu().numpy()
     bounds = np.concatenate([[0], np.cumsum(counts)])
-    scalars = ["phi_energy", "coulomb_energy"]
+    scalars = ["phi_energy", "coulomb_energy", "charge_state_energy"]
     if model.has_charges:
         scalars.insert(0, "electrostatic_energy")
     split = []

@@ -5,7 +5,8 @@ One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``
 ``dipole`` (e·Å, about the centre of mass), ``potentials`` (per-atom electrostatic potential, V:
 the Coulomb potential of the charges when the model has a Coulomb term, else the Φ-Module's φ)
 and ``electrostatic_energy`` (eV), with its parts ``phi_energy`` and ``coulomb_energy`` where
-the model has them.
+the model has them, and ``charge_state_energy`` (eV, the equilibration energy E_Q) for a model
+with that term.
 
 A calculator is safe to share between threads: :meth:`PhiCalculator.calculate` and
 :meth:`PhiCalculator.get_property` hold one re-entrant lock, so one thread never sees results
@@ -115,6 +116,7 @@ class PhiCalculator(Calculator):
         "electrostatic_energy",
         "phi_energy",
         "coulomb_energy",
+        "charge_state_energy",
     ]
 
     def __init__(

@@ -1,7 +1,7 @@
 """Potential: backbone + electrostatics + energy readout; forces and stress by autograd.
 
-E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C, accumulated in float64, where each part of the
-electrostatics is optional (see :class:`PotentialConfig`):
+E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C (+ E_Q), accumulated in float64, where each part of
+the electrostatics is optional (see :class:`PotentialConfig`):
 
 * total charge Q and spin multiplicity M enter the atom features (``charge_spin``), or, with
   ``charge_input="equilibrated"``, Q only through the equilibrated charges q⁰ (readout features
@@ -10,7 +10,9 @@ electrostatics is optional (see :class:`PotentialConfig`):
   Φ-Module ρ = L φ̂ + q⁰ (graph Poisson), else q = q⁰;
 * E_Φ = ½ Σ φ_i ρ_i, the Φ-Module's graph energy;
 * E_C = k_e Σ_{i<j} q_i q_j erf(r_ij/√2σ)/r_ij, physical Coulomb on the charges (``coulomb``):
-  no cutoff for molecules, Ewald/PME for periodic cells.
+  no cutoff for molecules, Ewald/PME for periodic cells;
+* E_Q = Σ_i (χ_i + μ) q⁰_i + ½ J_i q⁰_i², the charge equilibration's own energy with a learned
+  offset μ (V) (``charge_state_energy``): how the energy of each fragment depends on its charge.
  Forces F = −∂E/∂r and stress
 σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric strain ε applied to positions
 and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
@@ -19,76 +21,24 @@ and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from torch import nn
 
-from phicalc.config import check_choice, config_from_dict, config_to_dict
+from phicalc.config import check_choice, config_from_dict
 from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones import backbone_classes
 from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.partition import PartitionCache
-from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig
+from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.scatter import scatter_sum
-
-#: Values of :attr:`PotentialConfig.charge_input`.
-CHARGE_INPUTS = ("global", "equilibrated")
-
-
-@dataclass(frozen=True)
-class PotentialConfig:
-    """Everything needed to rebuild a Potential (stored in model files).
-
-    Args:
-        backbone: registered backbone name ("schnet", "painn", "erwin", "clifford").
-        elements: chemical symbols the model knows, in embedding order.
-        cutoff: neighbour-list radius in Å.
-        backbone_config: options of the backbone's config dataclass.
-        phi: options of :class:`PhiConfig`, or None for no Φ-Module.
-        readout_hidden: hidden width of the per-atom energy MLP (and the charge heads).
-        charge_spin: total charge and spin multiplicity are inputs of every atom's features;
-            without it a structure with Q ≠ 0 or M ≠ 1 is refused.
-        charge_equilibration: charges q⁰ from learned electronegativity and hardness with
-            Σq⁰ = Q per structure (the Φ charges' zero mode), instead of Q/n.
-        coulomb: options of :class:`~phicalc.nn.electrostatics.CoulombConfig` for the physical
-            Coulomb energy on the charges, or None for none.
-        charge_input: how the total charge Q reaches the atoms. ``"global"``: Q enters every
-            atom's initial features and Q/n the Φ source heads. ``"equilibrated"``: only through
-            the equilibrated charges q⁰ (Σq⁰ = Q): the backbone sees no Q (spin still enters),
-            the Φ heads read q⁰_i, and q⁰_i·a[Z] + q⁰_i²·b[Z] is added to the features the
-            energy is read from, so a fragment's energy depends on its own charges (needs
-            ``charge_spin`` and ``charge_equilibration``). Same parameters either way.
-    """
-
-    backbone: str
-    elements: tuple[str, ...]
-    cutoff: float = 5.0
-    backbone_config: dict[str, Any] = field(default_factory=dict)
-    phi: dict[str, Any] | None = None
-    readout_hidden: int = 32
-    charge_spin: bool = False
-    charge_equilibration: bool = False
-    coulomb: dict[str, Any] | None = None
-    charge_input: str = "global"
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:
-        values = dict(values)
-        if "elements" in values:
-            values["elements"] = tuple(values["elements"])
-        return config_from_dict(cls, values)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = config_to_dict(self)
-        out["elements"] = list(self.elements)
-        return out
+from phicalc.potential_config import CHARGE_INPUTS, PotentialConfig
 
 
 class Potential(nn.Module):
@@ -136,11 +86,15 @@ class Potential(nn.Module):
                 f"needs a backbone with an embedding as wide as its features ({f}); the "
                 f"{config.backbone} backbone's is not"
             )
+        if config.charge_state_energy and not config.charge_equilibration:
+            raise ConfigError("charge_state_energy needs charge_equilibration (its χ and J)")
         if config.charge_spin:
             self.backbone.enable_charge_spin(total_charge=not local)
         self.equilibration: ChargeEquilibration | None = None
         if config.charge_equilibration:
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
+        if config.charge_state_energy:  # μ (V), set from the training data, then learned
+            self.charge_potential = nn.Parameter(torch.zeros(()))
         self.coulomb: Coulomb | None = None
         if config.coulomb is not None and not self.has_charges:
             raise ConfigError("coulomb needs charges: add a Φ-Module (phi) or charge_equilibration")
@@ -240,12 +194,25 @@ class Potential(nn.Module):
                 '(atoms.info["charge"] = 0, atoms.info["spin"] = 1)'
             )
 
-    def _equilibrate(self, graph: AtomGraph, node_features: torch.Tensor) -> torch.Tensor:
-        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure."""
+    def _equilibrate(
+        self, graph: AtomGraph, node_features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure, and with
+        ``charge_state_energy`` each atom's share (χ_i + μ) q⁰_i + ½ J_i q⁰_i² of E_Q
+        ([n_atoms], eV, float64; else None)."""
         assert self.equilibration is not None
-        return self.equilibration(
-            node_features, graph.total_charge.to(node_features.dtype), graph.batch, graph.n_graphs
+        chi, hardness = self.equilibration.chi_and_hardness(node_features)
+        charges = equilibrate(
+            chi,
+            hardness,
+            graph.total_charge.to(node_features.dtype),
+            graph.batch,
+            graph.n_graphs,
         )
+        if not self.config.charge_state_energy:
+            return charges, None
+        shares = (chi + self.charge_potential) * charges + 0.5 * hardness * charges * charges
+        return charges, shares.to(torch.float64)
 
     def _electrostatics(
         self,
@@ -254,16 +221,17 @@ class Potential(nn.Module):
         lengths: torch.Tensor,
         positions: torch.Tensor,
         cell: torch.Tensor,
-        equilibrated: torch.Tensor | None = None,
+        equilibrated: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
-        the charge equilibration's q⁰ when the forward pass needed it before the readout).
+        :meth:`_equilibrate`'s output when the forward pass needed it before the readout).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
         ``charges`` [n_atoms] (e), ``potentials`` [n_atoms] (V: the Coulomb potential of the
         charges when the model has a Coulomb term, else the Φ-Module's φ), ``phi_energy``,
-        ``phi_potentials``, ``coulomb_energy`` (eV).
+        ``phi_potentials``, ``coulomb_energy`` (eV), and with ``charge_state_energy`` its per-atom
+        shares ``charge_state_energies`` [n_atoms] (eV, float64).
         """
         float64 = torch.float64
         n_graphs, batch = graph.n_graphs, graph.batch
@@ -273,9 +241,11 @@ class Potential(nn.Module):
                 graph.n_atoms, dtype=float64, device=lengths.device
             ),
         }
-        charges = equilibrated
-        if charges is None and self.equilibration is not None:
-            charges = self._equilibrate(graph, features.node_features)
+        if equilibrated is None and self.equilibration is not None:
+            equilibrated = self._equilibrate(graph, features.node_features)
+        charges, charge_state = equilibrated if equilibrated is not None else (None, None)
+        if charge_state is not None:
+            out["charge_state_energies"] = charge_state
         if self.phi is not None:
             phi = self.phi(
                 graph,
@@ -333,7 +303,7 @@ class Potential(nn.Module):
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
-            [n_graphs]; with a Φ-Module also ``charges`` [n_atoms] (e), ``potentials`` [n_atoms]
+            [n_graphs], with ``charge_state_energy`` that part E_Q [n_graphs]; with a Φ-Module also ``charges`` [n_atoms] (e), ``potentials`` [n_atoms]
             (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
@@ -373,7 +343,7 @@ class Potential(nn.Module):
                 assert self.backbone.charge_spin is not None
                 equilibrated = self._equilibrate(graph, features.node_features)
                 readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
-                    species, equilibrated
+                    species, equilibrated[0]
                 )
             atom_energy = self.readout(readout_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]
@@ -381,6 +351,10 @@ class Potential(nn.Module):
                 graph, features, lengths, positions_used, cell_used, equilibrated
             )
             energies = energies + outputs.pop("electrostatic_energies")
+            if "charge_state_energies" in outputs:
+                shares = outputs.pop("charge_state_energies")
+                energies = energies + shares
+                outputs["charge_state_energy"] = scatter_sum(shares, graph.batch, graph.n_graphs)
             if "charges" in outputs:
                 outputs["dipole"] = dipole_about_com(
                     outputs["charges"], positions, graph, self.masses_of_z
@@ -421,6 +395,7 @@ def build_model(
     charge_equilibration: bool = False,
     coulomb: bool | dict[str, Any] = False,
     charge_input: str = "global",
+    charge_state_energy: bool = False,
     seed: int | None = None,
     **hyperparameters: Any,
 ) -> Potential:
@@ -440,6 +415,7 @@ def build_model(
             of :class:`~phicalc.nn.electrostatics.CoulombConfig` options (e.g. ``{"sigma": 1.0}``).
             Needs charges: a Φ-Module or ``charge_equilibration``.
         charge_input: ``"global"`` or ``"equilibrated"`` (:class:`PotentialConfig`).
+        charge_state_energy: add the equilibration energy E_Q (:class:`PotentialConfig`).
         seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 
@@ -459,6 +435,7 @@ def build_model(
         charge_equilibration=bool(charge_equilibration),
         coulomb=_options("coulomb", coulomb, "CoulombConfig"),
         charge_input=charge_input,
+        charge_state_energy=bool(charge_state_energy),
     )
     if seed is None:
         return Potential(config)

@@ -43,7 +43,8 @@ TINY_PAINN = {
 #: "charged": Q/spin input, equilibrated charges as the Φ zero mode, Coulomb on the charges;
 #: "qeq": the same without the Φ-Module (charges straight from the features);
 #: "local": "charged" with the total charge reaching the atoms only through the equilibrated
-#: charges (``charge_input="equilibrated"``).
+#: charges (``charge_input="equilibrated"``) and the equilibration energy E_Q added
+#: (``charge_state_energy``).
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {
     "nophi": {"phi": False},
     "spectral": {"phi": {"method": "spectral"}},
@@ -66,6 +67,7 @@ MODEL_VARIANTS: dict[str, dict[str, Any]] = {
         "charge_equilibration": True,
         "coulomb": {"accuracy": 1e-10},
         "charge_input": "equilibrated",
+        "charge_state_energy": True,
     },
 }
 

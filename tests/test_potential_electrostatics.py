@@ -24,7 +24,11 @@ K_E = Hartree * Bohr
 
 
 def charged_model(
-    phi: bool = True, coulomb: bool | dict = True, seed: int = 0, charge_input: str = "global"
+    phi: bool = True,
+    coulomb: bool | dict = True,
+    seed: int = 0,
+    charge_input: str = "global",
+    charge_state_energy: bool = False,
 ):
     return (
         build_model(
@@ -34,6 +38,7 @@ def charged_model(
             charge_equilibration=True,
             coulomb=coulomb,
             charge_input=charge_input,
+            charge_state_energy=charge_state_energy,
             cutoff=CUTOFF,
             num_features=16,
             num_blocks=2,
@@ -177,3 +182,65 @@ def test_charge_input_is_checked_and_fine_tuning_may_switch_it(tmp_path) -> None
     initialise_from(target, str(tmp_path / "global.pt"))
     for key, value in source.state_dict().items():
         torch.testing.assert_close(target.state_dict()[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("charge_input", ["global", "equilibrated"])
+def test_charge_state_energy_is_the_equilibration_energy(charge_input: str) -> None:
+    """E_Q = Σ (χ_i + μ) q⁰_i + ½ J_i q⁰_i² from the model's own heads is added to the energy of a
+    model that is otherwise the same weights, and μ moves a charge state's energy by exactly μ·Q."""
+    with_term = charged_model(charge_input=charge_input, charge_state_energy=True)
+    with torch.no_grad():
+        with_term.charge_potential.fill_(2.5)
+    without = charged_model(charge_input=charge_input, charge_state_energy=False)
+    without.load_state_dict(
+        {k: v for k, v in with_term.state_dict().items() if k != "charge_potential"}
+    )
+    features: list[torch.Tensor] = []
+    with_term.backbone.register_forward_hook(
+        lambda m, args, out: features.append(out.node_features)
+    )
+    atoms = ammonium_and_water(8.0)
+    energies = {}
+    for q in (0, 1, -1):
+        atoms.info["charge"] = q
+        graph = atoms_to_graph(atoms, CUTOFF, dtype=torch.float64)
+        out = with_term(graph, compute_forces=False)
+        chi, hardness = with_term.equilibration.chi_and_hardness(features[-1])
+        q0 = with_term.equilibration(features[-1], graph.total_charge.double(), graph.batch, 1)
+        expected = ((chi + 2.5) * q0 + 0.5 * hardness * q0 * q0).sum()
+        torch.testing.assert_close(out["charge_state_energy"][0], expected.detach())
+        plain = without(graph, compute_forces=False)
+        torch.testing.assert_close(out["energy"] - out["charge_state_energy"], plain["energy"])
+        energies[q] = float(out["energy"][0])
+    with torch.no_grad():
+        with_term.charge_potential.fill_(4.0)
+    for q in (1, -1):
+        atoms.info["charge"] = q
+        shifted = with_term(
+            atoms_to_graph(atoms, CUTOFF, dtype=torch.float64), compute_forces=False
+        )
+        assert float(shifted["energy"][0]) == pytest.approx(energies[q] + 1.5 * q, abs=1e-10)
+
+
+def test_charge_state_energy_needs_equilibration_and_fine_tuning_may_add_it(tmp_path) -> None:
+    """A source without the term initialises every weight it has; μ is reported as missing."""
+    from phicalc.serialization import load_model, save_model
+    from phicalc.train.preparation import initialise_from
+
+    with pytest.raises(ConfigError, match="charge_state_energy needs charge_equilibration"):
+        build_model("painn", charge_spin=True, charge_state_energy=True)
+    source = charged_model(charge_input="global", seed=1)
+    save_model(source, tmp_path / "plain.pt")
+    target = charged_model(charge_input="equilibrated", charge_state_energy=True, seed=2)
+    assert initialise_from(target, str(tmp_path / "plain.pt")) == ["charge_potential"]
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value, rtol=0, atol=0)
+    with torch.no_grad():
+        target.charge_potential.fill_(6.0)
+    save_model(target, tmp_path / "with_term.pt")
+    reloaded = load_model(tmp_path / "with_term.pt").double()
+    assert float(reloaded.charge_potential.detach()) == 6.0
+    assert (
+        initialise_from(charged_model(charge_state_energy=True), str(tmp_path / "with_term.pt"))
+        == []
+    )

@@ -67,6 +67,9 @@ class ModelSection:
             charge_equilibration).
         charge_input: "global" or "equilibrated" (how the total charge reaches the atoms,
             :class:`~phicalc.potential.PotentialConfig`).
+        charge_state_energy: add the equilibration energy Σ (χ_i + μ) q⁰_i + ½ J_i q⁰_i² (needs
+            charge_equilibration); μ starts from the least-squares slope of the training
+            energies (after E0) on the total charge.
         backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
         atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
             training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
@@ -85,6 +88,7 @@ class ModelSection:
     charge_equilibration: bool = False
     coulomb: bool | dict[str, Any] = False
     charge_input: str = "global"
+    charge_state_energy: bool = False
     backbone_config: dict[str, Any] = field(default_factory=dict)
     atomic_energies: str | dict[str, float] = "fit"
     energy_scale: str | float = "auto"
@@ -99,13 +103,15 @@ class ModelSection:
                 raise ConfigError(
                     f"model.{name} must be true, false or a mapping, got {getattr(self, name)!r}"
                 )
-        for name in ("charge_spin", "charge_equilibration"):
+        for name in ("charge_spin", "charge_equilibration", "charge_state_energy"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"model.{name} must be true or false, got {getattr(self, name)!r}"
                 )
         if self.coulomb is not False and self.phi is False and not self.charge_equilibration:
             raise ConfigError("model.coulomb needs charges: set model.phi or charge_equilibration")
+        if self.charge_state_energy and not self.charge_equilibration:
+            raise ConfigError("model.charge_state_energy needs model.charge_equilibration: true")
         if isinstance(self.atomic_energies, str):
             check_choice("model.atomic_energies", self.atomic_energies, ATOMIC_ENERGIES)
         elif not isinstance(self.atomic_energies, dict):
@@ -149,6 +155,7 @@ class ModelSection:
             "charge_equilibration": self.charge_equilibration,
             "coulomb": dict(self.coulomb) if isinstance(self.coulomb, dict) else self.coulomb,
             "charge_input": self.charge_input,
+            "charge_state_energy": self.charge_state_energy,
             **self.backbone_config,
         }
 

@@ -18,7 +18,7 @@ from phicalc.data import GraphDataset
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
 from phicalc.train.config import RESUMABLE_CHANGES, ModelSection, TrainConfig
-from phicalc.train.statistics import energy_scale, fit_atomic_energies
+from phicalc.train.statistics import energy_scale, fit_atomic_energies, fit_charge_potential
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,8 @@ def set_statistics(
     *,
     forces_available: bool,
 ) -> None:
-    """Set the model's E0 (``model.atomic_energies``) and σ (``model.energy_scale``).
+    """Set the model's E0 (``model.atomic_energies``), σ (``model.energy_scale``) and, where it
+    has a charge-state energy, μ (:func:`set_charge_potential`).
 
     Args:
         forces_available: the force loss is on and every training structure has forces
@@ -174,15 +175,32 @@ def set_statistics(
             kind = "force_rms" if forces_available else "residual_std"
         scale = energy_scale(train_graphs, energies, kind)
     model.set_energy_scale(scale)
+    if model.config.charge_state_energy:
+        set_charge_potential(model, train_graphs)
 
 
-#: Model settings that change how the weights are used but not which weights there are: a
-#: fine-tuning run may change them (e.g. switch ``charge_input``).
-WEIGHT_COMPATIBLE_KEYS = ("charge_input",)
+def set_charge_potential(model: torch.nn.Module, train_graphs: Sequence[AtomGraph]) -> None:
+    """μ of the charge-state energy from the training energies and the model's E0."""
+    energies = dict(zip(model.elements, model.atomic_energies.tolist(), strict=True))
+    mu = fit_charge_potential(train_graphs, energies)
+    with torch.no_grad():
+        model.charge_potential.fill_(mu)
+    logger.info("charge-state energy: μ = %.4f V from the training energies", mu)
 
 
-def initialise_from(model: torch.nn.Module, source: str) -> None:
+#: Model settings a fine-tuning run may change: how the weights are used (``charge_input``),
+#: or a term whose parameters a source without it lacks (:data:`ADDED_PARAMETERS`).
+WEIGHT_COMPATIBLE_KEYS = ("charge_input", "charge_state_energy")
+#: Parameters of such a term, set from the training data when the source lacks them.
+ADDED_PARAMETERS = ("charge_potential",)
+
+
+def initialise_from(model: torch.nn.Module, source: str) -> list[str]:
     """Copy the weights, E0 and σ of the model ``source`` (name or file) into ``model``.
+
+    Returns:
+        The names in :data:`ADDED_PARAMETERS` that ``model`` has and ``source`` lacks (the
+        caller sets them from the data).
 
     Raises:
         ConfigError: ``source`` has another architecture or other elements than ``model``.
@@ -205,5 +223,8 @@ def initialise_from(model: torch.nn.Module, source: str) -> None:
         key: value.to(dtype=target[key].dtype) if key in target else value
         for key, value in initial.state_dict().items()
     }
+    added = [key for key in ADDED_PARAMETERS if key in target and key not in state]
+    state.update({key: target[key] for key in added})
     model.load_state_dict(state, strict=True)
     logger.info("weights, E0 and σ from %s", source)
+    return added

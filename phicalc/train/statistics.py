@@ -5,6 +5,9 @@
 * σ, the scale of the learned per-atom energy: the standard deviation or RMS of the per-atom
   residual r_s = (E_s − Σ_i E0_{Z_i}) / n_s (eV/atom), or the RMS force component (eV/Å, used
   as eV because a force is an energy change over ~1 Å).
+* μ, the offset of the charge-state energy (V): the least-squares slope of the residual
+  E_s − Σ_i E0_{Z_i} on the total charge Q_s, through the origin (each charged structure's energy
+  starts from μ·Q_s).
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ def fit_atomic_energies(graphs: Sequence[AtomGraph], elements: Sequence[str]) ->
     energies = np.array([float(g.targets["energy"].sum()) for g in graphs])
     fitted = fit_linear_reference(numbers, energies)
     return {s: float(fitted.get(atomic_numbers[s], 0.0)) for s in elements}
+
+
+def fit_charge_potential(graphs: Sequence[AtomGraph], atomic_energies: dict[str, float]) -> float:
+    """μ (V) = Σ_s Q_s r_s / Σ_s Q_s², r_s = E_s − Σ_i E0_{Z_i} (eV); 0 with no charged structure."""
+    charges = np.array([float(g.total_charge.sum()) for g in graphs])
+    if not np.any(charges):
+        return 0.0
+    residuals = per_atom_residuals(graphs, atomic_energies) * np.array([g.n_atoms for g in graphs])
+    return float(charges @ residuals / (charges @ charges))
 
 
 def per_atom_residuals(

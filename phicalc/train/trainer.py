@@ -66,6 +66,7 @@ from phicalc.train.preparation import (
     check_test_elements,
     choose_elements,
     initialise_from,
+    set_charge_potential,
     set_statistics,
 )
 from phicalc.train.schedule import LRSchedule
@@ -157,7 +158,8 @@ class Trainer(RunLoop):
         model = build_model(**c.model.build_kwargs(self.elements), seed=c.seed)
         self.model = model.to(device=self.device, dtype=self.dtype)
         if checkpoint is None and c.init_from is not None:
-            initialise_from(self.model, c.init_from)
+            if "charge_potential" in initialise_from(self.model, c.init_from):
+                set_charge_potential(self.model, self.train_graphs)
         elif checkpoint is None:
             set_statistics(
                 self.model,

@@ -127,6 +127,25 @@ def test_statistics_recover_linear_atomic_energies(labelled_molecules):
     )
 
 
+def test_charge_potential_is_the_slope_of_the_residual_energy_on_the_total_charge(
+    labelled_molecules,
+):
+    from phicalc.graph.batch import atoms_to_graph
+    from phicalc.train.statistics import fit_charge_potential
+
+    e0 = {"H": -13.6, "C": -1029.0, "N": -1485.0, "O": -2041.0}
+    graphs = []
+    for k, atoms in enumerate(labelled_molecules(9)):
+        charge = k % 3 - 1  # −1, 0, +1
+        graph = atoms_to_graph(atoms, 3.5, total_charge=charge, with_targets=True)
+        energy = sum(e0[s] for s in atoms.get_chemical_symbols()) + 7.5 * charge
+        graph.targets["energy"] = torch.tensor([energy], dtype=torch.float64)
+        graphs.append(graph)
+    assert fit_charge_potential(graphs, e0) == pytest.approx(7.5, abs=1e-9)
+    neutral = [g for g in graphs if float(g.total_charge) == 0]
+    assert fit_charge_potential(neutral, e0) == 0.0
+
+
 def test_trainer_loads_the_modules_it_saves_with_at_import():
     """A run must not import phicalc modules mid-training: editing the checkout under a running
     job then mixes old and new code (a lazily imported serialization once crashed two runs at
