@@ -37,6 +37,11 @@ ORGANIC_COLUMNS = (
     ("charges_pearson_r", "charge r", "{:.3f}"),
     ("dipole_mae_eA", "dipole MAE e·Å", "{:.3f}"),
 )
+VERTICAL_COLUMNS = (
+    ("vertical_n", "pairs", "{:d}"),
+    ("vertical_mae_eV", "vertical ΔE MAE eV", "{:.3f}"),
+    ("energy_mae_meV_atom", "E MAE meV/atom (Q = 0, ±1)", "{:.2f}"),
+)
 CHARGED_COLUMNS = (
     ("energy_mae_meV_atom", "E MAE meV/atom", "{:.2f}"),
     ("forces_mae_eV_A", "F MAE eV/Å", "{:.4f}"),
@@ -53,10 +58,14 @@ CHARGED_COLUMNS = (
 
 
 def score(
-    model_path: Path, organic: Path, charged: str, extra: dict[str, Path] | None = None
+    model_path: Path,
+    organic: Path,
+    charged: str,
+    extra: dict[str, Path] | None = None,
+    vertical: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of one model: ``organic`` and each ``extra`` file always, ``val`` / ``test`` of
-    the charged set if it takes charge and spin as inputs."""
+    the charged set (and of the ``vertical`` set) if it takes charge and spin as inputs."""
     model = load_model(model_path)
     result: dict[str, Any] = {"model": str(model_path)}
     for name, path in {"organic": organic, **(extra or {})}.items():
@@ -75,6 +84,10 @@ def score(
         result["test_without_cl"] = charged_metrics(
             model, [atoms for atoms in records if 17 not in atoms.numbers]
         )
+        for split in ("val", "test") if vertical else ():
+            result[f"vertical_{split}"] = charged_metrics(
+                model, read_structures(f"{vertical}_{split}.extxyz")
+            )
     return result
 
 
@@ -107,13 +120,16 @@ def main() -> None:
         metavar="NAME=PATH",
         help="another labelled file scored like the organic one (e.g. water frames)",
     )
+    parser.add_argument(
+        "--vertical", default=None, help="prefix of vertical-state split files (optional)"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/default_model"))
     args = parser.parse_args()
     extra = {name: Path(path) for name, _, path in (s.partition("=") for s in args.extra)}
     results = {}
     for spec in args.model:
         name, _, path = spec.partition("=")
-        results[name] = score(Path(path), args.organic, args.charged, extra)
+        results[name] = score(Path(path), args.organic, args.charged, extra, args.vertical)
         print(f"{name}: scored", flush=True)
     command = shlex.join(["python", "scripts/default_model_report.py", *sys.argv[1:]])
     lines = [f"`{command}`", ""]
@@ -127,6 +143,9 @@ def main() -> None:
         lines += table(results, split, CHARGED_COLUMNS)
     lines += ["", f"Charged set test split without Cl-containing frames ({args.charged}_test):", ""]
     lines += table(results, "test_without_cl", CHARGED_COLUMNS)
+    for split in ("val", "test") if args.vertical else ():
+        lines += ["", f"Vertical charge states, {split} ({args.vertical}_{split}.extxyz):", ""]
+        lines += table(results, f"vertical_{split}", VERTICAL_COLUMNS)
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)

@@ -43,6 +43,12 @@ def add_parser(subparsers: Any) -> None:
         "learning-rate schedule still ends in time; the config's epochs are the upper bound",
     )
     parser.add_argument("--device", default=None, help="override the config's device")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="override the config's seed (initial weights, data order, validation hold-out)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     if args.device is not None:
         overrides["device"] = args.device
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     if args.no_progress:
         overrides["progress"] = False
     config = TrainConfig.from_yaml(args.config, overrides=overrides)

@@ -84,6 +84,24 @@ def test_train_then_resume(trained, capsys):
     assert json.loads((trained / "metrics.json").read_text())["finished"] is True
 
 
+def test_seed_option_overrides_the_config_and_changes_the_run(files, tmp_path):
+    """--seed replaces the config's seed: another seed gives other initial weights."""
+    import torch
+
+    config = _write(tmp_path / "c.yaml", _config(files, tmp_path / "a", epochs=1))
+    assert main(["train", str(config), "--stop-after", "1"]) == 0
+    assert main(["train", str(config), "--out", str(tmp_path / "b"), "--seed", "0"]) == 0
+    assert main(["train", str(config), "--out", str(tmp_path / "c"), "--seed", "7"]) == 0
+    weights = {
+        name: torch.load(tmp_path / name / "best_model.pt", weights_only=True)["state_dict"]
+        for name in "abc"
+    }
+    key = next(k for k in weights["a"] if k.endswith("weight"))
+    assert torch.equal(weights["a"][key], weights["b"][key])
+    assert not torch.equal(weights["a"][key], weights["c"][key])
+    assert yaml.safe_load((tmp_path / "c" / "config.yaml").read_text())["seed"] == 7
+
+
 @pytest.mark.parametrize("limit", ["0", "-5m", "soon", "1.5x"])
 def test_bad_time_limit_exits_2(files, tmp_path, capsys, limit):
     config = _write(tmp_path / "c.yaml", _config(files, tmp_path / "out"))
