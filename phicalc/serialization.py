@@ -9,6 +9,9 @@ Format 3 adds ``"checksum"``: :func:`state_checksum` of the state_dict, verified
 flipped bit in a tensor raises :class:`ModelFileError` instead of computing other numbers);
 files of formats 1 and 2 have none and load as before.
 
+Format 4 makes the Φ-Module's gauge an option (``PhiConfig.gauge``, default "fragment"): files
+of formats 1–3 load with ``gauge="structure"``, what they computed.
+
 Format 2 (phicalc 0.1, CliffordNet's smooth invariant norms) reads format-1 files too: their
 configs are upgraded (:func:`upgrade_model_config`) so the model computes what was saved. This
 module owns the model-file format and its upgrades; training checkpoints reuse the upgrades for
@@ -36,9 +39,9 @@ from phicalc.potential import Potential, PotentialConfig
 logger = logging.getLogger(__name__)
 
 FORMAT = "phicalc.potential"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Format versions this phicalc reads (older ones are upgraded on load).
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
 MODEL_FILENAME = "model.pt"
 
 #: Backbone options whose default changed, and the value that files of an older format (model
@@ -46,6 +49,10 @@ MODEL_FILENAME = "model.pt"
 #: {format version: {backbone: {option: value}}}.
 LEGACY_BACKBONE_DEFAULTS: dict[int, dict[str, dict[str, Any]]] = {
     1: {"clifford": {"norm_smoothing": 1e-4}},  # format 2: smooth invariant norms (δ = 0.01)
+}
+#: Φ-Module options whose default changed: {format version: {option: value}}, as above.
+LEGACY_PHI_DEFAULTS: dict[int, dict[str, Any]] = {
+    3: {"gauge": "structure"},  # format 4: the filter's own, size-consistent gauge
 }
 
 
@@ -60,9 +67,21 @@ def upgrade_model_config(config: dict[str, Any], format_version: int) -> dict[st
                 LEGACY_BACKBONE_DEFAULTS[version].get(config.get("backbone"), {}).items()
             ):
                 legacy.setdefault(key, value)
-    if not legacy:
-        return config
-    return {**config, "backbone_config": {**legacy, **(config.get("backbone_config") or {})}}
+    if legacy:
+        config = {**config, "backbone_config": {**legacy, **(config.get("backbone_config") or {})}}
+    phi = config.get("phi")
+    if phi is True:  # a recipe's "phi: true": the defaults of its format
+        phi = {}
+    if isinstance(phi, dict):
+        legacy_phi = {
+            key: value
+            for version, options in sorted(LEGACY_PHI_DEFAULTS.items(), reverse=True)
+            if format_version <= version
+            for key, value in options.items()
+        }
+        if legacy_phi:
+            config = {**config, "phi": {**legacy_phi, **phi}}
+    return config
 
 
 def models_directories() -> list[Path]:

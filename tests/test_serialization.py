@@ -144,3 +144,41 @@ def test_format_1_checkpoints_resume_the_model_they_trained(tmp_path) -> None:
     assert load_checkpoint(tmp_path / "c.pt")["config"]["model"]["backbone_config"] == {
         "num_channels": 8
     }
+
+
+def test_format_3_phi_files_keep_the_gauge_they_were_trained_with(tmp_path) -> None:
+    """Format 4 made the Φ-Module's size-consistent gauge the default; a format-3 file (its Φ
+    options name no gauge) loads with the structure-mean gauge it computed with."""
+    from phicalc.graph.batch import atoms_to_graph
+    from phicalc.testing import ammonium_and_water
+
+    options = {"phi": {"method": "spectral"}, "charge_spin": True, "seed": 2, "num_features": 8}
+    saved = build_model("painn", **{**options, "phi": {"gauge": "structure"}}).double()
+    path = tmp_path / "old.pt"
+    save_model(saved, path)
+    blob = torch.load(path, weights_only=True)
+    blob["format_version"] = 3
+    blob["config"]["phi"] = {"method": "spectral"}
+    torch.save(blob, path)
+    loaded = load_model(path)
+    assert loaded.phi.config.gauge == "structure"
+    atoms = ammonium_and_water(8.0)
+    graph = atoms_to_graph(atoms, saved.cutoff, total_charge=1.0)
+    assert torch.equal(loaded(graph)["energy"], saved(graph)["energy"])
+    current = build_model("painn", **options).double()
+    assert current.phi.config.gauge == "fragment"
+    current.load_state_dict(saved.state_dict())
+    assert not torch.allclose(current(graph)["energy"], saved(graph)["energy"], rtol=0, atol=1e-9)
+    save_model(current, tmp_path / "new.pt")
+    assert load_model(tmp_path / "new.pt").phi.config.gauge == "fragment"
+
+
+def test_format_3_checkpoints_resume_with_the_structure_gauge(tmp_path) -> None:
+    from phicalc.train.checkpoint import load_checkpoint, save_checkpoint
+
+    save_checkpoint(tmp_path / "c.pt", {"config": {"model": {"phi": True}}, "epoch": 1})
+    assert load_checkpoint(tmp_path / "c.pt")["config"]["model"]["phi"] is True
+    blob = torch.load(tmp_path / "c.pt", weights_only=True)
+    blob["format_version"] = 3
+    torch.save(blob, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt")["config"]["model"]["phi"] == {"gauge": "structure"}

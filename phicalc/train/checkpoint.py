@@ -33,10 +33,11 @@ from phicalc.io import atomic_open
 from phicalc.serialization import _reason, state_checksum, upgrade_model_config, verify_checksum
 
 FORMAT = "phicalc.checkpoint"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Versions this phicalc reads (format 1: Clifford models before smooth invariant norms;
-#: format 3 adds the checksum of the model tensors).
-READABLE_VERSIONS = (1, 2, 3)
+#: format 3 adds the checksum of the model tensors; format 4: the Φ-Module's gauge option,
+#: older checkpoints resume with ``gauge="structure"``).
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:

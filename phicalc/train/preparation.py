@@ -188,9 +188,10 @@ def set_charge_potential(model: torch.nn.Module, train_graphs: Sequence[AtomGrap
     logger.info("charge-state energy: μ = %.4f V from the training energies", mu)
 
 
-#: Model settings a fine-tuning run may change: how the weights are used (``charge_input``),
-#: or a term whose parameters a source without it lacks (:data:`ADDED_PARAMETERS`).
-WEIGHT_COMPATIBLE_KEYS = ("charge_input", "charge_state_energy")
+#: Model settings a fine-tuning run may change: how the weights are used (``charge_input``, the
+#: Φ-Module's gauge), or a term whose parameters a source without it lacks
+#: (:data:`ADDED_PARAMETERS`).
+WEIGHT_COMPATIBLE_KEYS = ("charge_input", "phi.gauge", "charge_state_energy")
 #: Parameters of such a term, set from the training data when the source lacks them.
 ADDED_PARAMETERS = ("charge_potential",)
 

@@ -1,5 +1,5 @@
 """Φ-Module: graph Laplacian, spectral filters and the plug-in module."""
 
-from phicalc.nn.phi.module import PHI_METHODS, PhiConfig, PhiModule, PhiOutput
+from phicalc.nn.phi.module import PHI_GAUGES, PHI_METHODS, PhiConfig, PhiModule, PhiOutput
 
-__all__ = ["PHI_METHODS", "PhiConfig", "PhiModule", "PhiOutput"]
+__all__ = ["PHI_GAUGES", "PHI_METHODS", "PhiConfig", "PhiModule", "PhiOutput"]

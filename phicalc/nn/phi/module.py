@@ -8,8 +8,12 @@ Physics (Zhdanov & Kurenkov, arXiv:2505.14606, our formulation):
   s = Σ_t MLP_t([h⁽ᵗ⁾, Q/n]); the total charge per atom Q/n is an input so charged and neutral
   species differ.
 * A low-pass filter gives the reduced potential φ̂ = h(L) s with h(0) = 0
-  (:mod:`phicalc.nn.phi.filters`), shifted to zero mean per structure (a gauge choice: L·1 = 0),
-  and the charges are ρ = L φ̂ + q⁰ with q⁰ = Q/n, or the equilibrated charges of
+  (:mod:`phicalc.nn.phi.filters`). Because h(0) = 0, φ̂ has no component along L's zero modes:
+  its (D + ε)-weighted sum vanishes on every connected fragment (the spectral filter) or its
+  plain sum does (the eigenbasis window), a gauge that is local and smooth in the geometry
+  (``gauge="fragment"``). Files of model format ≤ 3 shift φ̂ to zero mean over the whole
+  structure instead (``gauge="structure"``), which moves the energy of a charged fragment by
+  −½ κ c Q_A when another fragment changes the mean c: not size-consistent. The charges are ρ = L φ̂ + q⁰ with q⁰ = Q/n, or the equilibrated charges of
   :mod:`phicalc.nn.electrostatics.equilibration` when the potential has them. L φ̂ sums to zero
   on every connected fragment and q⁰ carries the total charge, so Σ_i ρ_i = Q exactly.
 * The potential in volts is φ = κ φ̂ with a learned κ = softplus(·) > 0 (a learned inverse
@@ -35,6 +39,8 @@ from phicalc.nn.phi.laplacian import LaplacianWeights, laplacian_matvec
 from phicalc.nn.scatter import scatter_sum
 
 PHI_METHODS = ("spectral", "eigenbasis")
+#: Values of :attr:`PhiConfig.gauge`.
+PHI_GAUGES = ("fragment", "structure")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class PhiConfig:
         num_modes: k of the eigenbasis path (default: 8; the paper used 5 or 9).
         head_hidden: hidden width of the per-block source heads (default: 32).
         initial_scale: initial κ in V per unit of φ̂ (default: 0.5).
+        gauge: the constant added to φ̂ on each connected fragment: "fragment" (none: the
+            filter's own, zero weighted mean per fragment; size-consistent) or "structure"
+            (zero mean over the whole structure; what model files of format ≤ 3 computed).
     """
 
     method: str = "spectral"
@@ -55,9 +64,11 @@ class PhiConfig:
     num_modes: int = 8
     head_hidden: int = 32
     initial_scale: float = 0.5
+    gauge: str = "fragment"
 
     def __post_init__(self) -> None:
         check_choice("PhiConfig.method", self.method, PHI_METHODS)
+        check_choice("PhiConfig.gauge", self.gauge, PHI_GAUGES)
         for name in ("filter_degree", "num_modes", "head_hidden"):
             check_int_at_least(f"PhiConfig.{name}", getattr(self, name), 1)
         check_positive("PhiConfig.initial_scale", self.initial_scale)
@@ -141,8 +152,8 @@ class PhiModule(nn.Module):
         )  # [n_atoms]
         weights = self.weights(edge_lengths)  # [n_edges]
         phi_hat = self.filter(sources, weights, edge_index, batch, n_graphs)  # [n_atoms]
-        # gauge: zero mean potential per structure (L·1 = 0, so charges do not change)
-        phi_hat = phi_hat - (scatter_sum(phi_hat, batch, n_graphs) / counts)[batch]
+        if self.config.gauge == "structure":  # format ≤ 3: zero mean over the structure
+            phi_hat = phi_hat - (scatter_sum(phi_hat, batch, n_graphs) / counts)[batch]
         l_phi_hat = laplacian_matvec(phi_hat, weights, edge_index)
         charges = l_phi_hat + (charge_per_atom if base_charges is None else base_charges)
         kappa = self.scale.to(dtype)

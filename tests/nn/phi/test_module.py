@@ -12,9 +12,15 @@ from phicalc.errors import ConfigError
 from phicalc.graph import atoms_list_to_graph, atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.phi import PhiConfig
-from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
-from phicalc.nn.phi.laplacian import LaplacianWeights, dense_laplacian, laplacian_matvec
+from phicalc.nn.phi.filters import DEGREE_EPS, ChebyshevFilter, EigenbasisWindow
+from phicalc.nn.phi.laplacian import (
+    LaplacianWeights,
+    degrees,
+    dense_laplacian,
+    laplacian_matvec,
+)
 from phicalc.potential import build_model
+from phicalc.testing import ammonium_and_water
 
 CUTOFF = 5.0
 
@@ -83,10 +89,16 @@ def test_laplacian_is_symmetric_psd_with_zero_row_sums() -> None:
     torch.testing.assert_close(laplacian_matvec(x, weights, graph.edge_index), lap @ x)
 
 
+@pytest.mark.parametrize("gauge", ["fragment", "structure"])
 @pytest.mark.parametrize("method", ["spectral", "eigenbasis"])
-def test_poisson_charges_and_energy_identities(method: str) -> None:
+def test_poisson_charges_and_energy_identities(method: str, gauge: str) -> None:
     model = build_model(
-        "painn", phi={"method": method}, charge_spin=True, seed=1, cutoff=CUTOFF, num_features=16
+        "painn",
+        phi={"method": method, "gauge": gauge},
+        charge_spin=True,
+        seed=1,
+        cutoff=CUTOFF,
+        num_features=16,
     ).double()
     structures = [molecule("CH3CH2OH"), molecule("C6H6"), molecule("H2O")]
     structures[1].info["charge"] = 1.0
@@ -96,7 +108,7 @@ def test_poisson_charges_and_energy_identities(method: str) -> None:
     charges, potentials = out["charges"], out["potentials"]
     per_structure = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, charges)
     torch.testing.assert_close(per_structure, torch.tensor([0.0, 1.0, -2.0], dtype=charges.dtype))
-    # Poisson on the graph: L φ = κ (ρ − Q/n)
+    # Poisson on the graph: L φ = κ (ρ − Q/n), whatever the gauge
     vectors = edge_vectors(
         graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
     )
@@ -106,12 +118,48 @@ def test_poisson_charges_and_energy_identities(method: str) -> None:
     torch.testing.assert_close(
         laplacian_matvec(potentials, weights, graph.edge_index), kappa * (charges - q_per_atom)
     )
-    # E_ES = ½ Σ φ ρ per structure, non-negative; potentials have zero mean (gauge)
+    # E_ES = ½ Σ φ ρ per structure; non-negative for the neutral one (½ κ φ̂ᵀ L φ̂)
     half = 0.5 * torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, potentials * charges)
     torch.testing.assert_close(out["electrostatic_energy"], half)
-    assert (out["electrostatic_energy"] >= 0).all()
-    mean = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, potentials)
-    torch.testing.assert_close(mean, torch.zeros(3, dtype=charges.dtype), atol=1e-12, rtol=0)
+    assert out["electrostatic_energy"][0] >= 0
+    # the gauge: zero mean per structure, or the filter's own ((D + ε)-weighted for the
+    # spectral filter, plain for the eigenbasis window: orthogonal to L's zero mode)
+    weight = torch.ones_like(potentials)
+    if gauge == "fragment" and method == "spectral":
+        weight = degrees(weights, graph.edge_index, graph.n_atoms) + DEGREE_EPS
+    sums = torch.zeros(3, dtype=charges.dtype).index_add(0, graph.batch, weight * potentials)
+    torch.testing.assert_close(sums, torch.zeros(3, dtype=charges.dtype), atol=1e-10, rtol=0)
+
+
+def test_phi_energy_of_distant_charged_fragments_is_additive_in_the_fragment_gauge() -> None:
+    """NH4 carrying +1 (as q⁰) 12 Å from a water: in the default gauge the spectral Φ energy and
+    charges of the pair are those of the two alone; zero mean over the whole structure (the
+    gauge of format-3 files) shifts the charged fragment's energy by −½ κ c Q_A. (The
+    eigenbasis window is not local whatever the gauge: its k modes span the whole structure.)"""
+    method = "spectral"
+    results = {}
+    captured: dict = {}
+    for gauge in ("fragment", "structure"):
+        model = build_model(
+            "painn", phi={"method": method, "gauge": gauge}, seed=0, cutoff=CUTOFF, num_features=16
+        ).double()
+        model.phi.register_forward_pre_hook(lambda m, args: captured.update(args=args))
+        pair = ammonium_and_water(12.0)
+        outputs = []
+        for graph in (
+            atoms_to_graph(pair, CUTOFF),
+            atoms_list_to_graph([pair[:5], pair[5:]], CUTOFF),
+        ):
+            model(graph, compute_forces=False)
+            q0 = torch.tensor([0.2] * 5 + [0.0] * 3, dtype=torch.float64)
+            outputs.append(model.phi(*captured["args"], base_charges=q0, head_charges=q0))
+        together, apart = outputs
+        results[gauge] = (together.energy.sum().item(), apart.energy.sum().item())
+        if gauge == "fragment":
+            torch.testing.assert_close(together.charges, apart.charges)
+            torch.testing.assert_close(together.potentials, apart.potentials)
+    assert results["fragment"][0] == pytest.approx(results["fragment"][1], rel=1e-9, abs=1e-15)
+    assert results["structure"][0] != pytest.approx(results["structure"][1], rel=0.1)
 
 
 def test_total_charge_changes_energy_and_charges() -> None:
@@ -154,6 +202,7 @@ def test_config_rejects_unknown_method_and_keys() -> None:
         ({"initial_scale": -0.5}, "PhiConfig.initial_scale must be a positive number"),
         ({"initial_scale": float("inf")}, "PhiConfig.initial_scale must be a positive number"),
         ({"method": "fourier"}, "PhiConfig.method='fourier' is not one of"),
+        ({"gauge": "global"}, "PhiConfig.gauge='global' is not one of"),
     ],
 )
 def test_config_rejects_nonsense_values_by_name(options, fragment) -> None:
