@@ -20,6 +20,7 @@ and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +37,15 @@ from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
+from phicalc.nn.electrostatics.fragments import (
+    covalent_molecules,
+    integer_charges,
+    transfer_charges,
+)
 from phicalc.nn.phi import PhiConfig, PhiModule
+from phicalc.nn.phi.laplacian import LaplacianWeights
 from phicalc.nn.scatter import scatter_sum
-from phicalc.potential_config import CHARGE_INPUTS, PotentialConfig
+from phicalc.potential_config import CHARGE_INPUTS, EQUILIBRATION_SCOPES, PotentialConfig
 
 
 class Potential(nn.Module):
@@ -88,6 +95,9 @@ class Potential(nn.Module):
             )
         if config.charge_state_energy and not config.charge_equilibration:
             raise ConfigError("charge_state_energy needs charge_equilibration (its χ and J)")
+        check_choice("equilibration_scope", config.equilibration_scope, EQUILIBRATION_SCOPES)
+        if config.equilibration_scope != "structure" and not config.charge_equilibration:
+            raise ConfigError('equilibration_scope="molecule" needs charge_equilibration')
         if config.charge_spin:
             self.backbone.enable_charge_spin(total_charge=not local)
         self.equilibration: ChargeEquilibration | None = None
@@ -95,6 +105,9 @@ class Potential(nn.Module):
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
         if config.charge_state_energy:  # μ (V), set from the training data, then learned
             self.charge_potential = nn.Parameter(torch.zeros(()))
+        if config.equilibration_scope == "molecule":  # s = softplus(raw), initially 0.01 e/V·Å
+            self.transfer_weights = LaplacianWeights(config.cutoff)
+            self.raw_transfer_strength = nn.Parameter(torch.tensor(math.log(math.expm1(0.01))))
         self.coulomb: Coulomb | None = None
         if config.coulomb is not None and not self.has_charges:
             raise ConfigError("coulomb needs charges: add a Φ-Module (phi) or charge_equilibration")
@@ -195,23 +208,37 @@ class Potential(nn.Module):
             )
 
     def _equilibrate(
-        self, graph: AtomGraph, node_features: torch.Tensor
+        self, graph: AtomGraph, node_features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure, and with
-        ``charge_state_energy`` each atom's share (χ_i + μ) q⁰_i + ½ J_i q⁰_i² of E_Q
-        ([n_atoms], eV, float64; else None)."""
+        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (and with
+        ``equilibration_scope="fragment"`` an integer charge per fragment,
+        :mod:`~phicalc.nn.electrostatics.fragments`), and with ``charge_state_energy`` each
+        atom's share (χ_i + μ) q⁰_i + ½ J_i q⁰_i² of E_Q ([n_atoms], eV, float64; else None)."""
         assert self.equilibration is not None
         chi, hardness = self.equilibration.chi_and_hardness(node_features)
-        charges = equilibrate(
-            chi,
-            hardness,
-            graph.total_charge.to(node_features.dtype),
-            graph.batch,
-            graph.n_graphs,
-        )
+        total = graph.total_charge.to(node_features.dtype)
+        charges = equilibrate(chi, hardness, total, graph.batch, graph.n_graphs)
+        transfer = None
+        if self.config.equilibration_scope == "molecule":
+            molecule, owner = covalent_molecules(
+                graph.numbers, graph.edge_index, lengths, graph.batch
+            )
+            if owner.shape[0] > graph.n_graphs:  # some structure holds more than one molecule
+                totals = integer_charges(charges, molecule, owner, total)
+                charges = equilibrate(chi, hardness, totals, molecule, owner.shape[0])
+            charges, transfer = transfer_charges(
+                charges,
+                chi,
+                hardness,
+                self.transfer_weights(lengths),
+                graph.edge_index,
+                nn.functional.softplus(self.raw_transfer_strength),
+            )
         if not self.config.charge_state_energy:
             return charges, None
         shares = (chi + self.charge_potential) * charges + 0.5 * hardness * charges * charges
+        if transfer is not None:
+            shares = shares + transfer
         return charges, shares.to(torch.float64)
 
     def _electrostatics(
@@ -242,7 +269,7 @@ class Potential(nn.Module):
             ),
         }
         if equilibrated is None and self.equilibration is not None:
-            equilibrated = self._equilibrate(graph, features.node_features)
+            equilibrated = self._equilibrate(graph, features.node_features, lengths)
         charges, charge_state = equilibrated if equilibrated is not None else (None, None)
         if charge_state is not None:
             out["charge_state_energies"] = charge_state
@@ -341,7 +368,7 @@ class Potential(nn.Module):
             readout_features, equilibrated = features.node_features, None
             if self.charge_through_equilibration:  # Q reaches the atoms only through q⁰
                 assert self.backbone.charge_spin is not None
-                equilibrated = self._equilibrate(graph, features.node_features)
+                equilibrated = self._equilibrate(graph, features.node_features, lengths)
                 readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
                     species, equilibrated[0]
                 )
@@ -396,6 +423,7 @@ def build_model(
     coulomb: bool | dict[str, Any] = False,
     charge_input: str = "global",
     charge_state_energy: bool = False,
+    equilibration_scope: str = "structure",
     seed: int | None = None,
     **hyperparameters: Any,
 ) -> Potential:
@@ -416,6 +444,7 @@ def build_model(
             Needs charges: a Φ-Module or ``charge_equilibration``.
         charge_input: ``"global"`` or ``"equilibrated"`` (:class:`PotentialConfig`).
         charge_state_energy: add the equilibration energy E_Q (:class:`PotentialConfig`).
+        equilibration_scope: ``"structure"`` or ``"fragment"`` (:class:`PotentialConfig`).
         seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 
@@ -436,6 +465,7 @@ def build_model(
         coulomb=_options("coulomb", coulomb, "CoulombConfig"),
         charge_input=charge_input,
         charge_state_energy=bool(charge_state_energy),
+        equilibration_scope=equilibration_scope,
     )
     if seed is None:
         return Potential(config)

@@ -10,6 +10,8 @@ from phicalc.config import config_from_dict, config_to_dict
 
 #: Values of :attr:`PotentialConfig.charge_input`.
 CHARGE_INPUTS = ("global", "equilibrated")
+#: Values of :attr:`PotentialConfig.equilibration_scope`.
+EQUILIBRATION_SCOPES = ("structure", "molecule")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class PotentialConfig:
             parameter ``charge_potential``). Its sum over a fragment depends only on that
             fragment's atoms and charges, so the energy of a charge state is owned by the
             fragment that carries it (needs ``charge_equilibration``).
+        equilibration_scope: where the charge equilibration balances electronegativity:
+            ``"structure"`` (one level per structure; a fraction of an ion's charge leaks to
+            molecules beyond the cutoff) or ``"molecule"`` (each covalent molecule at an
+            integer charge, plus smooth charge transfer between neighbours within the cutoff:
+            :mod:`~phicalc.nn.electrostatics.fragments`; parameter ``raw_transfer_strength``).
     """
 
     backbone: str
@@ -53,6 +60,7 @@ class PotentialConfig:
     coulomb: dict[str, Any] | None = None
     charge_input: str = "global"
     charge_state_energy: bool = False
+    equilibration_scope: str = "structure"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:

@@ -33,6 +33,7 @@ from phicalc.config import (
     merge_dicts,
 )
 from phicalc.errors import ConfigError
+from phicalc.potential_config import EQUILIBRATION_SCOPES
 
 DATA_FORMATS = ("extxyz", "oe62", "md22")
 LOSS_KINDS = ("l1", "l2", "huber")
@@ -70,6 +71,8 @@ class ModelSection:
         charge_state_energy: add the equilibration energy Σ (χ_i + μ) q⁰_i + ½ J_i q⁰_i² (needs
             charge_equilibration); μ starts from the least-squares slope of the training
             energies (after E0) on the total charge.
+        equilibration_scope: "structure" or "molecule" (integer charges per molecule, charge
+            transfer between neighbours, :class:`~phicalc.potential.PotentialConfig`).
         backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
         atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
             training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
@@ -89,6 +92,7 @@ class ModelSection:
     coulomb: bool | dict[str, Any] = False
     charge_input: str = "global"
     charge_state_energy: bool = False
+    equilibration_scope: str = "structure"
     backbone_config: dict[str, Any] = field(default_factory=dict)
     atomic_energies: str | dict[str, float] = "fit"
     energy_scale: str | float = "auto"
@@ -112,6 +116,11 @@ class ModelSection:
             raise ConfigError("model.coulomb needs charges: set model.phi or charge_equilibration")
         if self.charge_state_energy and not self.charge_equilibration:
             raise ConfigError("model.charge_state_energy needs model.charge_equilibration: true")
+        check_choice("model.equilibration_scope", self.equilibration_scope, EQUILIBRATION_SCOPES)
+        if self.equilibration_scope == "molecule" and not self.charge_equilibration:
+            raise ConfigError(
+                "model.equilibration_scope: molecule needs model.charge_equilibration: true"
+            )
         if isinstance(self.atomic_energies, str):
             check_choice("model.atomic_energies", self.atomic_energies, ATOMIC_ENERGIES)
         elif not isinstance(self.atomic_energies, dict):
@@ -156,6 +165,7 @@ class ModelSection:
             "coulomb": dict(self.coulomb) if isinstance(self.coulomb, dict) else self.coulomb,
             "charge_input": self.charge_input,
             "charge_state_energy": self.charge_state_energy,
+            "equilibration_scope": self.equilibration_scope,
             **self.backbone_config,
         }
 

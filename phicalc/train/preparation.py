@@ -191,9 +191,14 @@ def set_charge_potential(model: torch.nn.Module, train_graphs: Sequence[AtomGrap
 #: Model settings a fine-tuning run may change: how the weights are used (``charge_input``, the
 #: Φ-Module's gauge), or a term whose parameters a source without it lacks
 #: (:data:`ADDED_PARAMETERS`).
-WEIGHT_COMPATIBLE_KEYS = ("charge_input", "phi.gauge", "charge_state_energy")
+WEIGHT_COMPATIBLE_KEYS = (
+    "charge_input",
+    "phi.gauge",
+    "equilibration_scope",
+    "charge_state_energy",
+)
 #: Parameters of such a term, set from the training data when the source lacks them.
-ADDED_PARAMETERS = ("charge_potential",)
+ADDED_PARAMETERS = ("charge_potential", "raw_transfer_strength")
 
 
 def initialise_from(model: torch.nn.Module, source: str) -> list[str]:
