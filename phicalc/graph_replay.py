@@ -121,6 +121,8 @@ def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
         return "a Coulomb method other than the direct sum"
     if model.cutoff >= PAD_LENGTH:
         return f"a cutoff beyond {PAD_LENGTH} Å"
+    if model.config.equilibration_scope == "molecule":
+        return "charge equilibration per molecule (it finds the molecules on the host)"
     return None
 
 

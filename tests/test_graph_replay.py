@@ -68,6 +68,9 @@ def test_replay_blocker_names_what_it_cannot_take():
     assert "eigenbasis" in replay_blocker(eigen, graph)
     erwin = build_model("erwin", elements=["H", "O"], cutoff=3.5, seed=0, num_features=8)
     assert "erwin" in replay_blocker(erwin, atoms_to_graph(_rattled("H2O", 0), 3.5))
+    per_molecule = _model(equilibration_scope="molecule")
+    graph = atoms_to_graph(_rattled("H2O", 0), per_molecule.cutoff)
+    assert "per molecule" in replay_blocker(per_molecule, graph)
 
 
 def test_replay_records_once_per_structure_and_grows_its_edge_capacity():
