@@ -1,0 +1,86 @@
+"""Compare models scored by scripts/default_model_report.py: one markdown table, mean ± std over seeds.
+
+    python scripts/compare_scores.py \
+        --arm "v4=reports/x/scores_a.json:v4" \
+        --arm "per molecule=reports/x/s0.json:seed0,reports/x/s1.json:seed1,reports/x/s2.json:seed2"
+
+Each ``--arm NAME=FILE:MODEL[,FILE:MODEL...]`` names the runs of one arm (a FILE written by
+``default_model_report.py --out``, and the model's name in it); metrics are averaged over the
+runs, with the sample standard deviation when there are several. Splits and metrics are those
+of :data:`ROWS`; a metric a file lacks is shown as –.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+#: (split, metric key, row title, format) of the table, validation first.
+ROWS = (
+    ("organic", "energy_mae_per_atom_meV", "val organic E (meV/atom)", "{:.2f}"),
+    ("organic", "forces_mae_eV_A", "val organic F (eV/Å)", "{:.4f}"),
+    (
+        "water clusters, validation split",
+        "energy_mae_per_atom_meV",
+        "val Cl⁻ water clusters E",
+        "{:.1f}",
+    ),
+    ("water clusters, validation split", "forces_mae_eV_A", "val Cl⁻ water clusters F", "{:.3f}"),
+    ("val", "energy_mae_meV_atom", "val charged E (meV/atom)", "{:.1f}"),
+    ("val", "forces_mae_eV_A", "val charged F (eV/Å)", "{:.4f}"),
+    ("val", "ion/energy_mae_meV_atom", "val ions E (meV/atom)", "{:.1f}"),
+    ("val", "neutral/energy_mae_meV_atom", "val F/P/S/Cl neutrals E", "{:.1f}"),
+    ("val", "interaction_mae_percent", "val E_int MAE % (6–15 Å)", "{:.1f}"),
+    ("val", "interaction_mae_meV", "val E_int MAE (meV)", "{:.1f}"),
+    ("val", "fragment_charge_max_dev_e", "val max \\|Σq_ion − Q\\| (e)", "{:.3f}"),
+    ("val", "charges_pearson_r", "val charge r", "{:.3f}"),
+    ("val", "dipole_mae_eA", "val dipole MAE (e·Å)", "{:.3f}"),
+    ("vertical_val", "vertical_mae_eV", "val vertical ΔE, 44 pairs (eV)", "{:.2f}"),
+    ("test", "interaction_mae_percent", "test E_int MAE %", "{:.1f}"),
+    ("test", "fragment_charge_max_dev_e", "test max \\|Σq_ion − Q\\| (e)", "{:.3f}"),
+    ("test_without_cl", "energy_mae_meV_atom", "test without Cl E (meV/atom)", "{:.1f}"),
+    ("test_without_cl", "interaction_mae_percent", "test without Cl E_int %", "{:.1f}"),
+    ("vertical_test", "vertical_mae_eV", "test vertical ΔE, 66 pairs (eV)", "{:.2f}"),
+)
+
+
+def arm_values(runs: list[tuple[Path, str]]) -> dict[tuple[str, str], list[float]]:
+    values: dict[tuple[str, str], list[float]] = {}
+    for path, model in runs:
+        result = json.loads(path.read_text())[model]
+        for split, key, _, _ in ROWS:
+            value = result.get(split, {}).get(key)
+            if value is not None:
+                values.setdefault((split, key), []).append(float(value))
+    return values
+
+
+def cell(values: list[float] | None, fmt: str) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arm", action="append", required=True, metavar="NAME=FILE:MODEL,...")
+    args = parser.parse_args()
+    arms = {}
+    for spec in args.arm:
+        name, _, runs = spec.partition("=")
+        parsed = [(Path(f), m) for f, _, m in (r.rpartition(":") for r in runs.split(","))]
+        arms[name] = (len(parsed), arm_values(parsed))
+    print("| | " + " | ".join(f"{name} ({n})" for name, (n, _) in arms.items()) + " |")
+    print("|---|" + "---|" * len(arms))
+    for split, key, title, fmt in ROWS:
+        cells = [cell(values.get((split, key)), fmt) for _, values in arms.values()]
+        print(f"| {title} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
