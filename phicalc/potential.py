@@ -105,9 +105,9 @@ class Potential(nn.Module):
             self.equilibration = ChargeEquilibration(f, hidden=config.readout_hidden)
         if config.charge_state_energy:  # μ (V), set from the training data, then learned
             self.charge_potential = nn.Parameter(torch.zeros(()))
-        if config.equilibration_scope == "molecule":  # s = softplus(raw), initially 0.01 e/V·Å
+        if config.equilibration_scope == "molecule":  # s = softplus(raw), initially 0.1 e/V·Å
             self.transfer_weights = LaplacianWeights(config.cutoff)
-            self.raw_transfer_strength = nn.Parameter(torch.tensor(math.log(math.expm1(0.01))))
+            self.raw_transfer_strength = nn.Parameter(torch.tensor(math.log(math.expm1(0.1))))
         self.coulomb: Coulomb | None = None
         if config.coulomb is not None and not self.has_charges:
             raise ConfigError("coulomb needs charges: add a Φ-Module (phi) or charge_equilibration")
@@ -224,7 +224,7 @@ class Potential(nn.Module):
                 graph.numbers, graph.edge_index, lengths, graph.batch
             )
             if owner.shape[0] > graph.n_graphs:  # some structure holds more than one molecule
-                totals = integer_charges(charges, molecule, owner, total)
+                totals = integer_charges(charges, molecule, owner, total, graph.numbers)
                 charges = equilibrate(chi, hardness, totals, molecule, owner.shape[0])
             charges, transfer = transfer_charges(
                 charges,

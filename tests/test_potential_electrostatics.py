@@ -293,9 +293,29 @@ def test_molecules_are_covalent_components_and_get_integer_charges() -> None:
         group,
         owner,
         torch.tensor([-1.0, 0.5]),
+        torch.tensor([6, 8, 7, 6, 6]),
     )
     # −0.93 / −0.07 → −1 / 0; structure 1 has a non-integer Q and keeps its sum
     torch.testing.assert_close(rounded, torch.tensor([-1.0, 0.0, 0.5], dtype=torch.float64))
+    # Na, Cl and two waters as in a water box, where both ions carry only about ±0.5 e: the
+    # lone ions get ±1 whatever the equilibrium says; a lone Na beside a water in a neutral
+    # structure (a neutral atom) gives its unit back
+    box = integer_charges(
+        torch.tensor([0.46, -0.51, -0.4, 0.2, 0.23, -0.3, 0.15, 0.17], dtype=torch.float64),
+        torch.tensor([0, 1, 2, 2, 2, 3, 3, 3]),
+        torch.tensor([0, 0, 0, 0]),
+        torch.tensor([0.0]),
+        torch.tensor([11, 17, 8, 1, 1, 8, 1, 1]),
+    )
+    torch.testing.assert_close(box, torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64))
+    neutral = integer_charges(
+        torch.tensor([0.46, -0.66, 0.1, 0.1], dtype=torch.float64),
+        torch.tensor([0, 1, 1, 1]),
+        torch.tensor([0, 0]),
+        torch.tensor([0.0]),
+        torch.tensor([11, 8, 1, 1]),
+    )
+    torch.testing.assert_close(neutral, torch.tensor([0.0, 0.0], dtype=torch.float64))
 
 
 def test_molecule_scope_changes_nothing_for_one_molecule() -> None:

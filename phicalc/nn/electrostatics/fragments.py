@@ -9,8 +9,11 @@ than its own size. ``equilibration_scope="molecule"`` instead
 1. splits the structure into *molecules*, the connected components of covalent bonds
    (r_ij < :data:`BOND_FACTOR` · (R_i + R_j), covalent radii R; alkali metals bond to nothing),
    a partition that changes only when bonds form or break;
-2. gives each molecule an integer charge: the structure-wide equilibrium's molecular charges,
-   rounded so that they still sum to Q (largest remainders);
+2. gives each molecule an integer (formal) charge: a lone alkali or alkaline-earth atom its
+   cation's (+1, +2), a lone halogen atom −1, any other molecule the nearest integer to its
+   charge in the structure-wide equilibrium; then, while they do not sum to Q, the molecule
+   whose formal charge lies furthest below (above) its equilibrium charge gains (loses) one
+   unit. (Rounding alone fails in water: Na⁺ and Cl⁻ carry only ±0.5 e there, GFN2-xTB too);
 3. equilibrates each molecule at its own charge (one λ_m per molecule, closed form);
 4. lets charge flow between neighbouring atoms along the graph in proportion to the edge weight
    and the difference of the atoms' chemical potentials μ_i = χ_i + J_i q_i:
@@ -41,6 +44,12 @@ from phicalc.nn.scatter import scatter_sum
 BOND_FACTOR = 1.3
 #: Atomic numbers that never bond covalently here (alkali and alkaline-earth metals: ions).
 IONIC_NUMBERS = frozenset({3, 4, 11, 12, 19, 20, 37, 38, 55, 56})
+#: Formal charge (e) of a molecule that is one atom of these elements (atomic number: charge).
+MONATOMIC_CHARGES = {
+    **dict.fromkeys((3, 11, 19, 37, 55), 1.0),
+    **dict.fromkeys((4, 12, 20, 38, 56), 2.0),
+    **dict.fromkeys((9, 17, 35, 53), -1.0),
+}
 #: |Q − round(Q)| below which a structure's total charge counts as an integer (e).
 INTEGER_TOLERANCE = 1e-6
 
@@ -79,26 +88,45 @@ def covalent_molecules(
 
 
 def integer_charges(
-    charges: torch.Tensor, group: torch.Tensor, owner: torch.Tensor, total_charge: torch.Tensor
+    charges: torch.Tensor,
+    group: torch.Tensor,
+    owner: torch.Tensor,
+    total_charge: torch.Tensor,
+    numbers: torch.Tensor,
 ) -> torch.Tensor:
-    """Integer charges [n_groups] (e) nearest to the per-group sums of ``charges``.
+    """Formal (integer) charges [n_groups] (e) of molecules, summing to each structure's Q.
 
-    Per structure, each group's summed charge is rounded down and the structure's remaining
-    units go to the groups with the largest remainders, so the groups still sum to Q. A structure
-    with a non-integer Q keeps its fractional sums. Piecewise constant: ``charges`` is detached.
+    Args:
+        charges: [n_atoms] structure-wide equilibrium charges (e; detached here).
+        group: [n_atoms] molecule index; owner: [n_groups] each molecule's structure.
+        total_charge: [n_graphs] Q (e); numbers: [n_atoms] atomic numbers.
+
+    A lone atom of :data:`MONATOMIC_CHARGES` gets its ion's charge, any other molecule the
+    nearest integer to its summed equilibrium charge; then units are moved one at a time, to
+    (from) the molecule whose formal charge lies furthest below (above) its equilibrium sum,
+    until the structure's molecules sum to Q. A structure with a non-integer Q keeps the
+    fractional sums. Piecewise constant in the geometry.
     """
     n_groups = owner.shape[0]
     sums = scatter_sum(charges.detach().double(), group, n_groups).cpu().numpy()
+    sizes = np.bincount(group.cpu().numpy(), minlength=n_groups)
+    lone = np.zeros(n_groups, dtype=np.int64)
+    lone[group.cpu().numpy()] = numbers.cpu().numpy()
+    formal = np.rint(sums)
+    for z, charge in MONATOMIC_CHARGES.items():
+        formal[(sizes == 1) & (lone == z)] = charge
     structure = owner.cpu().numpy()
     out = sums.copy()
     for g, q_total in enumerate(total_charge.detach().double().cpu().numpy()):
         members = np.flatnonzero(structure == g)
         if len(members) == 0 or abs(q_total - round(q_total)) > INTEGER_TOLERANCE:
             continue
-        floors = np.floor(sums[members] + INTEGER_TOLERANCE)
-        missing = int(round(q_total - floors.sum()))
-        floors[np.argsort(floors - sums[members], kind="stable")[: max(missing, 0)]] += 1.0
-        out[members] = floors
+        chosen = formal[members]
+        for _ in range(int(round(abs(q_total - chosen.sum())))):
+            step = 1.0 if q_total > chosen.sum() else -1.0
+            gap = (sums[members] - chosen) * step  # how far each lies short in that direction
+            chosen[int(np.argmax(gap))] += step
+        out[members] = chosen
     return torch.as_tensor(out, dtype=charges.dtype, device=charges.device)
 
 
