@@ -29,7 +29,7 @@ def _flip_a_bit_of(path: Path, tensor: torch.Tensor) -> None:
 def test_a_flipped_bit_is_refused_naming_the_file(tiny_model, tmp_path) -> None:
     path = tmp_path / "model.pt"
     save_model(tiny_model, path)
-    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION == 3
+    assert torch.load(path, weights_only=True)["format_version"] == FORMAT_VERSION >= 3
     weight = max(tiny_model.state_dict().values(), key=lambda t: t.numel())
     _flip_a_bit_of(path, weight)
     with pytest.raises(ModelFileError, match=rf"{path.name} is corrupt: its tensors"):

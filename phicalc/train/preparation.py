@@ -17,7 +17,8 @@ from phicalc.config import config_differences
 from phicalc.data import GraphDataset
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
-from phicalc.train.config import RESUMABLE_CHANGES, ModelSection, TrainConfig
+from phicalc.train.config import RESUMABLE_CHANGES, TrainConfig
+from phicalc.train.model_section import ModelSection
 from phicalc.train.statistics import energy_scale, fit_atomic_energies, fit_charge_potential
 
 logger = logging.getLogger(__name__)
