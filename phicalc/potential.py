@@ -12,7 +12,9 @@ the electrostatics is optional (see :class:`PotentialConfig`):
 * E_C = k_e Σ_{i<j} q_i q_j erf(r_ij/√2σ)/r_ij, physical Coulomb on the charges (``coulomb``):
   no cutoff for molecules, Ewald/PME for periodic cells;
 * E_Q = Σ_i (χ_i + μ) q⁰_i + ½ J_i q⁰_i², the charge equilibration's own energy with a learned
-  offset μ (V) (``charge_state_energy``): how the energy of each fragment depends on its charge.
+  offset μ (V) (``charge_state_energy``): how the energy of each fragment depends on its charge;
+  per molecule (``equilibration_scope="molecule"``) plus the cost ½ s μᵀ L_w μ of the charge
+  that flowed between molecules.
  Forces F = −∂E/∂r and stress
 σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric strain ε applied to positions
 and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
@@ -210,10 +212,10 @@ class Potential(nn.Module):
     def _equilibrate(
         self, graph: AtomGraph, node_features: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (and with
-        ``equilibration_scope="fragment"`` an integer charge per fragment,
-        :mod:`~phicalc.nn.electrostatics.fragments`), and with ``charge_state_energy`` each
-        atom's share (χ_i + μ) q⁰_i + ½ J_i q⁰_i² of E_Q ([n_atoms], eV, float64; else None)."""
+        """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (with
+        ``equilibration_scope="molecule"`` per molecule at formal integer charges, then moved
+        between neighbours: :mod:`~phicalc.nn.electrostatics.fragments`), and with
+        ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None)."""
         assert self.equilibration is not None
         chi, hardness = self.equilibration.chi_and_hardness(node_features)
         total = graph.total_charge.to(node_features.dtype)
@@ -444,7 +446,7 @@ def build_model(
             Needs charges: a Φ-Module or ``charge_equilibration``.
         charge_input: ``"global"`` or ``"equilibrated"`` (:class:`PotentialConfig`).
         charge_state_energy: add the equilibration energy E_Q (:class:`PotentialConfig`).
-        equilibration_scope: ``"structure"`` or ``"fragment"`` (:class:`PotentialConfig`).
+        equilibration_scope: ``"structure"`` or ``"molecule"`` (:class:`PotentialConfig`).
         seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 

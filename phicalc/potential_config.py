@@ -39,9 +39,10 @@ class PotentialConfig:
             ``charge_spin`` and ``charge_equilibration``). Same parameters either way.
         charge_state_energy: add the equilibration energy E_Q = Σ_i (χ_i + μ) q⁰_i + ½ J_i q⁰_i²
             (eV; χ in V and J in V/e from the equilibration heads, μ a learned offset in V,
-            parameter ``charge_potential``). Its sum over a fragment depends only on that
-            fragment's atoms and charges, so the energy of a charge state is owned by the
-            fragment that carries it (needs ``charge_equilibration``).
+            parameter ``charge_potential``; per molecule, plus the transfer's cost ½ s μᵀ L_w μ).
+            Its sum over a fragment depends only on that fragment's atoms and charges, so the
+            energy of a charge state is owned by the fragment that carries it (needs
+            ``charge_equilibration``).
         equilibration_scope: where the charge equilibration balances electronegativity:
             ``"structure"`` (one level per structure; a fraction of an ion's charge leaks to
             molecules beyond the cutoff) or ``"molecule"`` (each covalent molecule at an

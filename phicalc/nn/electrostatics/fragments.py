@@ -2,9 +2,9 @@
 
 One electronegativity level λ per structure (:func:`~phicalc.nn.electrostatics.equilibration.
 equilibrate`) lets a fraction of an ion's charge leak onto a neutral molecule however far away,
-and because the energy of a charge state changes by λ ≈ 7–14 V per electron, a leak of 0.01 e
-costs ~0.1 eV: the long-range interaction energy of an ion–neutral pair is then wrong by more
-than its own size. ``equilibration_scope="molecule"`` instead
+and a leak δq changes each fragment's energy by about λ·δq, with λ of the order of an ionisation
+energy per electron (reports/charge_state_energy_pilot.md). ``equilibration_scope="molecule"``
+instead
 
 1. splits the structure into *molecules*, the connected components of covalent bonds
    (r_ij < :data:`BOND_FACTOR` · (R_i + R_j), covalent radii R; alkali metals bond to nothing),
@@ -13,7 +13,7 @@ than its own size. ``equilibration_scope="molecule"`` instead
    cation's (+1, +2), a lone halogen atom −1, any other molecule the nearest integer to its
    charge in the structure-wide equilibrium; then, while they do not sum to Q, the molecule
    whose formal charge lies furthest below (above) its equilibrium charge gains (loses) one
-   unit. (Rounding alone fails in water: Na⁺ and Cl⁻ carry only ±0.5 e there, GFN2-xTB too);
+   unit (the monatomic rule: solvated ions carry far less than their formal charge);
 3. equilibrates each molecule at its own charge (one λ_m per molecule, closed form);
 4. lets charge flow between neighbouring atoms along the graph in proportion to the edge weight
    and the difference of the atoms' chemical potentials μ_i = χ_i + J_i q_i:
@@ -25,8 +25,9 @@ than its own size. ``equilibration_scope="molecule"`` instead
 The energy of this charge distribution, E_Q = Σ_i (χ_i + μ₀) q_i + ½ J_i q_i² + ½ s μᵀ L_w μ
 (the last term the cost of the transfer, as in split-charge equilibration), is what
 ``charge_state_energy`` adds. For a structure made of one molecule nothing differs from the
-structure-wide equilibration. Not differentiable where it is not smooth: the molecular charges
-are a piecewise-constant choice, changed only by bond making/breaking.
+structure-wide equilibration. The formal charges are a piecewise-constant choice: they change,
+and the energy jumps, only where a bond forms or breaks or a molecule's equilibrium charge
+crosses a half-integer; everywhere else the energy is smooth.
 """
 
 from __future__ import annotations
