@@ -287,3 +287,52 @@ def test_init_from_starts_from_the_given_model_and_refuses_another_architecture(
     )
     with pytest.raises(ConfigError, match="init_from.*backbone_config.num_features"):
         train(TrainConfig.from_dict(wider))
+
+
+def test_fine_tuning_adds_per_molecule_equilibration_and_fits_the_charge_state_offset(
+    tiny_files, tiny_config, tmp_path
+):
+    """The path of the charge-state pilot: a charged model without E_Q, fine-tuned with
+    charge_input equilibrated, per-molecule equilibration and E_Q. Shared weights come from the
+    source, μ from the data (slope of the residual energy on Q, with the source's E0), the
+    transfer strength from its initial value; the run trains."""
+    from phicalc.data import read_structures, write_structures
+    from phicalc.graph.batch import atoms_to_graph
+    from phicalc.train.statistics import fit_charge_potential
+
+    records = read_structures(tiny_files["train"], require_labels=True)
+    for k, atoms in enumerate(records):
+        charge = k % 3 - 1
+        atoms.info["charge"] = charge
+        atoms.info["spin"] = 1 + abs(charge)
+        atoms.calc.results["energy"] += 7.5 * charge
+    files = {**tiny_files, "train": tmp_path / "charged.extxyz"}
+    write_structures(files["train"], records)
+    charged = {"charge_spin": True, "charge_equilibration": True}
+    train(TrainConfig.from_dict(tiny_config(files, tmp_path / "source", epochs=1, model=charged)))
+    source = load_model(tmp_path / "source" / "best_model.pt")
+    fine = tiny_config(
+        files,
+        tmp_path / "fine",
+        epochs=1,
+        init_from=str(tmp_path / "source" / "best_model.pt"),
+        model={
+            **charged,
+            "charge_input": "equilibrated",
+            "charge_state_energy": True,
+            "equilibration_scope": "molecule",
+        },
+        optim={"lr": 1e-12, "min_lr": 0.0, "warmup_epochs": 0.0},
+    )
+    result = train(TrainConfig.from_dict(fine))
+    assert result.finished
+    model = load_model(tmp_path / "fine" / "best_model.pt")
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-6, atol=1e-6)
+    e0 = dict(zip(source.elements, source.atomic_energies.tolist(), strict=True))
+    graphs = [atoms_to_graph(a, source.cutoff, with_targets=True) for a in records]
+    expected = fit_charge_potential(graphs, e0)
+    assert abs(expected) > 1.0  # the data's charge dependence is there to fit
+    assert float(model.charge_potential.detach()) == pytest.approx(expected, rel=1e-5)
+    strength = torch.nn.functional.softplus(model.raw_transfer_strength.detach())
+    assert float(strength) == pytest.approx(0.1, rel=1e-5)
