@@ -330,10 +330,10 @@ def test_molecule_scope_changes_nothing_for_one_molecule() -> None:
 
 
 def test_molecule_scope_is_size_consistent_and_smooth_at_the_cutoff() -> None:
-    """NH4⁺ and a water: beyond the cutoff each has its own charges and energy (Coulomb and the
-    dipole tail aside, which the check removes by comparing with the model without Coulomb
-    couplings); the ion's charge is exactly +1 there, and the energy is continuous where the
-    pair crosses the cutoff while charge flows between them inside it."""
+    """NH4⁺ and a water: beyond the cutoff each has its own charges and energy (once the Coulomb
+    term, which couples them at any distance, is taken out of all three); the ion's charge is
+    exactly +1 there, and the energy is continuous where the pair crosses the cutoff while
+    charge flows between them inside it."""
     _, scoped = molecule_scope_model()
 
     def run(atoms, q):
