@@ -79,11 +79,10 @@ def covalent_molecules(
     bonded = (lengths.detach().cpu().double() < limit) & ~_IONIC[z[i]] & ~_IONIC[z[j]]
     pairs = (i[bonded].numpy(), j[bonded].numpy())
     adjacency = coo_matrix((np.ones(len(pairs[0]), dtype=np.int8), pairs), shape=(n_atoms,) * 2)
-    _, labels = connected_components(adjacency, directed=False)
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first))  # renumber in order of first atom
-    molecule = torch.as_tensor(order[inverse], dtype=torch.int64, device=batch.device)
-    owner = torch.zeros(len(first), dtype=torch.int64, device=batch.device)
+    # scipy labels components in order of their first atom (it starts from atoms in order)
+    n_molecules, labels = connected_components(adjacency, directed=False)
+    molecule = torch.as_tensor(labels, dtype=torch.int64, device=batch.device)
+    owner = torch.zeros(n_molecules, dtype=torch.int64, device=batch.device)
     owner[molecule] = batch
     return molecule, owner
 
