@@ -35,6 +35,31 @@ def metric_rows(metrics: dict) -> list[str]:
     return rows
 
 
+def charge_handling(config: dict) -> list[str]:
+    """One card line on how the model treats total charge and charges (empty for a model that
+    takes neutral singlets only and has no charge equilibration)."""
+    if not config.get("charge_spin") and not config.get("charge_equilibration"):
+        return []
+    parts = (
+        ["total charge Q and spin multiplicity 2S+1 as inputs"] if config.get("charge_spin") else []
+    )
+    if config.get("charge_equilibration"):
+        scope = config.get("equilibration_scope", "structure")
+        where = (
+            "per covalent molecule at formal integer charges, with smooth transfer between neighbouring molecules"
+            if scope == "molecule"
+            else "over the whole structure (one electronegativity level)"
+        )
+        parts.append(f"charges equilibrated {where}")
+    if config.get("charge_input", "global") == "equilibrated":
+        parts.append("Q reaches the atoms only through those charges")
+    if config.get("charge_state_energy"):
+        parts.append("the equilibration energy E_Q is part of the energy")
+    if config.get("coulomb") is not None:
+        parts.append("Gaussian-charge Coulomb on the charges (Ewald/PME for cells)")
+    return ["- charge handling: " + "; ".join(parts)]
+
+
 def _machine(info: dict) -> str:
     """'NVIDIA H200 (cuda:0)' or 'cpu (AMD EPYC, 1 torch thread(s))' from training metadata."""
     if "gpu" in info:
@@ -78,6 +103,7 @@ def main() -> None:
         f"{config['readout_hidden']}; Φ-Module: {config['phi'] if config['phi'] is not None else 'none'}",
         f"- elements: {', '.join(meta['elements'])}; cutoff {meta['cutoff']} Å; "
         f"{n_parameters:,} stored floating-point values; units eV, Å, e, V",
+        *charge_handling(config),
         f"- file: `models/{args.name}/model.pt` (config + state_dict + metadata, loads with "
         "`torch.load(weights_only=True)`), written by phicalc "
         f"{meta.get('phicalc_version')} / torch {meta.get('torch_version')}",
