@@ -11,7 +11,12 @@ Replay needs fixed shapes and no reads of device memory by the host, so:
   edges (:func:`pad_open_graph`) and copied into the recorded buffers before each replay; a list
   that outgrows the capacity records again with more room;
 * the model runs with ``validate=False`` (the caller has checked this structure), and every
-  per-structure choice comes from the graph's host layout.
+  per-structure choice comes from the graph's host layout;
+* a model that equilibrates charges per molecule gets the molecules (found on the host, a slot
+  per atom) and a guess of their formal charges as buffers: the last call's, which hold until a
+  molecule's equilibrium charge crosses a half-integer or a bond breaks. The model returns each
+  molecule's equilibrium charge; where the rule gives other formal charges, the call runs again
+  with them, so the numbers are always those of a plain call.
 
 Inert padding edges: an open structure has no lattice, so the padded graph carries a cell of
 :data:`PAD_LENGTH` · I that only padding edges use (atom 0 to itself, unit shift (1, 0, 0)).
@@ -45,7 +50,8 @@ import torch
 
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
-from phicalc.potential import Potential
+from phicalc.nn.electrostatics.fragments import formal_charges, one_structure_molecules
+from phicalc.potential import MOLECULE_EQUILIBRIUM_CHARGES, Potential
 
 #: Length (Å) of the inert padding edges; far beyond any model cutoff.
 PAD_LENGTH = 1000.0
@@ -121,8 +127,6 @@ def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
         return "a Coulomb method other than the direct sum"
     if model.cutoff >= PAD_LENGTH:
         return f"a cutoff beyond {PAD_LENGTH} Å"
-    if model.config.equilibration_scope == "molecule":
-        return "charge equilibration per molecule (it finds the molecules on the host)"
     return None
 
 
@@ -170,6 +174,8 @@ class GraphReplay:
 
     Attributes:
         recordings: how many times a graph was recorded (a counter for tests and benchmarks).
+        reruns: how many calls of a model with charge equilibration per molecule ran twice
+            because the guessed formal charges were not the rule's (a counter).
     """
 
     def __init__(
@@ -198,6 +204,8 @@ class GraphReplay:
         self._static: AtomGraph | None = None
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
+        self._formal: tuple[torch.Tensor, torch.Tensor] | None = None  # last molecules, charges
+        self.reruns = 0
 
     @property
     def compiled(self) -> bool:
@@ -207,7 +215,14 @@ class GraphReplay:
 
     @staticmethod
     def _no_recording() -> dict:
-        return {"_key": None, "_capacity": 0, "_static": None, "_cuda_graph": None, "_outputs": {}}
+        return {
+            "_key": None,
+            "_capacity": 0,
+            "_static": None,
+            "_cuda_graph": None,
+            "_outputs": {},
+            "_formal": None,
+        }
 
     def __getstate__(self) -> dict:
         """A copy (deep copy, pickle) keeps the settings and records afresh: a CUDA graph and a
@@ -233,6 +248,9 @@ class GraphReplay:
             float(graph.total_charge[0]),
             float(graph.multiplicity[0]),
         )
+        slots = None
+        if self.model.config.equilibration_scope == "molecule":
+            graph, slots = self._with_molecules(graph)
         n_edges = graph.edge_index.shape[1]
         if key != self._key or n_edges > self._capacity:
             self._record(graph, edge_capacity(n_edges, self.headroom), key)
@@ -245,10 +263,49 @@ class GraphReplay:
         static.unit_shifts[:n_edges].copy_(graph.unit_shifts)
         static.unit_shifts[n_edges:] = 0  # (1, 0, 0) = _PAD_SHIFT, set without a host copy
         static.unit_shifts[n_edges:, 0] = 1
+        if slots is None:
+            return self._run(static)
+        return self._run_checking_formal_charges(static, graph, slots)
+
+    def _run(self, static: AtomGraph) -> dict[str, torch.Tensor]:
         if self._cuda_graph is None:
             return self._forward(static)
         self._cuda_graph.replay()
         return self._outputs
+
+    def _with_molecules(self, graph: AtomGraph) -> tuple[AtomGraph, torch.Tensor]:
+        """``graph`` with its molecules (a slot per atom) and a guess of their formal charges:
+        the last call's where the molecules are the same, else the rule applied to zero sums;
+        and the slots' owner (0, or −1 where unused)."""
+        i, j = graph.edge_index
+        lengths = torch.linalg.norm(graph.positions[j] - graph.positions[i], dim=-1)
+        molecules, slots = one_structure_molecules(graph.numbers, graph.edge_index, lengths)
+        if self._formal is not None and torch.equal(self._formal[0], molecules):
+            guess = self._formal[1]
+        else:
+            zeros = torch.zeros(molecules.shape[0], dtype=torch.float64)
+            guess = formal_charges(zeros, molecules, slots, graph.total_charge, graph.numbers)
+        return replace(graph, molecules=molecules, molecule_charges=guess), slots
+
+    def _run_checking_formal_charges(
+        self, static: AtomGraph, graph: AtomGraph, slots: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Run with the guessed formal charges; where the rule, applied to this geometry's
+        equilibrium charges, gives others, run again with those (the equilibrium charges do
+        not depend on the formal charges, so the second run's agree): plain calls' numbers."""
+        assert graph.molecules is not None and graph.molecule_charges is not None
+        assert static.molecules is not None and static.molecule_charges is not None
+        static.molecules.copy_(graph.molecules)
+        static.molecule_charges.copy_(graph.molecule_charges)
+        out = self._run(static)
+        sums = out[MOLECULE_EQUILIBRIUM_CHARGES].detach().cpu()
+        formal = formal_charges(sums, graph.molecules, slots, graph.total_charge, graph.numbers)
+        if not torch.equal(formal, graph.molecule_charges):
+            self.reruns += 1
+            static.molecule_charges.copy_(formal)
+            out = self._run(static)
+        self._formal = (graph.molecules, formal)
+        return {k: v for k, v in out.items() if k != MOLECULE_EQUILIBRIUM_CHARGES}
 
     def _forward_eager(self, static: AtomGraph) -> dict[str, torch.Tensor]:
         return self.model(static, compute_forces=True, training=False, validate=False)

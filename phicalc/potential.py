@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
@@ -48,6 +48,18 @@ from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.phi.laplacian import LaplacianWeights
 from phicalc.nn.scatter import scatter_sum
 from phicalc.potential_config import CHARGE_INPUTS, EQUILIBRATION_SCOPES, PotentialConfig
+
+#: Output key of each given molecule's summed structure-wide equilibrium charge [n_groups] (e):
+#: present only when the graph brought its molecules (``AtomGraph.molecules``).
+MOLECULE_EQUILIBRIUM_CHARGES = "molecule_equilibrium_charges"
+
+
+class Equilibrated(NamedTuple):
+    """The charge equilibration's results for a batch (:meth:`Potential._equilibrate`)."""
+
+    charges: torch.Tensor  # [n_atoms] q⁰ (e)
+    charge_state: torch.Tensor | None  # [n_atoms] shares of E_Q (eV, float64)
+    molecule_sums: torch.Tensor | None  # [n_groups] given molecules' equilibrium sums (e)
 
 
 class Potential(nn.Module):
@@ -211,23 +223,32 @@ class Potential(nn.Module):
 
     def _equilibrate(
         self, graph: AtomGraph, node_features: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> Equilibrated:
         """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (with
         ``equilibration_scope="molecule"`` per molecule at formal integer charges, then moved
         between neighbours: :mod:`~phicalc.nn.electrostatics.fragments`), and with
-        ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None)."""
+        ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None).
+        Where the graph brings its molecules and their formal charges (``graph.molecules``),
+        those are used, and each molecule's summed structure-wide equilibrium charge comes back
+        too, from which the caller checks the formal charges it gave."""
         assert self.equilibration is not None
         chi, hardness = self.equilibration.chi_and_hardness(node_features)
         total = graph.total_charge.to(node_features.dtype)
         charges = equilibrate(chi, hardness, total, graph.batch, graph.n_graphs)
-        transfer = None
+        transfer = molecule_sums = None
         if self.config.equilibration_scope == "molecule":
-            molecule, owner = covalent_molecules(
-                graph.numbers, graph.edge_index, lengths, graph.batch
-            )
-            if owner.shape[0] > graph.n_graphs:  # some structure holds more than one molecule
-                totals = integer_charges(charges, molecule, owner, total, graph.numbers)
-                charges = equilibrate(chi, hardness, totals, molecule, owner.shape[0])
+            if graph.molecules is not None and graph.molecule_charges is not None:
+                n_groups = graph.molecule_charges.shape[0]
+                molecule_sums = scatter_sum(charges.detach(), graph.molecules, n_groups)
+                totals = graph.molecule_charges.to(charges.dtype)
+                charges = equilibrate(chi, hardness, totals, graph.molecules, n_groups)
+            else:
+                molecule, owner = covalent_molecules(
+                    graph.numbers, graph.edge_index, lengths, graph.batch
+                )
+                if owner.shape[0] > graph.n_graphs:  # a structure holds more than one molecule
+                    totals = integer_charges(charges, molecule, owner, total, graph.numbers)
+                    charges = equilibrate(chi, hardness, totals, molecule, owner.shape[0])
             charges, transfer = transfer_charges(
                 charges,
                 chi,
@@ -237,11 +258,11 @@ class Potential(nn.Module):
                 nn.functional.softplus(self.raw_transfer_strength),
             )
         if not self.config.charge_state_energy:
-            return charges, None
+            return Equilibrated(charges, None, molecule_sums)
         shares = (chi + self.charge_potential) * charges + 0.5 * hardness * charges * charges
         if transfer is not None:
             shares = shares + transfer
-        return charges, shares.to(torch.float64)
+        return Equilibrated(charges, shares.to(torch.float64), molecule_sums)
 
     def _electrostatics(
         self,
@@ -250,7 +271,7 @@ class Potential(nn.Module):
         lengths: torch.Tensor,
         positions: torch.Tensor,
         cell: torch.Tensor,
-        equilibrated: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+        equilibrated: Equilibrated | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
         :meth:`_equilibrate`'s output when the forward pass needed it before the readout).
@@ -272,7 +293,11 @@ class Potential(nn.Module):
         }
         if equilibrated is None and self.equilibration is not None:
             equilibrated = self._equilibrate(graph, features.node_features, lengths)
-        charges, charge_state = equilibrated if equilibrated is not None else (None, None)
+        charges = charge_state = None
+        if equilibrated is not None:
+            charges, charge_state, molecule_sums = equilibrated
+            if molecule_sums is not None:
+                out[MOLECULE_EQUILIBRIUM_CHARGES] = molecule_sums
         if charge_state is not None:
             out["charge_state_energies"] = charge_state
         if self.phi is not None:
@@ -372,7 +397,7 @@ class Potential(nn.Module):
                 assert self.backbone.charge_spin is not None
                 equilibrated = self._equilibrate(graph, features.node_features, lengths)
                 readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
-                    species, equilibrated[0]
+                    species, equilibrated.charges
                 )
             atom_energy = self.readout(readout_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]

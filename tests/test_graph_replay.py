@@ -26,6 +26,35 @@ def _model(backbone: str = "painn", **options) -> torch.nn.Module:
     return model.double().eval()
 
 
+def _per_molecule_model(**options) -> torch.nn.Module:
+    """A small model with charges equilibrated per molecule and the charge-state energy (the
+    default model's charge handling), float64, with Na and Cl."""
+    options = {"num_features": 16, **options}
+    model = build_model(
+        "painn",
+        elements=["H", "C", "N", "O", "Na", "Cl"],
+        cutoff=3.5,
+        seed=3,
+        phi=True,
+        charge_spin=True,
+        charge_equilibration=True,
+        coulomb=True,
+        charge_input="equilibrated",
+        equilibration_scope="molecule",
+        charge_state_energy=True,
+        **options,
+    )
+    return model.double().eval()
+
+
+def _ions_and_molecules() -> Atoms:
+    """H2O and NH4 3 Å apart (charge can flow between them) and a lone Na and Cl 4 Å away."""
+    ammonium = molecule("NH3") + Atoms("H", [[0.0, 0.0, -1.0]])
+    ammonium.translate([3.0, 0.0, 0.0])
+    atoms = molecule("H2O") + ammonium + Atoms("NaCl", [[0.0, 4.0, 0.0], [0.0, -4.0, 0.0]])
+    return atoms
+
+
 def _rattled(name: str, seed: int, sigma: float = 0.05) -> Atoms:
     atoms = molecule(name)
     atoms.rattle(sigma, seed=seed)
@@ -68,9 +97,8 @@ def test_replay_blocker_names_what_it_cannot_take():
     assert "eigenbasis" in replay_blocker(eigen, graph)
     erwin = build_model("erwin", elements=["H", "O"], cutoff=3.5, seed=0, num_features=8)
     assert "erwin" in replay_blocker(erwin, atoms_to_graph(_rattled("H2O", 0), 3.5))
-    per_molecule = _model(equilibration_scope="molecule")
-    graph = atoms_to_graph(_rattled("H2O", 0), per_molecule.cutoff)
-    assert "per molecule" in replay_blocker(per_molecule, graph)
+    per_molecule = _per_molecule_model()  # its molecules come in as buffers
+    assert replay_blocker(per_molecule, atoms_to_graph(_ions_and_molecules(), 3.5)) is None
 
 
 def test_replay_records_once_per_structure_and_grows_its_edge_capacity():
@@ -135,6 +163,45 @@ def test_calculator_replay_path_equals_plain_calls_through_md_steps():
         np.testing.assert_allclose(replayed, plain, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("total_charge", [0, 1, 2, -1])
+def test_replay_of_per_molecule_equilibration_equals_plain_calls(total_charge):
+    """Formal charges guessed from the last call or from zero sums, checked against the rule
+    on each call's own equilibrium charges: plain calls' numbers, also after a proton moves
+    from NH4 to the water (new molecules) and back."""
+    model = _per_molecule_model()
+    replay = GraphReplay(model, capture=False)
+    atoms = _ions_and_molecules()
+    proton = 6  # NH4's fourth H, 1 Å below N; the water's O is 3 Å away along x
+    for step, shift in enumerate([0.0, 0.0, 2.0, 2.0, 0.0]):
+        moved = atoms.copy()
+        moved.rattle(0.02, seed=step)
+        moved.positions[proton] = [3.0 - shift * 0.99, 0.0, -1.0 + shift * 0.3]
+        graph = atoms_to_graph(moved, model.cutoff, total_charge=total_charge)
+        out, plain = replay(graph), model(graph)
+        for name in ("energy", "forces", "charges", "potentials", "charge_state_energy"):
+            torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)
+        assert abs(float(out["charges"].sum()) - total_charge) < 1e-10
+        assert "molecule_equilibrium_charges" not in out
+    assert replay.recordings == 1
+
+
+def test_replay_reruns_a_call_whose_guessed_formal_charges_were_wrong():
+    model = _per_molecule_model()
+    replay = GraphReplay(model, capture=False)
+    graph = atoms_to_graph(_ions_and_molecules(), model.cutoff, total_charge=1)
+    replay(graph)
+    reruns = replay.reruns
+    molecules, formal = replay._formal
+    wrong = formal.clone()
+    wrong[0] += 1.0  # the water +1, NH4 one unit less: the wrong molecule carries the charge
+    wrong[1] -= 1.0
+    replay._formal = (molecules, wrong)
+    out, plain = replay(graph), model(graph)
+    assert replay.reruns == reruns + 1
+    for name in ("energy", "forces", "charges"):
+        torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)
+
+
 def test_calculator_with_replay_still_treats_periodic_structures_normally():
     model = _model()
     atoms = _rattled("H2O", 3)
@@ -150,15 +217,20 @@ def test_calculator_with_replay_still_treats_periodic_structures_normally():
     assert replay.graph_replay.recordings == 0
 
 
-def test_compiled_replay_equals_plain_calls():
-    """torch.compile on the padded buffers (CPU inductor): same energy, forces and charges."""
-    model = _model(num_features=8, num_blocks=2, num_radial=4)
+@pytest.mark.parametrize("per_molecule", [False, True])
+def test_compiled_replay_equals_plain_calls(per_molecule):
+    """torch.compile on the padded buffers (CPU inductor): same energy, forces and charges,
+    also with charges equilibrated per molecule (molecules and formal charges as buffers)."""
+    small = dict(num_features=8, num_blocks=2, num_radial=4)
+    model = _per_molecule_model(**small) if per_molecule else _model(**small)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the multi-threaded C++ code path (compiled without SIMD)
     try:
         replay = GraphReplay(model, capture=False, compile=True)
         for seed in (0, 1):  # the second call reuses the recording and the compiled graph
-            graph = atoms_to_graph(_rattled("CH3CH2OH", seed), model.cutoff)
+            atoms = _ions_and_molecules() if per_molecule else _rattled("CH3CH2OH", seed)
+            atoms.rattle(0.02, seed=seed)
+            graph = atoms_to_graph(atoms, model.cutoff, total_charge=1 if per_molecule else 0)
             out, plain = replay(graph), model(graph)
             for name in ("energy", "forces", "charges"):
                 torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)

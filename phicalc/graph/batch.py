@@ -52,6 +52,9 @@ class AtomGraph:
         host_layout: per structure (atom count, periodic flags), kept on the host so that
             per-structure choices (which Coulomb method) never read device memory; filled from
             ``batch`` and ``pbc`` when the graph is made on the CPU, carried along by :meth:`to`.
+        molecules: optional [n_atoms] molecule index and ``molecule_charges`` [n_groups] their
+            formal charges (e), given by a caller that needs fixed shapes (graph replay) to a
+            model that equilibrates charges per molecule; ``None``: the model finds them.
     """
 
     positions: torch.Tensor
@@ -66,6 +69,8 @@ class AtomGraph:
     targets: dict[str, torch.Tensor] | None = None
     multiplicity: torch.Tensor | None = None
     host_layout: tuple[tuple[int, tuple[bool, bool, bool]], ...] | None = None
+    molecules: torch.Tensor | None = None
+    molecule_charges: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.multiplicity is None:

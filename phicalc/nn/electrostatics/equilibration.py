@@ -37,15 +37,16 @@ def equilibrate(
         chi: [n_atoms] electronegativities in V.
         hardness: [n_atoms] hardnesses in V/e, > 0.
         total_charge: [n_graphs] total charges Q_g in e.
-        batch: [n_atoms] structure index; n_graphs: number of structures.
+        batch: [n_atoms] structure index; n_graphs: number of structures (one without atoms
+            is allowed: it gets no charge).
 
     Returns:
         [n_atoms] charges in e; their per-structure sums equal Q_g to round-off.
     """
     inv_j = 1.0 / hardness
-    lam = (total_charge.to(chi.dtype) + scatter_sum(chi * inv_j, batch, n_graphs)) / scatter_sum(
-        inv_j, batch, n_graphs
-    )
+    weighted = total_charge.to(chi.dtype) + scatter_sum(chi * inv_j, batch, n_graphs)
+    softness = scatter_sum(inv_j, batch, n_graphs)
+    lam = weighted / torch.where(softness > 0, softness, torch.ones_like(softness))  # empty: 1
     q = (lam[batch] - chi) * inv_j
     # Remove the round-off residual of Σq − Q evenly, so the constraint holds to ~1 ulp.
     residual = total_charge.to(q.dtype) - scatter_sum(q, batch, n_graphs)

@@ -87,6 +87,20 @@ def covalent_molecules(
     return molecule, owner
 
 
+def one_structure_molecules(
+    numbers: torch.Tensor, edge_index: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Molecules of one structure with a slot per atom, for callers that need fixed shapes
+    (graph replay): ``molecule`` [n_atoms] as :func:`covalent_molecules` numbers them and
+    ``owner`` [n_atoms] 0 for a slot holding a molecule, −1 for an unused one (CPU, int64)."""
+    n_atoms = numbers.shape[0]
+    batch = torch.zeros(n_atoms, dtype=torch.int64)
+    molecule, owner = covalent_molecules(numbers.cpu(), edge_index.cpu(), lengths.cpu(), batch)
+    slots = torch.full((n_atoms,), -1, dtype=torch.int64)
+    slots[: owner.shape[0]] = owner
+    return molecule, slots
+
+
 def integer_charges(
     charges: torch.Tensor,
     group: torch.Tensor,
@@ -101,14 +115,37 @@ def integer_charges(
         group: [n_atoms] molecule index; owner: [n_groups] each molecule's structure.
         total_charge: [n_graphs] Q (e); numbers: [n_atoms] atomic numbers.
 
-    A lone atom of :data:`MONATOMIC_CHARGES` gets its ion's charge, any other molecule the
-    nearest integer to its summed equilibrium charge; then units are moved one at a time, to
-    (from) the molecule whose formal charge lies furthest below (above) its equilibrium sum,
-    until the structure's molecules sum to Q. A structure with a non-integer Q keeps the
-    fractional sums. Piecewise constant in the geometry.
+    :func:`formal_charges` of the molecules' summed equilibrium charges, on ``charges``'
+    device and dtype. Piecewise constant in the geometry.
     """
-    n_groups = owner.shape[0]
-    sums = scatter_sum(charges.detach().double(), group, n_groups).cpu().numpy()
+    sums = scatter_sum(charges.detach().double(), group, owner.shape[0])
+    formal = formal_charges(sums, group, owner, total_charge, numbers)
+    return formal.to(dtype=charges.dtype, device=charges.device)
+
+
+def formal_charges(
+    sums: torch.Tensor,
+    group: torch.Tensor,
+    owner: torch.Tensor,
+    total_charge: torch.Tensor,
+    numbers: torch.Tensor,
+) -> torch.Tensor:
+    """Formal (integer) charges [n_groups] (e, float64, CPU) of molecules from their summed
+    structure-wide equilibrium charges.
+
+    Args:
+        sums: [n_groups] each molecule's summed equilibrium charge (e).
+        group: [n_atoms] molecule index; owner: [n_groups] each molecule's structure (−1: an
+            unused slot, which keeps its sum).
+        total_charge: [n_graphs] Q (e); numbers: [n_atoms] atomic numbers.
+
+    A lone atom of :data:`MONATOMIC_CHARGES` gets its ion's charge, any other molecule the
+    nearest integer to its sum; then units are moved one at a time, to (from) the molecule whose
+    formal charge lies furthest below (above) its sum, until the structure's molecules sum to Q.
+    A structure with a non-integer Q keeps the fractional sums.
+    """
+    sums = sums.detach().double().cpu().numpy()
+    n_groups = sums.shape[0]
     sizes = np.bincount(group.cpu().numpy(), minlength=n_groups)
     lone = np.zeros(n_groups, dtype=np.int64)
     lone[group.cpu().numpy()] = numbers.cpu().numpy()
@@ -127,7 +164,7 @@ def integer_charges(
             gap = (sums[members] - chosen) * step  # how far each lies short in that direction
             chosen[int(np.argmax(gap))] += step
         out[members] = chosen
-    return torch.as_tensor(out, dtype=charges.dtype, device=charges.device)
+    return torch.as_tensor(out, dtype=torch.float64)
 
 
 def transfer_charges(
