@@ -299,10 +299,17 @@ def reference_targets(atoms: Atoms, dtype: torch.dtype = torch.float64) -> dict[
     return targets
 
 
+#: Per-structure targets that a batch may hold for some of its structures only (NaN rows for
+#: the others), with their width: periodic structures have no dipole reference.
+PARTIAL_TARGETS = {"dipole": 3}
+
+
 def collate(graphs: Sequence[AtomGraph]) -> AtomGraph:
     """Concatenate graphs into one batch; atom indices are offset, structure indices renumbered.
 
-    A target is kept only if every graph has it.
+    A target is kept only if every graph has it, except those of :data:`PARTIAL_TARGETS` (the
+    dipole, which periodic structures lack): kept if any graph has it, NaN for those without,
+    which losses and metrics skip.
     """
     if len(graphs) == 0:
         raise ValueError("collate needs at least one graph")
@@ -312,6 +319,17 @@ def collate(graphs: Sequence[AtomGraph]) -> AtomGraph:
     if all(g.targets is not None for g in graphs):
         common = set.intersection(*(set(g.targets) for g in graphs))
         targets = {k: torch.cat([g.targets[k] for g in graphs]) for k in sorted(common)}
+        for key, width in PARTIAL_TARGETS.items():
+            holders = [g.targets[key] for g in graphs if key in g.targets]
+            if key in common or not holders:
+                continue
+            like = holders[0]
+            targets[key] = torch.cat(
+                [
+                    g.targets.get(key, like.new_full((g.n_graphs, width), float("nan")))
+                    for g in graphs
+                ]
+            )
     return AtomGraph(
         positions=torch.cat([g.positions for g in graphs]),
         numbers=torch.cat([g.numbers for g in graphs]),

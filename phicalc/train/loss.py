@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from phicalc.graph.batch import AtomGraph
+from phicalc.graph.batch import PARTIAL_TARGETS, AtomGraph
 from phicalc.train.config import LossSection
 
 #: Model output key of each target.
@@ -37,7 +37,8 @@ def target_differences(
 
     Returns:
         ``energy`` [n_graphs] (eV, or eV/atom with ``energy_per_atom``), ``forces`` [n_atoms, 3]
-        (eV/Å), ``charges`` [n_atoms] (e), ``dipole`` [n_graphs, 3] (e·Å).
+        (eV/Å), ``charges`` [n_atoms] (e), ``dipole`` [n_with_reference, 3] (e·Å; structures
+        whose reference is NaN, periodic ones in a mixed batch, are left out).
     """
     targets = batch.targets or {}
     diffs: dict[str, torch.Tensor] = {}
@@ -49,6 +50,8 @@ def target_differences(
         diff = prediction - reference.reshape(prediction.shape)
         if name == "energy" and energy_per_atom:
             diff = diff / batch.n_atoms_per_graph.to(diff.dtype)
+        if name in PARTIAL_TARGETS:  # structures without a reference (NaN rows) are skipped
+            diff = diff[~torch.isnan(reference.reshape(prediction.shape)).any(dim=-1)]
         diffs[name] = diff
     return diffs
 
@@ -79,6 +82,10 @@ class WeightedLoss:
             ValueError: a weighted target is missing from the outputs or the batch targets.
         """
         diffs = target_differences(outputs, batch, energy_per_atom=self.config.energy_per_atom)
+        for name, width in PARTIAL_TARGETS.items():  # e.g. a batch of periodic cells only
+            key = OUTPUT_KEYS[name]
+            if name in self.weights and name not in diffs and key in outputs:
+                diffs[name] = outputs[key].new_zeros((0, width))  # an empty term
         missing = sorted(set(self.weights) - set(diffs))
         if missing:
             raise ValueError(

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from phicalc.config import config_differences
 from phicalc.data import GraphDataset
 from phicalc.errors import ConfigError
-from phicalc.graph.batch import AtomGraph
+from phicalc.graph.batch import PARTIAL_TARGETS, AtomGraph
 from phicalc.train.config import RESUMABLE_CHANGES, TrainConfig
 from phicalc.train.model_section import ModelSection
 from phicalc.train.statistics import energy_scale, fit_atomic_energies, fit_charge_potential
@@ -126,8 +126,9 @@ def check_targets(
     train_graphs: Sequence[AtomGraph],
     val_graphs: Sequence[AtomGraph],
 ) -> None:
-    """Every weighted loss term has references in every training and validation structure
-    (and charge and dipole terms a model with charges)."""
+    """Every weighted loss term has references in every training and validation structure, the
+    dipole in at least one of each split (periodic cells have none; the loss skips them), and
+    charge and dipole terms a model with charges."""
     for name in weights:
         if name in ("charges", "dipole") and not has_charges:
             raise ConfigError(
@@ -136,6 +137,8 @@ def check_targets(
             )
         for split, graphs in (("training", train_graphs), ("validation", val_graphs)):
             lacking = sum(1 for g in graphs if name not in (g.targets or {}))
+            if name in PARTIAL_TARGETS and lacking < len(graphs):
+                continue  # the structures without one (periodic cells) are skipped by the loss
             if lacking:
                 raise ConfigError(
                     f"loss.{name}_weight > 0 but {lacking} of {len(graphs)} {split} "
