@@ -156,10 +156,10 @@ V5_LIMITS = [
     "alkali atom its cation's, a lone halogen −1, any other molecule the nearest integer of "
     "its structure-wide equilibrium charge, then single units moved to reach the total charge. "
     "Unusual charge states or a wrong bond graph (very short contacts, reactions) can assign "
-    "a wrong integer. Because the molecules are found on the host, `torch.compile` / CUDA-graph "
-    "replay do not apply to this model (calls run eager; `phicalc md` says so in "
-    "summary.json): about 1.1× the cost of per-structure equilibration at 42 atoms, 1.0× at "
-    "98 (benchmarks/equilibration_scope_cost.py).",
+    "a wrong integer. Finding the molecules costs about 1.1× per-structure equilibration at 42 "
+    "atoms, 1.0× at 98 (benchmarks/equilibration_scope_cost.py); graph replay and "
+    "`torch.compile` take them as buffers, and a step whose molecules' formal charges change "
+    "runs twice.",
 ]
 V5_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
