@@ -164,10 +164,11 @@ V5_LIMITS = [
 V5_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
     "(GFN2-xTB, 300–400 K, NaCl the only salt) and frames of v3's and v4's Na⁺Cl⁻-in-water "
-    "MD: a Na⁺Cl⁻ pair in 32 waters runs 2 ps of NVT and 5 ps of NVE at 0.5 fs with every water "
-    "intact (drift −0.003 meV/atom/ps; reports/ion_pair_md.md); on frames of v3's and v4's MD "
-    "there, relabelled by GFN2-xTB and not trained on, 1.4 and 1.9 meV/atom. Other salts, "
-    "concentrations, interfaces and solutes in water are extrapolation."
+    "MD: a Na⁺Cl⁻ pair in 32 waters runs 2 ps of NVT and then 5 ps of NVE at 0.5 fs with every "
+    "water intact (drift +0.0004 meV/atom/ps; reports/ion_pair_md.md); on 8 frames of that NVE "
+    "relabelled by GFN2-xTB it is off by 2.8 meV/atom and 0.048 eV/Å, on frames of v3's and "
+    "v4's MD there 1.4 and 1.9 meV/atom (never trained on). Other salts, concentrations, "
+    "interfaces and solutes in water are extrapolation."
 )
 V5_BUDGET = (
     "Fine-tuned 6 epochs from v4, pilot size; three seeds, selected on validation loss "
