@@ -39,11 +39,7 @@ from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
-from phicalc.nn.electrostatics.fragments import (
-    covalent_molecules,
-    integer_charges,
-    transfer_charges,
-)
+from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.phi.laplacian import LaplacianWeights
 from phicalc.nn.scatter import scatter_sum
@@ -227,28 +223,17 @@ class Potential(nn.Module):
         """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (with
         ``equilibration_scope="molecule"`` per molecule at formal integer charges, then moved
         between neighbours: :mod:`~phicalc.nn.electrostatics.fragments`), and with
-        ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None).
-        Where the graph brings its molecules and their formal charges (``graph.molecules``),
-        those are used, and each molecule's summed structure-wide equilibrium charge comes back
-        too, from which the caller checks the formal charges it gave."""
+        ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None);
+        with molecules the graph brought, their summed equilibrium charges (for replay)."""
         assert self.equilibration is not None
         chi, hardness = self.equilibration.chi_and_hardness(node_features)
         total = graph.total_charge.to(node_features.dtype)
         charges = equilibrate(chi, hardness, total, graph.batch, graph.n_graphs)
         transfer = molecule_sums = None
         if self.config.equilibration_scope == "molecule":
-            if graph.molecules is not None and graph.molecule_charges is not None:
-                n_groups = graph.molecule_charges.shape[0]
-                molecule_sums = scatter_sum(charges.detach(), graph.molecules, n_groups)
-                totals = graph.molecule_charges.to(charges.dtype)
-                charges = equilibrate(chi, hardness, totals, graph.molecules, n_groups)
-            else:
-                molecule, owner = covalent_molecules(
-                    graph.numbers, graph.edge_index, lengths, graph.batch
-                )
-                if owner.shape[0] > graph.n_graphs:  # a structure holds more than one molecule
-                    totals = integer_charges(charges, molecule, owner, total, graph.numbers)
-                    charges = equilibrate(chi, hardness, totals, molecule, owner.shape[0])
+            charges, molecule_sums = equilibrate_per_molecule(
+                chi, hardness, charges, graph, lengths
+            )
             charges, transfer = transfer_charges(
                 charges,
                 chi,

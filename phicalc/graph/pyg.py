@@ -6,7 +6,8 @@ PyG field names follow its QM9/MD17 datasets; per structure a ``Data`` holds
 * ``cell`` [1, 3, 3] lattice rows, Å, and ``pbc`` [1, 3] bool (optional; absent = open);
 * ``charge`` [1] total charge, e (optional; absent = 0);
 * targets (optional): ``energy`` [1] eV (or QM9's ``y``), ``force`` [n_atoms, 3] eV/Å (or
-  ``forces``), ``charges`` [n_atoms] e, ``dipole`` [1, 3] e·Å, ``stress`` [1, 3, 3] eV/Å³;
+  ``forces``), ``charges`` [n_atoms] e, ``dipole`` [1, 3] e·Å (NaN for a structure without
+  one, a periodic cell batched with molecules), ``stress`` [1, 3, 3] eV/Å³;
 * ``edge_index`` [2, n_edges] and ``unit_shifts`` [n_edges, 3]: written by :func:`to_pyg`,
   ignored by :func:`from_pyg`.
 

@@ -38,6 +38,8 @@ from ase.data import covalent_radii
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from phicalc.graph.batch import AtomGraph
+from phicalc.nn.electrostatics.equilibration import equilibrate
 from phicalc.nn.phi.laplacian import laplacian_matvec
 from phicalc.nn.scatter import scatter_sum
 
@@ -165,6 +167,38 @@ def formal_charges(
             chosen[int(np.argmax(gap))] += step
         out[members] = chosen
     return torch.as_tensor(out, dtype=torch.float64)
+
+
+def equilibrate_per_molecule(
+    chi: torch.Tensor,
+    hardness: torch.Tensor,
+    charges: torch.Tensor,
+    graph: AtomGraph,
+    lengths: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Charges [n_atoms] (e) equilibrated per molecule at the molecules' formal charges.
+
+    Args:
+        chi, hardness: [n_atoms] χ (V) and J (V/e); charges: [n_atoms] the structure-wide
+            equilibrium (e); lengths: [n_edges] pair distances (Å) of ``graph``'s edges.
+
+    The molecules and formal charges are the graph's own where it brings them
+    (``graph.molecules``, graph replay), and then each molecule's summed structure-wide charge
+    [n_groups] comes back too, for the caller to check them; else they are found here
+    (:func:`covalent_molecules`, :func:`integer_charges`) and the second result is None. A
+    batch whose every structure is one molecule keeps ``charges``.
+    """
+    if graph.molecules is not None and graph.molecule_charges is not None:
+        n_groups = graph.molecule_charges.shape[0]
+        sums = scatter_sum(charges.detach(), graph.molecules, n_groups)
+        totals = graph.molecule_charges.to(charges.dtype)
+        return equilibrate(chi, hardness, totals, graph.molecules, n_groups), sums
+    molecule, owner = covalent_molecules(graph.numbers, graph.edge_index, lengths, graph.batch)
+    if owner.shape[0] == graph.n_graphs:
+        return charges, None
+    total = graph.total_charge.to(charges.dtype)
+    totals = integer_charges(charges, molecule, owner, total, graph.numbers)
+    return equilibrate(chi, hardness, totals, molecule, owner.shape[0]), None
 
 
 def transfer_charges(
