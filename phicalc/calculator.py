@@ -244,7 +244,7 @@ class PhiCalculator(Calculator):
         lengths = check_min_distance(graph, self.parameters["min_distance"])
         compute_stress = is_3d_periodic(atoms)
         if self.graph_replay is not None and replay_blocker(self.model, graph) is None:
-            out = self.graph_replay(graph)
+            out = self.graph_replay(graph, lengths)
         else:
             out = self.model(
                 graph.to(self.device),

@@ -50,6 +50,7 @@ import torch
 
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
+from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.electrostatics.fragments import formal_charges, one_structure_molecules
 from phicalc.potential import MOLECULE_EQUILIBRIUM_CHARGES, Potential
 
@@ -233,11 +234,16 @@ class GraphReplay:
         """Drop the recording: the next call records afresh."""
         self.__dict__.update(self._no_recording())
 
-    def __call__(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, graph: AtomGraph, lengths: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Outputs of ``model(graph, compute_forces=True)`` for one open structure.
 
         Args:
             graph: one open structure on the CPU, passing :func:`replay_blocker`.
+            lengths: [n_edges] its edge lengths (Å) where the caller has them (the
+                calculator's distance check); else computed here when needed (a model that
+                equilibrates charges per molecule finds its molecules from them).
 
         Returns:
             The model's outputs on its device. They live in the recording's buffers and are
@@ -250,7 +256,7 @@ class GraphReplay:
         )
         slots = None
         if self.model.config.equilibration_scope == "molecule":
-            graph, slots = self._with_molecules(graph)
+            graph, slots = self._with_molecules(graph, lengths)
         n_edges = graph.edge_index.shape[1]
         if key != self._key or n_edges > self._capacity:
             self._record(graph, edge_capacity(n_edges, self.headroom), key)
@@ -273,12 +279,17 @@ class GraphReplay:
         self._cuda_graph.replay()
         return self._outputs
 
-    def _with_molecules(self, graph: AtomGraph) -> tuple[AtomGraph, torch.Tensor]:
+    def _with_molecules(
+        self, graph: AtomGraph, lengths: torch.Tensor | None
+    ) -> tuple[AtomGraph, torch.Tensor]:
         """``graph`` with its molecules (a slot per atom) and a guess of their formal charges:
         the last call's where the molecules are the same, else the rule applied to zero sums;
         and the slots' owner (0, or −1 where unused)."""
-        i, j = graph.edge_index
-        lengths = torch.linalg.norm(graph.positions[j] - graph.positions[i], dim=-1)
+        if lengths is None:
+            vectors = edge_vectors(
+                graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+            )
+            lengths = torch.linalg.norm(vectors, dim=-1)
         molecules, slots = one_structure_molecules(graph.numbers, graph.edge_index, lengths)
         if self._formal is not None and torch.equal(self._formal[0], molecules):
             guess = self._formal[1]

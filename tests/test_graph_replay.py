@@ -139,14 +139,21 @@ def test_replay_records_once_per_structure_and_grows_its_edge_capacity():
     assert replay.recordings == 3
 
 
-def test_calculator_replay_path_equals_plain_calls_through_md_steps():
+@pytest.mark.parametrize("per_molecule", [False, True])
+def test_calculator_replay_path_equals_plain_calls_through_md_steps(per_molecule):
+    """Also for a model that equilibrates charges per molecule (the calculator hands the
+    replay the edge lengths of its distance check, from which the molecules are found)."""
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
-    model = _model()
+    model = _per_molecule_model() if per_molecule else _model()
     runs = {}
     for replay in (False, True):
-        atoms = _rattled("CH3CH2OH", 2)
+        if per_molecule:
+            atoms = _ions_and_molecules()
+            atoms.info["charge"] = 1
+        else:
+            atoms = _rattled("CH3CH2OH", 2)
         atoms.set_velocities(np.random.default_rng(1).normal(0, 0.02, (len(atoms), 3)))
         atoms.calc = PhiCalculator(
             model, device="cpu", dtype="float64", neighbor_skin=0.3, cuda_graphs=replay
