@@ -9,8 +9,10 @@ and test: the organic set's species split, molecules never trained on stay unsee
 species of the charged set's validation or test split are left out of the train file (they must
 stay unseen there). The val and test files also hold each relabelled frame's neutral record,
 so :func:`phicalc.train.charged_metrics.charged_metrics` pairs them for the vertical ΔE.
+Anions above their neutral are dropped (``unbound_anion``: :mod:`phicalc.data.xtb.vertical`).
 Writes ``OUT_{train,val,test}.extxyz`` and ``OUT_summary.json`` (frames written and dropped:
-SCF failures).
+SCF failures, unbound anions). ``scripts/drop_unbound_anions.py`` applies the same filter to
+files labelled before it existed (``data/vertical_v1`` → ``data/vertical_v2``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 from phicalc.data.xtb.charged_species import canonical_smiles
 from phicalc.data.xtb.dimer_scan import label_single_point
+from phicalc.data.xtb.vertical import UNBOUND_ANION, is_bound
 from phicalc.errors import DatasetError
 
 SOURCES = {
@@ -66,7 +69,13 @@ def main() -> None:
     summary: dict[str, dict[str, int]] = {}
     for split, source in SOURCES.items():
         molecules = first_frames(read(source, ":"), args.frames)
-        counts = {"molecules": 0, "excluded_unseen": 0, "written": 0, "scf_failed": 0}
+        counts = {
+            "molecules": 0,
+            "excluded_unseen": 0,
+            "written": 0,
+            "scf_failed": 0,
+            UNBOUND_ANION: 0,
+        }
         records: list[Atoms] = []
         for smiles, frames in tqdm(molecules.items(), desc=f"vertical {split}"):
             if split == "train" and canonical_smiles(smiles)[0] in unseen:
@@ -85,9 +94,16 @@ def main() -> None:
                 labelled = []
                 for charge in (+1, -1):
                     try:
-                        labelled.append(label_single_point(frame, charge, 2, info))
+                        record = label_single_point(frame, charge, 2, info)
                     except (CalculationFailed, DatasetError):
                         counts["scf_failed"] += 1
+                        continue
+                    if is_bound(
+                        charge, record.get_potential_energy(), frame.get_potential_energy()
+                    ):
+                        labelled.append(record)
+                    else:
+                        counts[UNBOUND_ANION] += 1
                 if labelled and split != "train":
                     neutral = frame.copy()
                     neutral.calc = frame.calc

@@ -126,7 +126,7 @@ def test_dimer_scan_writes_complex_and_monomers(tmp_path):
     assert summary["frames_total"] == 6 and summary["dropped_total"] == 0
 
 
-def test_vertical_charge_states(tmp_path):
+def test_vertical_charge_states_drop_unbound_anions(tmp_path):
     from phicalc.data.xtb.charged import ChargedSettings, label_charged_set
 
     settings = ChargedSettings(
@@ -138,17 +138,30 @@ def test_vertical_charge_states(tmp_path):
     )
     stem = tmp_path / "vertical"
     label_charged_set(
-        parse_charged_set("neutral O water\n"), stem, settings=settings, progress=False
+        parse_charged_set("neutral O water\nneutral O=C1C=CC(=O)C=C1 benzoquinone\n"),
+        stem,
+        settings=settings,
+        progress=False,
     )
     records = _read_all(stem)
     vertical = [r for r in records if r.info["category"] == "vertical"]
-    assert sorted(r.info["charge"] for r in vertical) == [-1, 1]
+    neutral = {r.info["species"]: r for r in records if r.info["category"] == "neutral"}
     assert all(r.info["spin"] == 2 for r in vertical)
+    assert all(neutral[name].info["spin"] == 1 for name in neutral)
     for r in vertical:
         assert r.arrays["ref_charges"].sum() == pytest.approx(r.info["charge"], abs=1e-6)
-    neutral = [r for r in records if r.info["category"] == "neutral"]
-    assert len(neutral) == 1 and neutral[0].info["spin"] == 1
-    assert np.allclose(neutral[0].positions, vertical[0].positions)
+        assert np.allclose(neutral[r.info["species"]].positions, r.positions)
+    charges = {
+        name: sorted(r.info["charge"] for r in vertical if r.info["species"] == name)
+        for name in neutral
+    }
+    # GFN2-xTB puts water's extra electron ~7 eV above the neutral: unbound, dropped;
+    # benzoquinone binds one (electron affinity of several eV): kept
+    assert charges == {"water": [1], "benzoquinone": [-1, 1]}
+    anion = next(r for r in vertical if r.info["charge"] == -1)
+    assert anion.get_potential_energy() < neutral["benzoquinone"].get_potential_energy()
+    summary = json.loads(stem.with_name("vertical_summary.json").read_text())
+    assert summary["dropped"] == {"unbound_anion": {"vertical": 1}}
 
 
 @pytest.mark.parametrize(

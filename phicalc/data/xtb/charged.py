@@ -7,7 +7,8 @@
   covalent bonds differ from the SMILES structure's (a proton transfer, e.g. a gas-phase glycine
   zwitterion collapsing to the neutral form) are dropped (reason ``bonds_changed``).
 * ``vertical``: the first ``vertical_frames`` frames of every neutral molecule relabelled at
-  Q = +1 and Q = −1 with multiplicity 2 (vertical ionisation / attachment, same geometry).
+  Q = +1 and Q = −1 with multiplicity 2 (vertical ionisation / attachment, same geometry); an
+  anion above its neutral is dropped (``unbound_anion``, :mod:`~phicalc.data.xtb.vertical`).
 * ``dimer``: each pair scanned from contact (closest pair at ``contact_scales`` × the sum of
   contact radii) out to the ``dimer_distances`` (closest-atom distance, Å; the last ≥ 15 Å) along
   ``dimer_orientations`` seeded orientations of xTB-relaxed monomers. Each geometry is labelled
@@ -55,6 +56,7 @@ from phicalc.data.xtb.fragments import (
     ion_water_cluster,
 )
 from phicalc.data.xtb.sampling import covalent_bonds, sample_trajectory
+from phicalc.data.xtb.vertical import UNBOUND_ANION, is_bound
 from phicalc.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -242,11 +244,15 @@ def _vertical_stage(charged_set, sampled, splits, settings, writer, summary, bar
                 }
                 summary.single_points += 1
                 try:
-                    records.append(
-                        label_single_point(frame, charge, 2, info, method=settings.method)
-                    )
+                    record = label_single_point(frame, charge, 2, info, method=settings.method)
                 except (CalculationFailed, DatasetError):
                     summary.dropped[("vertical", "scf_failed")] += 1
+                    continue
+                energy = record.get_potential_energy()
+                if is_bound(charge, energy, frame.get_potential_energy()):
+                    records.append(record)
+                else:
+                    summary.dropped[("vertical", UNBOUND_ANION)] += 1
         writer.write(records)
         bar.update(1)
 
