@@ -74,12 +74,12 @@ DEFAULT_LIMITS = [
     "not equal epochs.",
 ]
 V1_NOTE = (
-    " Superseded as the default by the charge-aware phi-painn-organic (v2 to v5); kept, "
+    " Superseded as the default by the charge-aware phi-painn-organic (v2 to v6); kept, "
     "unchanged, so results obtained with it stay reproducible."
 )
 V2_NOTE = (
-    " Superseded as the default by phi-painn-organic v3, then v4 and v5 (this model fine-tuned "
-    "on condensed water, then made size-consistent); kept, unchanged, so results obtained with it stay reproducible. In a "
+    " Superseded as the default by phi-painn-organic v3, then v4, v5 and v6 (this model fine-tuned "
+    "on condensed water, then made size-consistent, then fitted to charge states); kept, unchanged, so results obtained with it stay reproducible. In a "
     "periodic water box it collapses within 0.25 ps (reports/ion_pair_md.md)."
 )
 WATER_DATA = (
@@ -122,15 +122,15 @@ BASELINE_WATER_MD = (
 )
 V4_NOTE = (
     " Superseded as the default by phi-painn-organic v5 (this model made size-consistent for "
-    "charged fragments and fine-tuned with vertical charge states); kept, unchanged, so results "
-    "obtained with it stay reproducible."
+    "charged fragments and fine-tuned with vertical charge states), then v6; kept, unchanged, so "
+    "results obtained with it stay reproducible."
 )
 VERTICAL_DATA = (
     " Then (v5) fine-tuned on the same data plus 484 vertical charge states: the organic "
     "training molecules relabelled at Q = ±1 as doublets (scripts/vertical_set.py)."
 )
 SIZE_CONSISTENT = (
-    " v5 is size-consistent for charged fragments: the total charge reaches the atoms only "
+    " Since v5 it is size-consistent for charged fragments: the total charge reaches the atoms only "
     "through the equilibrated charges (no Q in the embedding or the Φ heads), charges are "
     "equilibrated per covalent molecule at formal integer charges and flow to neighbouring "
     "molecules only through the smooth cutoff graph, and the equilibration's own energy "
@@ -161,6 +161,26 @@ V5_LIMITS = [
     "`torch.compile` take them as buffers, and a step whose molecules' formal charges change "
     "runs twice.",
 ]
+V6_LIMITS = [
+    "Targets of issue #15 still unmet (reports/default_model.md; validation species never "
+    "trained on): dimer interaction energies at 6–15 Å are 26.9 % of the mean |E_int| off on "
+    "the charged set's validation pairs (8.3 meV; target 10 %), 1.6 % on its test pairs; "
+    "gas-phase ions 19.1 meV/atom (v5 51.8; target 5); vertical ΔE 0.79 eV on 39 validation "
+    "and 61 test molecules (v5 1.32 / 1.27; target 0.15; unbound GFN2-xTB anions not counted) "
+    "and 0.61 eV on the charged set's 4 validation pairs (v5 1.15). Neutral organic forces are "
+    "12 % above painn-organic-v4's (0.0859 vs 0.0769 eV/Å on the held-out molecules; target 5 %).",
+    "Worse than v5 on the held-out neutral molecules: energies 7.95 vs 6.57 meV/atom (the "
+    "molecules' mean errors moved: acetylene +32 meV/atom, N-methylpyrrole +17; within a "
+    "molecule the error is v5's, 2.0 meV/atom), forces 0.0859 vs 0.0839 eV/Å; also on Cl⁻ in "
+    "20 waters (29.6 vs 25.5 meV/atom) and the charged set's F/P/S/Cl neutrals (11.5 vs 8.6). "
+    "Validation, on which it was chosen, had its organic energies better (6.67 vs 7.48 "
+    "meV/atom, 3 seeds each): for gas-phase neutral energies phi-painn-organic-v5 may serve "
+    "better.",
+] + V5_LIMITS[1:]
+V6_BUDGET = (
+    "Fine-tuned 6 epochs from v4, pilot size; three seeds, selected on validation loss "
+    "(reports/charge_state_energy_pilot.md gives all three: mean ± std of every metric)."
+)
 V5_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
     "(GFN2-xTB, 300–400 K, NaCl the only salt) and frames of v3's and v4's Na⁺Cl⁻-in-water "
@@ -169,6 +189,16 @@ V5_WATER = (
     "relabelled by GFN2-xTB it is off by 2.8 meV/atom and 0.048 eV/Å, on frames of v3's and "
     "v4's MD there 1.4 and 1.9 meV/atom (never trained on). Other salts, concentrations, "
     "interfaces and solutes in water are extrapolation."
+)
+V5_NOTE = (
+    " Superseded as the default by phi-painn-organic v6 (this model's recipe without GFN2-xTB's "
+    "unbound vertical anions and with the charge states listed twice); kept, unchanged, so "
+    "results obtained with it stay reproducible."
+)
+BOUND_DATA = (
+    " Then (v6) the same fine-tuning from v4 again, without the 41 vertical anions GFN2-xTB puts "
+    "above their neutral (unbound states of a minimal basis; scripts/drop_unbound_anions.py, "
+    "reports/charged_data.md) and with the charged set and the vertical states listed twice."
 )
 V5_BUDGET = (
     "Fine-tuned 6 epochs from v4, pilot size; three seeds, selected on validation loss "
@@ -182,6 +212,19 @@ BASELINE_V5 = (
     "No long range: fragments beyond the cutoff interact by a constant that the total charge "
     "puts into every atom's features (charged-set validation E_int at 6–15 Å 99.7 % off, "
     "test 290.6 %; reports/default_model.md)."
+)
+BASELINE_V6 = BASELINE_V5.replace("99.7 % off", "119.6 % off").replace(
+    "test 290.6 %", "test 312.0 %"
+)
+V6_WATER = (
+    "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
+    "(GFN2-xTB, 300–400 K, NaCl the only salt) and frames of v3's and v4's Na⁺Cl⁻-in-water "
+    "MD: a Na⁺Cl⁻ pair in 32 waters runs 2 ps of NVT and then 5 ps of NVE at 0.5 fs with every "
+    "water intact (drift −0.0014 meV/atom/ps; reports/ion_pair_md.md); on 8 frames of that NVE "
+    "relabelled by GFN2-xTB it is off by 8.4 meV/atom and 0.056 eV/Å (v5 7.7, v4 5.8 on the "
+    "same frames), on frames of v5's, v4's and v3's MD there 3.5, 1.9 and 1.5 meV/atom (v5 "
+    "2.8, 1.9, 1.4; never trained on). Other salts, concentrations, interfaces and solutes in "
+    "water are extrapolation."
 )
 CHARGES = (
     "Learned charges (Φ model) are not Mulliken charges: they were never fitted to charges and "
@@ -274,12 +317,12 @@ HISTORY = {
     "water at 1.57 ps, relabelled (24 frames), and `phicalc train "
     "recipes/shipped/water_al2_painn_phi.yaml` (init_from: v3; 7 epochs, best 7) (v4). The "
     "epochs and steps below count the last run.",
-    "painn-organic": "painn-organic-v4 (its card), then `phicalc train "
+    "painn-organic-v5": "painn-organic-v4 (its card), then `phicalc train "
     "recipes/shipped/vertical_painn.yaml` on this project's 2-core CPU (one torch thread, beside "
     "the pilot runs of phi-painn-organic v5; init_from: painn-organic-v4; 6 epochs, best 6, "
     "learning rate 3e-4 annealed by a cosine over the 6 epochs). The epochs and steps below "
     "count the last run.",
-    "phi-painn-organic": "phi-painn-organic-v4 (its card), then three seeds of "
+    "phi-painn-organic-v5": "phi-painn-organic-v4 (its card), then three seeds of "
     "`phicalc train recipes/pilot/molecule_scope.yaml --seed K` on this project's 2-core CPU "
     "(one torch thread, two or three runs at a time; init_from: phi-painn-organic-v4; 6 epochs, "
     "best 6, learning rate 3e-4 annealed by a cosine over the 6 epochs); validation loss "
@@ -287,6 +330,19 @@ HISTORY = {
     "(`recipes/shipped/vertical_painn_phi.yaml` is that recipe with seed 1). The pilot's other "
     "arms, and how the options were chosen: reports/charge_state_energy_pilot.md. The epochs "
     "and steps below count the last run.",
+    "painn-organic": "painn-organic-v4 (its card), then `phicalc train "
+    "recipes/shipped/bound_painn.yaml` on this project's 2-core CPU (one torch thread, beside "
+    "phi-painn-organic v6's ion-pair MD; init_from: painn-organic-v4; 6 epochs, best 6, learning "
+    "rate 3e-4 annealed by a cosine over the 6 epochs). v5 (painn-organic-v5) was the same run on "
+    "v5's data. The epochs and steps below count the last run.",
+    "phi-painn-organic": "phi-painn-organic-v4 (its card), then three seeds of "
+    "`phicalc train recipes/pilot/molecule_scope_bound.yaml --seed K` on this project's 2-core "
+    "CPU (one torch thread, three runs at a time; init_from: phi-painn-organic-v4; 6 epochs, "
+    "best 6, learning rate 3e-4 annealed by a cosine over the 6 epochs); validation loss "
+    "0.12058 / 0.12083 / 0.12050 for seeds 0 / 1 / 2, and seed 2, the lowest, is this model "
+    "(`recipes/shipped/bound_painn_phi.yaml` is that recipe with seed 2). v5 "
+    "(phi-painn-organic-v5) was the same fine-tuning on v5's data; the comparison, 3 seeds each: "
+    "reports/charge_state_energy_pilot.md. The epochs and steps below count the last run.",
 }
 EXTRA_LIMITS = {
     "painn-ac-ala3": ["12 epochs; validation loss was still falling slowly."],
@@ -351,8 +407,9 @@ def card(name: str) -> list[str]:
         )
         description += V1_NOTE
         limits = ORGANIC_LIMITS
-    elif system in ("organic", "organic-v2", "organic-v4"):
-        generation = {"organic-v2": "default", "organic-v4": "water_al2"}.get(system, "vertical")
+    elif system in ("organic", "organic-v2", "organic-v4", "organic-v5"):
+        generation = {"organic-v2": "default", "organic-v4": "water_al2", "organic-v5": "vertical"}
+        generation = generation.get(system, "bound")
         recipe = f"recipes/shipped/{generation}_{backbone}{'_phi' if phi else ''}.yaml"
         if phi:
             description = (
@@ -391,24 +448,32 @@ def card(name: str) -> list[str]:
                 water_limits[1] = BASELINE_WATER_MD
             limits += water_limits + [WATER_BUDGET]
             limits.append(SIZE_CONSISTENCY_PHI if phi else SIZE_CONSISTENCY_BASE)
-        else:
+        else:  # v5 (organic-v5) and v6 (organic)
+            v6 = system == "organic"
             description = description.replace(" Small enough for CPU MD.", "")
-            description += WATER_DATA + VERTICAL_DATA
+            description += WATER_DATA + VERTICAL_DATA + (BOUND_DATA if v6 else "")
             description += SIZE_CONSISTENT + " Small enough for CPU MD." if phi else ""
+            if not v6:
+                description = description.replace(
+                    "The default model of phicalc:", "The fifth default model of phicalc (v5):"
+                )
+                description += V5_NOTE
             limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."]
-            limits += V5_LIMITS if phi else [BASELINE_V5]
-            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 or v5").replace(
-                "phi-painn-organic v4 runs", "phi-painn-organic v4 and v5 run"
+            limits += (
+                (V6_LIMITS if v6 else V5_LIMITS) if phi else [BASELINE_V6 if v6 else BASELINE_V5]
             )
-            budget = V5_BUDGET if phi else V5_BASELINE_BUDGET
-            limits += [V5_WATER if phi else baseline_md, budget]
+            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v6").replace(
+                "phi-painn-organic v4 runs", "phi-painn-organic v4, v5 and v6 run"
+            )
+            budget = (V6_BUDGET if v6 else V5_BUDGET) if phi else V5_BASELINE_BUDGET
+            limits += [(V6_WATER if v6 else V5_WATER) if phi else baseline_md, budget]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
     else:
         recipe = f"recipes/shipped/ac_ala3_{backbone}{'_phi' if phi else ''}.yaml"
         description = f"{what} for Ac-Ala3-NHMe (42 atoms): {arch}. {AC_ALA3_DATA}"
         limits = AC_ALA3_LIMITS
-    charges_supervised = system in ("organic", "organic-v2", "organic-v4")
+    charges_supervised = system in ("organic", "organic-v2", "organic-v4", "organic-v5")
     charges_note = [CHARGES] if phi and not charges_supervised else []
     limits = limits + EXTRA_LIMITS.get(base, []) + charges_note
     args = [
