@@ -20,7 +20,12 @@ from pathlib import Path
 
 from ase.io import read, write
 
-from phicalc.data.xtb.vertical import UNBOUND_ANION, drop_unbound_anions, geometry_key
+from phicalc.data.xtb.vertical import (
+    UNBOUND_ANION,
+    drop_unbound_anions,
+    geometry_key,
+    neutral_energies,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -39,11 +44,7 @@ def main() -> None:
             continue
         frames = read(path, ":")
         kept, dropped = drop_unbound_anions(frames, frames + extra)
-        neutral = {
-            geometry_key(a): a.get_potential_energy()
-            for a in frames + extra
-            if int(a.info.get("charge", 0)) == 0
-        }
+        neutral = neutral_energies(frames + extra)
         report[split] = {
             "frames": len(frames),
             "kept": len(kept),

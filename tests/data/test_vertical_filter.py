@@ -39,8 +39,8 @@ def test_drop_unbound_anions_matches_neutrals_by_geometry_and_keeps_order():
     kept, dropped = drop_unbound_anions(frames, [neutral_a, neutral_b])
     assert kept == [frames[0], frames[2], frames[3]]
     assert dropped == [frames[1]]
-    # the same anion compared with the other geometry's neutral would be kept: the match is
-    # by geometry, not by order or species
+    # matched by geometry, not by order: the neutrals given the other way round change nothing
+    assert drop_unbound_anions(frames, [neutral_b, neutral_a]) == (kept, dropped)
     assert geometry_key(frames[1]) == geometry_key(neutral_a) != geometry_key(neutral_b)
 
 

@@ -31,6 +31,16 @@ def geometry_key(atoms: Atoms) -> tuple:
     return (tuple(atoms.numbers.tolist()), tuple(np.round(atoms.positions, 5).ravel().tolist()))
 
 
+def neutral_energies(frames: Iterable[Atoms]) -> dict[tuple, float]:
+    """Energy (eV) of each labelled neutral frame (Q = 0, not a vertical state) by
+    :func:`geometry_key`."""
+    return {
+        geometry_key(atoms): atoms.get_potential_energy()
+        for atoms in frames
+        if int(atoms.info.get("charge", 0)) == 0 and atoms.info.get("category") != "vertical"
+    }
+
+
 def drop_unbound_anions(
     frames: Iterable[Atoms], neutrals: Iterable[Atoms]
 ) -> tuple[list[Atoms], list[Atoms]]:
@@ -41,11 +51,7 @@ def drop_unbound_anions(
     Raises:
         ValueError: a vertical anion has no neutral frame of its geometry.
     """
-    neutral_energy = {
-        geometry_key(atoms): atoms.get_potential_energy()
-        for atoms in neutrals
-        if int(atoms.info.get("charge", 0)) == 0 and atoms.info.get("category") != "vertical"
-    }
+    neutral_energy = neutral_energies(neutrals)
     kept: list[Atoms] = []
     dropped: list[Atoms] = []
     for atoms in frames:
