@@ -166,7 +166,7 @@ V6_LIMITS = [
     "trained on): dimer interaction energies at 6–15 Å are 26.9 % of the mean |E_int| off on "
     "the charged set's validation pairs (8.3 meV; target 10 %), 1.6 % on its test pairs; "
     "gas-phase ions 19.1 meV/atom (v5 51.8; target 5); vertical ΔE 0.79 eV on 39 validation "
-    "and 61 test molecules (v5 1.32 / 1.27; target 0.15; unbound GFN2-xTB anions not counted) "
+    "and 61 test charge states (v5 1.32 / 1.27; target 0.15; unbound GFN2-xTB anions not counted) "
     "and 0.61 eV on the charged set's 4 validation pairs (v5 1.15). Neutral organic forces are "
     "12 % above painn-organic-v4's (0.0859 vs 0.0769 eV/Å on the held-out molecules; target 5 %).",
     "Worse than v5 on the held-out neutral molecules: energies 7.95 vs 6.57 meV/atom (the "
