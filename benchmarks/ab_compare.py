@@ -7,8 +7,14 @@ one torch thread) at a time, round-robin across trees, so load from other proces
 alike; the table gives the median process CPU ms per call of each tree, their ratio and the
 largest force difference between the trees (0 where the change is bit-identical).
 
+With ``--md`` each worker instead runs the MD of ``phicalc md`` on Ac-Ala3-NHMe: the calculator
+it makes (``neighbor_skin=0.5`` Å, ``compile=True``), velocity Verlet at 0.5 fs from the same
+300 K velocities, 10 steps per turn after an untimed warm-up (compilation); the table gives ms
+per step and the largest force difference at the end of the run (both trees follow the same
+trajectory, so 0 where the change is bit-identical).
+
     git archive <commit> | tar -x -C /tmp/base
-    PYTHONPATH=$PWD python benchmarks/ab_compare.py /tmp/base . [--rounds 15]
+    PYTHONPATH=$PWD python benchmarks/ab_compare.py /tmp/base . [--rounds 15] [--md]
 """
 
 from __future__ import annotations
@@ -40,6 +46,30 @@ for line in sys.stdin:
     print(seconds, flush=True)
 """
 
+MD_WORKER = r"""
+import sys, time, numpy as np, torch
+torch.set_num_threads(1)
+from ase import units
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.verlet import VelocityVerlet
+from phicalc import PhiCalculator
+from phicalc.data.structures import structure_from_string
+n, dtype = int(sys.argv[1]), sys.argv[2]
+atoms = structure_from_string("ac-ala3")
+MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+atoms.calc = PhiCalculator(
+    "phi-painn-organic", device="cpu", dtype=dtype, neighbor_skin=0.5, compile=True
+)
+dynamics = VelocityVerlet(atoms, 0.5 * units.fs)
+dynamics.run(20)
+for line in sys.stdin:
+    start = time.process_time()
+    dynamics.run(10)
+    seconds = (time.process_time() - start) / 10
+    np.save(sys.argv[3], atoms.get_forces())
+    print(seconds, flush=True)
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,9 +78,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--sizes", type=int, nargs="*", default=[42, 192, 1536])
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
+    parser.add_argument("--md", action="store_true", help="ms per compiled MD step, 42 atoms")
     args = parser.parse_args()
+    worker = MD_WORKER if args.md else WORKER
+    if args.md:
+        args.sizes = [42]
     trees = {"before": os.path.abspath(args.before), "after": os.path.abspath(args.after)}
-    print(f"phi-painn-organic force call, process CPU ms, median of {args.rounds} rounds")
+    what = "compiled MD step (velocity Verlet)" if args.md else "force call"
+    print(f"phi-painn-organic {what}, process CPU ms, median of {args.rounds} rounds")
     print(
         f"{'atoms':>6s} {'dtype':8s}{'before':>10s}{'after':>10s}{'after/before':>14s}{'max |ΔF|':>11s}"
     )
@@ -63,7 +98,7 @@ def main() -> None:
                 out = f"/tmp/ab_{name}_{os.getpid()}.npy"
                 workers[name] = (
                     subprocess.Popen(
-                        [sys.executable, "-c", WORKER, str(n), dtype, out],
+                        [sys.executable, "-c", worker, str(n), dtype, out],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         text=True,

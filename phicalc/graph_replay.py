@@ -46,12 +46,18 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
-from phicalc.nn.electrostatics.fragments import formal_charges, one_structure_molecules
+from phicalc.nn.electrostatics.fragments import (
+    bonded_pairs,
+    formal_charges,
+    molecules_of_bonds,
+    slots_of,
+)
 from phicalc.potential import MOLECULE_EQUILIBRIUM_CHARGES, Potential
 
 #: Length (Å) of the inert padding edges; far beyond any model cutoff.
@@ -206,6 +212,7 @@ class GraphReplay:
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
         self._formal: tuple[torch.Tensor, torch.Tensor] | None = None  # last molecules, charges
+        self._bonds: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # and their bonds
         self.reruns = 0
 
     @property
@@ -223,6 +230,7 @@ class GraphReplay:
             "_cuda_graph": None,
             "_outputs": {},
             "_formal": None,
+            "_bonds": None,
         }
 
     def __getstate__(self) -> dict:
@@ -290,7 +298,15 @@ class GraphReplay:
                 graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
-        molecules, slots = one_structure_molecules(graph.numbers, graph.edge_index, lengths)
+        n_atoms = graph.numbers.shape[0]
+        bonds = bonded_pairs(graph.numbers, graph.edge_index, lengths)
+        kept = self._bonds
+        if kept is not None and kept[1].shape[0] == n_atoms and np.array_equal(kept[0], bonds):
+            molecules, slots = kept[1], kept[2]  # the same bonds: the same molecules
+        else:
+            labels = molecules_of_bonds(bonds, n_atoms)
+            molecules, slots = torch.as_tensor(labels), slots_of(labels)
+            self._bonds = (bonds, molecules, slots)
         if self._formal is not None and torch.equal(self._formal[0], molecules):
             guess = self._formal[1]
         else:
@@ -325,7 +341,10 @@ class GraphReplay:
         if not self.compile:
             return self._forward_eager(static)
         if self._compiled is None:
-            self._compiled = torch.compile(self._forward_eager, dynamic=False)
+            # a C++ wrapper calls the kernels: no Python between them (about 1 ms per call)
+            self._compiled = torch.compile(
+                self._forward_eager, dynamic=False, options={"cpp_wrapper": True}
+            )
         try:
             with _trace_autograd(), _cpu_codegen_workaround(self.model.device):
                 return self._compiled(static)

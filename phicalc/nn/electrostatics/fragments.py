@@ -56,9 +56,44 @@ MONATOMIC_CHARGES = {
 #: |Q − round(Q)| below which a structure's total charge counts as an integer (e).
 INTEGER_TOLERANCE = 1e-6
 
-_RADII = torch.as_tensor(covalent_radii, dtype=torch.float64)
-_IONIC = torch.zeros(len(covalent_radii), dtype=torch.bool)
+_RADII = np.asarray(covalent_radii, dtype=np.float64)
+_IONIC = np.zeros(len(covalent_radii), dtype=bool)
 _IONIC[list(IONIC_NUMBERS)] = True
+#: Formal charge of a lone atom by atomic number; NaN where the element has none.
+_MONATOMIC_TABLE = np.full(len(covalent_radii), np.nan)
+_MONATOMIC_TABLE[list(MONATOMIC_CHARGES)] = list(MONATOMIC_CHARGES.values())
+
+
+def bonded_pairs(
+    numbers: torch.Tensor, edge_index: torch.Tensor, lengths: torch.Tensor
+) -> np.ndarray:
+    """Covalently bonded pairs among a graph's edges, [2, n_bonds] int64 NumPy (rows i, j).
+
+    Args:
+        numbers: [n_atoms] atomic numbers; edge_index: [2, n_edges] atom pairs (any image);
+        lengths: [n_edges] pair distances in Å.
+
+    A pair is bonded when r_ij < :data:`BOND_FACTOR` · (R_i + R_j) and neither atom is in
+    :data:`IONIC_NUMBERS`; pairs keep the edges' order.
+    """
+    z = numbers.detach().cpu().numpy()
+    i, j = edge_index.detach().cpu().numpy()
+    r = lengths.detach().cpu().double().numpy()
+    bonded = (r < BOND_FACTOR * (_RADII[z[i]] + _RADII[z[j]])) & ~(
+        _IONIC[z[i]] | _IONIC[z[j]]
+    )
+    return np.stack([i[bonded], j[bonded]])
+
+
+def molecules_of_bonds(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Molecule index [n_atoms] (int64 NumPy) of each atom: the connected components of
+    ``bonds`` [2, n_bonds], numbered in order of their first atom."""
+    adjacency = coo_matrix(
+        (np.ones(bonds.shape[1], dtype=np.int8), (bonds[0], bonds[1])), shape=(n_atoms,) * 2
+    )
+    # scipy labels components in order of their first atom (it starts from atoms in order)
+    _, labels = connected_components(adjacency, directed=False)
+    return labels.astype(np.int64)
 
 
 def covalent_molecules(
@@ -74,19 +109,22 @@ def covalent_molecules(
         ``molecule`` [n_atoms] molecule index (numbered in order of first atom) and ``owner``
         [n_molecules] the structure of each molecule, int64 on ``batch``'s device.
     """
-    n_atoms = batch.shape[0]
-    z = numbers.cpu()
-    i, j = edge_index.cpu()
-    limit = BOND_FACTOR * (_RADII[z[i]] + _RADII[z[j]])
-    bonded = (lengths.detach().cpu().double() < limit) & ~_IONIC[z[i]] & ~_IONIC[z[j]]
-    pairs = (i[bonded].numpy(), j[bonded].numpy())
-    adjacency = coo_matrix((np.ones(len(pairs[0]), dtype=np.int8), pairs), shape=(n_atoms,) * 2)
-    # scipy labels components in order of their first atom (it starts from atoms in order)
-    n_molecules, labels = connected_components(adjacency, directed=False)
+    labels = molecules_of_bonds(bonded_pairs(numbers, edge_index, lengths), batch.shape[0])
     molecule = torch.as_tensor(labels, dtype=torch.int64, device=batch.device)
+    n_molecules = int(labels.max()) + 1 if len(labels) else 0
     owner = torch.zeros(n_molecules, dtype=torch.int64, device=batch.device)
     owner[molecule] = batch
     return molecule, owner
+
+
+def slots_of(molecule: np.ndarray) -> torch.Tensor:
+    """``owner`` [n_atoms] of a one-structure molecule labelling with a slot per atom: 0 for a
+    slot holding a molecule, −1 for an unused one (CPU, int64)."""
+    n_atoms = molecule.shape[0]
+    n_molecules = int(molecule.max()) + 1 if n_atoms else 0
+    slots = torch.full((n_atoms,), -1, dtype=torch.int64)
+    slots[:n_molecules] = 0
+    return slots
 
 
 def one_structure_molecules(
@@ -95,12 +133,8 @@ def one_structure_molecules(
     """Molecules of one structure with a slot per atom, for callers that need fixed shapes
     (graph replay): ``molecule`` [n_atoms] as :func:`covalent_molecules` numbers them and
     ``owner`` [n_atoms] 0 for a slot holding a molecule, −1 for an unused one (CPU, int64)."""
-    n_atoms = numbers.shape[0]
-    batch = torch.zeros(n_atoms, dtype=torch.int64)
-    molecule, owner = covalent_molecules(numbers.cpu(), edge_index.cpu(), lengths.cpu(), batch)
-    slots = torch.full((n_atoms,), -1, dtype=torch.int64)
-    slots[: owner.shape[0]] = owner
-    return molecule, slots
+    labels = molecules_of_bonds(bonded_pairs(numbers, edge_index, lengths), numbers.shape[0])
+    return torch.as_tensor(labels, dtype=torch.int64), slots_of(labels)
 
 
 def integer_charges(
@@ -152,8 +186,9 @@ def formal_charges(
     lone = np.zeros(n_groups, dtype=np.int64)
     lone[group.cpu().numpy()] = numbers.cpu().numpy()
     formal = np.rint(sums)
-    for z, charge in MONATOMIC_CHARGES.items():
-        formal[(sizes == 1) & (lone == z)] = charge
+    monatomic = _MONATOMIC_TABLE[lone]
+    lone_ion = (sizes == 1) & ~np.isnan(monatomic)
+    formal[lone_ion] = monatomic[lone_ion]
     structure = owner.cpu().numpy()
     out = sums.copy()
     for g, q_total in enumerate(total_charge.detach().double().cpu().numpy()):
