@@ -79,9 +79,7 @@ def bonded_pairs(
     z = numbers.detach().cpu().numpy()
     i, j = edge_index.detach().cpu().numpy()
     r = lengths.detach().cpu().double().numpy()
-    bonded = (r < BOND_FACTOR * (_RADII[z[i]] + _RADII[z[j]])) & ~(
-        _IONIC[z[i]] | _IONIC[z[j]]
-    )
+    bonded = (r < BOND_FACTOR * (_RADII[z[i]] + _RADII[z[j]])) & ~(_IONIC[z[i]] | _IONIC[z[j]])
     return np.stack([i[bonded], j[bonded]])
 
 
