@@ -288,9 +288,9 @@ class PhiCalculator(Calculator):
                     "radii"
                 )
         if len(energies):  # E0 of each atom's element (the model has checked every element)
-            species = self.model.species(graph.numbers.to(self.model.device))
-            reference = self.model.atomic_energies[species]
-            offset = np.abs(energies - reference.detach().cpu().numpy())
+            species = self.model.species_of_z.detach().cpu().numpy()[atoms.numbers]
+            reference = self.model.atomic_energies.detach().cpu().double().numpy()[species]
+            offset = np.abs(energies - reference)
             worst = int(np.argmax(offset))
             if offset[worst] > EXTRAPOLATION_ENERGY_PER_ATOM:
                 reasons.append(

@@ -155,9 +155,13 @@ def check_min_distance(
     """
     if graph.edge_index.shape[1] == 0:
         return None
-    vectors = edge_vectors(
-        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
-    )
+    if graph.host_layout is not None and not any(any(flags) for _, flags in graph.host_layout):
+        i, j = graph.edge_index  # open structures: the shift term would add exact zeros
+        vectors = graph.positions[j] - graph.positions[i]
+    else:
+        vectors = edge_vectors(
+            graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+        )
     lengths = torch.linalg.norm(vectors, dim=-1).detach()
     if limit is None:
         return lengths

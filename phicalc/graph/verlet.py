@@ -39,7 +39,7 @@ class NeighborCache:
     skin: float
     builds: int = 0
     _key: tuple | None = field(default=None, repr=False)
-    _positions: torch.Tensor | None = field(default=None, repr=False)
+    _positions: np.ndarray | None = field(default=None, repr=False)
     _edge_index: torch.Tensor | None = field(default=None, repr=False)
     _unit_shifts: torch.Tensor | None = field(default=None, repr=False)
 
@@ -52,20 +52,12 @@ class NeighborCache:
         """Drop the kept candidates: the next call builds a new list."""
         self._key = self._positions = self._edge_index = self._unit_shifts = None
 
-    def _valid(self, key: tuple, positions: torch.Tensor) -> bool:
-        if self._key is None or self._positions is None or self._positions.shape != positions.shape:
+    def _valid(self, key: tuple, positions: np.ndarray) -> bool:
+        if self._key != key or self._positions is None or self._positions.shape != positions.shape:
             return False
-        if len(key) != len(self._key):
-            return False
-        for kept, new in zip(self._key, key):
-            if isinstance(kept, torch.Tensor):
-                if kept.shape != new.shape or not torch.equal(kept, new):
-                    return False
-            elif kept != new:
-                return False
-        if positions.numel() == 0:
+        if positions.size == 0:
             return True
-        moved = torch.linalg.norm(positions - self._positions, dim=-1)
+        moved = np.sqrt(((positions - self._positions) ** 2).sum(-1))
         return float(moved.max()) < 0.5 * self.skin
 
 
@@ -98,22 +90,29 @@ def cached_neighbor_list(
         edge_index [2, n_edges] int64 and unit_shifts [n_edges, 3] int64 with the conventions of
         :func:`~phicalc.graph.neighbors.build_neighbor_list`, sorted by (i, j, shift).
     """
-    pos = positions.detach().to("cpu", torch.float64)
-    box = cell.detach().to("cpu", torch.float64)
-    flags = pbc.detach().to("cpu", torch.bool)
-    key = (numbers.detach().cpu(), box.clone(), flags.clone(), float(cutoff))
+    # NumPy on the host: this runs every MD step, on arrays too small for torch's op overhead
+    pos = positions.detach().to("cpu", torch.float64).numpy()
+    box = cell.detach().to("cpu", torch.float64).numpy()
+    flags = pbc.detach().to("cpu", torch.bool).numpy()
+    key = (numbers.detach().cpu().numpy().tobytes(), box.tobytes(), flags.tobytes(), float(cutoff))
     if not cache._valid(key, pos):
-        edge_index, unit_shifts = build_neighbor_list(pos, box, flags, cutoff + cache.skin)
+        edge_index, unit_shifts = build_neighbor_list(
+            torch.from_numpy(pos),
+            torch.from_numpy(box),
+            torch.from_numpy(flags),
+            cutoff + cache.skin,
+        )
         order = _canonical_order(edge_index, unit_shifts)
         cache._edge_index = edge_index[:, order].contiguous()
         cache._unit_shifts = unit_shifts[order].contiguous()
         cache._key = key
-        cache._positions = pos.clone()
+        cache._positions = pos.copy()
         cache.builds += 1
     edge_index, unit_shifts = cache._edge_index, cache._unit_shifts
-    i, j = edge_index
-    periodic_box = box.clone()
-    periodic_box[~flags] = 0.0
-    vectors = pos[j] - pos[i] + unit_shifts.to(torch.float64) @ periodic_box
-    keep = (vectors * vectors).sum(-1) < cutoff * cutoff
+    i, j = edge_index.numpy()
+    vectors = pos[j] - pos[i]
+    if flags.any():
+        periodic_box = np.where(flags[:, None], box, 0.0)
+        vectors += unit_shifts.numpy().astype(np.float64) @ periodic_box
+    keep = torch.from_numpy((vectors * vectors).sum(-1) < cutoff * cutoff)
     return edge_index[:, keep], unit_shifts[keep]
