@@ -177,6 +177,12 @@ V6_LIMITS = [
     "Validation, on which it was chosen, had its organic energies better (6.67 vs 7.48 "
     "meV/atom, 3 seeds each): for gas-phase neutral energies phi-painn-organic-v5 may serve "
     "better.",
+    "No wall between Na⁺ and Cl⁻ at short range (v5 and v4 neither): in vacuum the energy "
+    "keeps falling to 1.3 Å, 4.6 eV below 5 Å, where GFN2-xTB has its minimum at 2.3 Å; in the "
+    "water box a float32 NVE brought the ions into contact at 3.4 ps and they fell to 1.55 Å and "
+    "stayed, until the run warmed and the guard stopped it at 4.2 ps (float64 from the same frame "
+    "does the same). Trust an ion-pair run only while the ions stay solvent-separated "
+    "(reports/ion_pair_md.md; python scripts/ion_contact.py --scan).",
 ] + V5_LIMITS[1:]
 V5_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes and 20–24-water clusters "
