@@ -46,7 +46,11 @@ def add_parser(subparsers: Any) -> None:
         "--checkpoint-every", type=int, default=100, help="checkpoint interval (steps; 0: at end)"
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--dtype", default="float64", help="float32 | float64")
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        help="float32 | float64 (default: a continued run's own, else float32)",
+    )
     parser.add_argument(
         "--charge", type=float, default=None, help="total charge in e (default: from structure)"
     )

@@ -66,6 +66,7 @@ from phicalc.md.resume import (
     load_resumable,
     partition_positions,
     restore_partition,
+    run_dtype,
     start_of_run,
 )
 
@@ -106,7 +107,7 @@ def run(
     *,
     config: MDConfig | Mapping[str, Any] | None = None,
     device: str = "auto",
-    dtype: str = "float64",
+    dtype: str | None = None,
     progress: bool = False,
     plots: bool = True,
     force_new: bool = False,
@@ -123,7 +124,8 @@ def run(
         out: Output directory. If it holds ``checkpoint.npz`` the run continues from it.
         config: :class:`MDConfig` or a mapping of its fields. (default: ``MDConfig()``)
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``. (default: ``"auto"``)
-        dtype: ``"float32"`` or ``"float64"``. (default: ``"float64"``)
+        dtype: ``"float32"`` or ``"float64"``. (default: ``None``: a given PhiCalculator's
+            own, else a continued run's, else :data:`~phicalc.md.resume.DEFAULT_DTYPE`, float32)
         progress: Show a tqdm progress bar on stderr. (default: ``False``)
         plots: Write ``energy.png``, ``temperature.png``, ``charges.png``. (default: ``True``)
         force_new: Start a new run even where ``out`` holds a phicalc run (its outputs, and
@@ -163,6 +165,9 @@ def run(
         raise ConfigError(f"--out {out} exists and is not a directory")
     rundir.check_writable(out)
 
+    if dtype is None and isinstance(model, BaseCalculator):
+        dtype = model.parameters.get("dtype")  # a PhiCalculator's own precision
+    dtype = run_dtype(out / CHECKPOINT, dtype, force_new=force_new)
     atoms = load_structure(structure)
     if config.charge is not None:
         atoms.info["charge"] = float(config.charge)
@@ -254,7 +259,7 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
     on = config.compile_on(resolve_device(device).type)
     if on and config.compile is None:
         logger.info(
-            "a run of %d steps on a CPU: the model is compiled with torch.compile where the "
+            "a run of %d steps on a CPU: the model is compiled (inductor) where the "
             "fixed-shape replay applies (PaiNN/SchNet models; about a minute, then 2-3x faster "
             "steps; --no-compile skips it); summary.json says whether it was",
             config.steps,
@@ -263,7 +268,7 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
 
 
 def _ran_compiled(calc: BaseCalculator) -> bool:
-    """Whether ``calc`` evaluated the model through ``torch.compile``."""
+    """Whether ``calc`` evaluated the model through a compiled function."""
     replay = getattr(calc, "graph_replay", None)
     return bool(replay is not None and replay.compiled)
 

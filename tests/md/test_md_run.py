@@ -342,3 +342,22 @@ def test_summary_says_whether_the_model_ran_compiled(ethanol, tiny_model, tmp_pa
     )
     assert compiled["compiled"] is True
     assert json.loads((tmp_path / "compiled" / "summary.json").read_text())["compiled"] is True
+
+
+def test_a_new_run_is_float32_and_a_continued_run_keeps_its_precision(
+    ethanol, tiny_model, tmp_path
+):
+    """Without a dtype a new run takes DEFAULT_DTYPE (float32); a run started in float64
+    continues in float64 when no dtype is given, and --force-new starts over in float32."""
+    from phicalc.md.resume import DEFAULT_DTYPE
+
+    assert DEFAULT_DTYPE == "float32"
+    new, old = tmp_path / "new", tmp_path / "old"
+    run(ethanol, tiny_model, new, config=MDConfig(steps=2), plots=False)
+    assert load_checkpoint(new / "checkpoint.npz").extra["dtype"] == "float32"
+    run(ethanol, tiny_model, old, config=MDConfig(steps=2), dtype="float64", plots=False)
+    summary = run(ethanol, tiny_model, old, config=MDConfig(steps=4), plots=False)
+    assert summary["resumed_from_step"] == 2 and summary["steps_done"] == 4
+    assert load_checkpoint(old / "checkpoint.npz").extra["dtype"] == "float64"
+    run(ethanol, tiny_model, old, config=MDConfig(steps=2), plots=False, force_new=True)
+    assert load_checkpoint(old / "checkpoint.npz").extra["dtype"] == "float32"
