@@ -25,6 +25,7 @@ size is skipped when the previous one's per-atom time or memory, scaled linearly
 would overrun ``--budget-s`` or ``--max-rss-gb``.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
+        [--anchor-sizes 42 192 1536] [--sizes N ...]   (--sizes with no N: part 1 only)
 
 Needs ``pip install phicalc[bench]`` (mace-torch) and tblite.
 """
@@ -166,12 +167,12 @@ def call(arm, rng) -> float:
     return time.process_time() - start
 
 
-def anchors(rounds: int, gfn2_max: int) -> None:
+def anchors(rounds: int, gfn2_max: int, sizes: list[int]) -> None:
     print("Part 1: energy + forces per call (stress too for the periodic boxes), process CPU ms,")
     print(f"median of {rounds} interleaved rounds, 1 thread; neural models float32, GFN2 float64")
     print(f"{'atoms':>6s} {'arm':28s}{'ms':>10s}{'µs/atom':>9s}")
     summary = []
-    for n_atoms in SIZES:
+    for n_atoms in sizes:
         arms = arms_for(n_atoms, gfn2_max)
         rng = np.random.default_rng(0)
         for arm in arms.values():
@@ -280,10 +281,13 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=120.0, help="wall time for part 2")
     parser.add_argument("--max-rss-gb", type=float, default=8.0)
     parser.add_argument("--skip-anchors", action="store_true")
+    parser.add_argument(
+        "--anchor-sizes", type=int, nargs="*", default=list(SIZES), choices=list(SIZES)
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if not args.skip_anchors:
-        anchors(args.rounds, args.gfn2_max_atoms)
+        anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes)
     scaling(args.sizes, args.budget_s, args.max_rss_gb)
 
 
