@@ -67,6 +67,19 @@ def test_colliding_atoms_warn_of_extrapolation(tiny_model, caplog):
         atoms.get_potential_energy()
 
 
+def test_ions_fallen_together_warn_of_extrapolation():
+    """Na⁺ and Cl⁻ at 1.55 Å, where the charge-aware models have no wall between them and MD
+    left them (reports/ion_pair_md.md), warn; at a contact distance (2.4 Å) they do not."""
+    pair = Atoms("NaCl", positions=[[0, 0, 0], [1.55, 0, 0]])
+    pair.calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float64")
+    with pytest.warns(ExtrapolationWarning, match=r"atoms 0 \(Na\) and 1 \(Cl\) are 1.550 Å"):
+        pair.get_potential_energy()
+    pair.positions[1, 0] = 2.4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        pair.get_potential_energy()
+
+
 def test_absurd_per_atom_energy_warns(tiny_model):
     model = copy.deepcopy(tiny_model).double()
     with torch.no_grad():
