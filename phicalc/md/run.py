@@ -259,7 +259,7 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
     on = config.compile_on(resolve_device(device).type)
     if on and config.compile is None:
         logger.info(
-            "a run of %d steps on a CPU: the model is compiled (inductor) where the "
+            "a run of %d steps on a CPU: the model is compiled with torch.compile where the "
             "fixed-shape replay applies (PaiNN/SchNet models; about a minute, then 2-3x faster "
             "steps; --no-compile skips it); summary.json says whether it was",
             config.steps,
@@ -268,7 +268,7 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
 
 
 def _ran_compiled(calc: BaseCalculator) -> bool:
-    """Whether ``calc`` evaluated the model through a compiled function."""
+    """Whether ``calc`` evaluated the model through ``torch.compile``."""
     replay = getattr(calc, "graph_replay", None)
     return bool(replay is not None and replay.compiled)
 

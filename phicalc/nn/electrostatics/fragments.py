@@ -116,23 +116,14 @@ def covalent_molecules(
 
 
 def slots_of(molecule: np.ndarray) -> torch.Tensor:
-    """``owner`` [n_atoms] of a one-structure molecule labelling with a slot per atom: 0 for a
-    slot holding a molecule, −1 for an unused one (CPU, int64)."""
+    """The owner of each slot of one structure's molecules (:func:`molecules_of_bonds`
+    labels), one slot per atom for callers that need fixed shapes (graph replay): [n_atoms]
+    int64 on the CPU, 0 for a slot holding a molecule, −1 for an unused one."""
     n_atoms = molecule.shape[0]
     n_molecules = int(molecule.max()) + 1 if n_atoms else 0
     slots = torch.full((n_atoms,), -1, dtype=torch.int64)
     slots[:n_molecules] = 0
     return slots
-
-
-def one_structure_molecules(
-    numbers: torch.Tensor, edge_index: torch.Tensor, lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Molecules of one structure with a slot per atom, for callers that need fixed shapes
-    (graph replay): ``molecule`` [n_atoms] as :func:`covalent_molecules` numbers them and
-    ``owner`` [n_atoms] 0 for a slot holding a molecule, −1 for an unused one (CPU, int64)."""
-    labels = molecules_of_bonds(bonded_pairs(numbers, edge_index, lengths), numbers.shape[0])
-    return torch.as_tensor(labels, dtype=torch.int64), slots_of(labels)
 
 
 def integer_charges(
