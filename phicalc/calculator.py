@@ -169,7 +169,7 @@ class PhiCalculator(Calculator):
         )
         self._last_charge_state: tuple[float, float] | None = None
         self._lock = threading.RLock()
-        self._extrapolating = False
+        self._extrapolation: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -300,14 +300,22 @@ class PhiCalculator(Calculator):
                     f"atom {worst} ({atoms[worst].symbol}) has an energy "
                     f"{offset[worst]:.3g} eV from its element's reference"
                 )
-        if reasons and not self._extrapolating:
+        reason = "; ".join(reasons) if reasons else None
+        if reason is not None and self._extrapolation is None:
             message = (
                 f"{atoms.get_chemical_formula()} is far outside what the model was trained on "
-                f"({'; '.join(reasons)}): its energy and forces are not to be trusted"
+                f"({reason}): its energy and forces are not to be trusted"
             )
             warnings.warn(message, ExtrapolationWarning, stacklevel=4)
             logger.warning("%s", message)
-        self._extrapolating = bool(reasons)
+        self._extrapolation = reason
+
+    @property
+    def extrapolation(self) -> str | None:
+        """Why the structure of the last calculation is far outside what the model was trained
+        on (close pairs, absurd atom energies: see the module docstring), ``None`` when it is
+        not. The MD guard stops a run on it (:class:`phicalc.md.guards.RunGuard`)."""
+        return self._extrapolation
 
     def calculate_batch(
         self, structures: list[Atoms], *, max_atoms: int | None = None

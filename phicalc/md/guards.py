@@ -9,7 +9,11 @@ trajectory and log writers, so a bad step is never written) and raises :class:`B
   eV per atom from its value at the start of the run;
 * the temperature exceeds ``max(temperature_factor × target, temperature_floor_K)``;
 * in a non-periodic system, an atom that had a neighbour within ``detach_factor × cutoff`` at
-  the start of the run has none any more (the molecule is flying apart).
+  the start of the run has none any more (the molecule is flying apart);
+* the calculator says the structure is far outside what its model was trained on
+  (:attr:`phicalc.PhiCalculator.extrapolation`: a pair closer than 0.6 × its covalent radii, an
+  absurd atom energy), where its forces are not to be trusted: e.g. Na⁺ and Cl⁻ fallen
+  together to 1.55 Å (reports/ion_pair_md.md). ``stop_on_extrapolation=False`` lets it run on.
 
 Atoms that collide are caught by the calculator itself
 (:class:`~phicalc.errors.BadGeometryError` below ``min_distance``).
@@ -47,6 +51,7 @@ class GuardLimits:
     temperature_factor: float = 5.0
     temperature_floor_K: float = 1000.0
     detach_factor: float = 2.0
+    stop_on_extrapolation: bool = True
 
 
 class RunGuard:
@@ -107,6 +112,14 @@ class RunGuard:
         epot = atoms.get_potential_energy()
         if not math.isfinite(epot):
             raise BlowUp(step, f"the potential energy is {epot}")
+        # first: it explains what tends to follow (heating, an energy jump)
+        reason = getattr(atoms.calc, "extrapolation", None)
+        if reason is not None and self.limits.stop_on_extrapolation:
+            raise BlowUp(
+                step,
+                f"the structure left what the model was trained on ({reason}): its forces are "
+                "not to be trusted",
+            )
         if self.ensemble != "langevin":
             conserved = float(self.conserved())
             if not math.isfinite(conserved):

@@ -12,6 +12,7 @@ import pytest
 from ase.io.trajectory import Trajectory
 
 from phicalc.cli.main import main
+from phicalc.errors import ExtrapolationWarning
 from phicalc.md import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -114,6 +115,42 @@ def test_guard_catches_energy_temperature_and_atoms_flying_apart(tiny_model):
     atoms.positions[8] += [30.0, 0.0, 0.0]
     with pytest.raises(BlowUp, match=r"atom 8 \(H\) has no neighbour within 8 Å"):
         check()
+
+
+def test_guard_stops_a_run_that_leaves_the_training_domain(tmp_path):
+    """Na⁺ and Cl⁻ fallen together (the default model has no wall between them:
+    reports/ion_pair_md.md) stop the run, unless the guard is told to let it go on; at a
+    contact distance nothing trips."""
+    from ase import Atoms
+    from ase.md.verlet import VelocityVerlet
+
+    from phicalc import PhiCalculator
+    from phicalc.errors import SimulationError
+    from phicalc.md.config import MDConfig
+    from phicalc.md.guards import BlowUp, GuardLimits, RunGuard
+    from phicalc.md.run import run
+
+    pair = Atoms("NaCl", positions=[[0, 0, 0], [2.4, 0, 0]])
+    pair.calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float64")
+    dyn = VelocityVerlet(pair, 0.5)
+    check = RunGuard(dyn, ensemble="nve", target_K=300.0, cutoff=5.0, conserved=lambda: 0.0)
+    check()  # 2.4 Å: a contact pair, inside the training domain
+    pair.positions[1, 0] = 1.55
+    with pytest.warns(ExtrapolationWarning):
+        with pytest.raises(BlowUp, match=r"left what the model was trained on \(atoms 0 \(Na\)"):
+            check()
+    let_go = GuardLimits(stop_on_extrapolation=False)
+    RunGuard(
+        dyn, ensemble="nve", target_K=300.0, cutoff=5.0, conserved=lambda: 0.0, limits=let_go
+    )()
+
+    start = Atoms("NaCl", positions=[[0, 0, 0], [1.65, 0, 0]])  # falls together from here
+    config = MDConfig(ensemble="nve", temperature_K=10.0, steps=400, checkpoint_every=50)
+    with pytest.warns(ExtrapolationWarning):
+        with pytest.raises(SimulationError, match="left what the model was trained on"):
+            run(start, "phi-painn-organic", tmp_path / "fall", config=config, plots=False)
+    summary = json.loads((tmp_path / "fall" / "summary.json").read_text())
+    assert summary["completed"] is False and summary["steps_done"] < 400
 
 
 def test_one_atom_langevin_reports_no_temperature_not_nan(tiny_model_path, tmp_path, capsys):
