@@ -119,3 +119,19 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
         elif a != b:
             out.append(name)
     return out
+
+
+def optional_options(
+    name: str, value: bool | dict[str, Any] | None, config_name: str
+) -> dict | None:
+    """Options of an optional model part (``name``, configured by ``config_name``): True → {}
+    (its defaults), False/None → None (off), a dict → its copy; anything else is refused."""
+    if value is True:
+        return {}
+    if value is False or value is None:
+        return None
+    if isinstance(value, dict):
+        return dict(value)
+    raise ConfigError(
+        f"{name} must be True, False or a dict of {config_name} options, got {value!r}"
+    )

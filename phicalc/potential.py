@@ -1,7 +1,7 @@
 """Potential: backbone + electrostatics + energy readout; forces and stress by autograd.
 
-E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C (+ E_Q), accumulated in float64, where each part of
-the electrostatics is optional (see :class:`PotentialConfig`):
+E = Σ_i E0[Z_i] + Σ_i σ·MLP(h_i) + E_Φ + E_C (+ E_Q) (+ E_rep), accumulated in float64, where
+each part of the electrostatics is optional (see :class:`PotentialConfig`):
 
 * total charge Q and spin multiplicity M enter the atom features (``charge_spin``), or, with
   ``charge_input="equilibrated"``, Q only through the equilibrated charges q⁰ (readout features
@@ -14,10 +14,10 @@ the electrostatics is optional (see :class:`PotentialConfig`):
 * E_Q = Σ_i (χ_i + μ) q⁰_i + ½ J_i q⁰_i², the charge equilibration's own energy with a learned
   offset μ (V) (``charge_state_energy``): how the energy of each fragment depends on its charge;
   per molecule (``equilibration_scope="molecule"``) plus the cost ½ s μᵀ L_w μ of the charge
-  that flowed between molecules.
- Forces F = −∂E/∂r and stress
-σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric strain ε applied to positions
-and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's utils).
+  that flowed between molecules;
+* E_rep, screened nuclear repulsion at short range (``pair_repulsion``, :mod:`phicalc.nn.repulsion`).
+Forces F = −∂E/∂r and stress σ = (1/V) ∂E/∂ε come from one ``autograd.grad`` through a symmetric
+strain ε applied to positions and cell (Knuth et al. 2015; as nequip's ForceStressOutput / MACE's).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from torch import nn
 
-from phicalc.config import check_choice, config_from_dict
+from phicalc.config import check_choice, config_from_dict, optional_options
 from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
@@ -42,6 +42,7 @@ from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.phi.laplacian import LaplacianWeights
+from phicalc.nn.repulsion import NuclearRepulsion
 from phicalc.nn.scatter import scatter_sum
 from phicalc.potential_config import CHARGE_INPUTS, EQUILIBRATION_SCOPES, PotentialConfig
 
@@ -123,6 +124,7 @@ class Potential(nn.Module):
             raise ConfigError("coulomb needs charges: add a Φ-Module (phi) or charge_equilibration")
         if config.coulomb is not None:
             self.coulomb = Coulomb(config_from_dict(CoulombConfig, config.coulomb))
+        self.repulsion = NuclearRepulsion() if config.pair_repulsion else None
         species = torch.full((len(chemical_symbols),), -1, dtype=torch.int64)
         for index, symbol in enumerate(config.elements):
             species[atomic_numbers[symbol]] = index
@@ -386,6 +388,8 @@ class Potential(nn.Module):
                 )
             atom_energy = self.readout(readout_features).squeeze(-1).to(torch.float64)
             energies = self.atomic_energies[species] + self.energy_scale * atom_energy  # [n_atoms]
+            if self.repulsion is not None:
+                energies = energies + self.repulsion(graph.numbers, graph.edge_index, lengths)
             outputs = self._electrostatics(
                 graph, features, lengths, positions_used, cell_used, equilibrated
             )
@@ -436,6 +440,7 @@ def build_model(
     charge_input: str = "global",
     charge_state_energy: bool = False,
     equilibration_scope: str = "structure",
+    pair_repulsion: bool = False,
     seed: int | None = None,
     **hyperparameters: Any,
 ) -> Potential:
@@ -454,9 +459,8 @@ def build_model(
         coulomb: True for the default Coulomb term on the charges, False for none, or a dict
             of :class:`~phicalc.nn.electrostatics.CoulombConfig` options (e.g. ``{"sigma": 1.0}``).
             Needs charges: a Φ-Module or ``charge_equilibration``.
-        charge_input: ``"global"`` or ``"equilibrated"`` (:class:`PotentialConfig`).
-        charge_state_energy: add the equilibration energy E_Q (:class:`PotentialConfig`).
-        equilibration_scope: ``"structure"`` or ``"molecule"`` (:class:`PotentialConfig`).
+        charge_input, charge_state_energy, equilibration_scope, pair_repulsion: as in
+            :class:`PotentialConfig`.
         seed for the initial weights (None: torch's current RNG).
         **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
 
@@ -470,30 +474,18 @@ def build_model(
         elements=tuple(elements),
         cutoff=float(cutoff),
         backbone_config=dict(hyperparameters),
-        phi=_options("phi", phi, "PhiConfig"),
+        phi=optional_options("phi", phi, "PhiConfig"),
         readout_hidden=readout_hidden,
         charge_spin=bool(charge_spin),
         charge_equilibration=bool(charge_equilibration),
-        coulomb=_options("coulomb", coulomb, "CoulombConfig"),
+        coulomb=optional_options("coulomb", coulomb, "CoulombConfig"),
         charge_input=charge_input,
         charge_state_energy=bool(charge_state_energy),
         equilibration_scope=equilibration_scope,
+        pair_repulsion=bool(pair_repulsion),
     )
     if seed is None:
         return Potential(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return Potential(config)
-
-
-def _options(name: str, value: bool | dict[str, Any] | None, config_name: str) -> dict | None:
-    """True → {} (defaults), False/None → None (off), a dict → its copy."""
-    if value is True:
-        return {}
-    if value is False or value is None:
-        return None
-    if isinstance(value, dict):
-        return dict(value)
-    raise ConfigError(
-        f"{name} must be True, False or a dict of {config_name} options, got {value!r}"
-    )

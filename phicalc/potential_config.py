@@ -48,6 +48,9 @@ class PotentialConfig:
             molecules beyond the cutoff) or ``"molecule"`` (each covalent molecule at an
             integer charge, plus smooth charge transfer between neighbours within the cutoff:
             :mod:`~phicalc.nn.electrostatics.fragments`; parameter ``raw_transfer_strength``).
+        pair_repulsion: add the screened nuclear repulsion (ZBL) of pairs closer than 0.8 × their
+            covalent radii, a wall at short range that needs no data
+            (:class:`~phicalc.nn.repulsion.NuclearRepulsion`; no parameters).
     """
 
     backbone: str
@@ -62,6 +65,7 @@ class PotentialConfig:
     charge_input: str = "global"
     charge_state_energy: bool = False
     equilibration_scope: str = "structure"
+    pair_repulsion: bool = False
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PotentialConfig:

@@ -37,6 +37,8 @@ class ModelSection:
             energies (after E0) on the total charge.
         equilibration_scope: "structure" or "molecule" (integer charges per molecule, charge
             transfer between neighbours, :class:`~phicalc.potential.PotentialConfig`).
+        pair_repulsion: add the screened nuclear repulsion at short range (ZBL, no parameters;
+            :class:`~phicalc.potential.PotentialConfig`).
         backbone_config: options of the backbone's config dataclass (e.g. ``num_features``).
         atomic_energies: per-element reference energies E0 (eV): "fit" (least squares of the
             training energies on the element counts), "zero", or a ``{symbol: eV}`` dict.
@@ -57,6 +59,7 @@ class ModelSection:
     charge_input: str = "global"
     charge_state_energy: bool = False
     equilibration_scope: str = "structure"
+    pair_repulsion: bool = False
     backbone_config: dict[str, Any] = field(default_factory=dict)
     atomic_energies: str | dict[str, float] = "fit"
     energy_scale: str | float = "auto"
@@ -71,7 +74,12 @@ class ModelSection:
                 raise ConfigError(
                     f"model.{name} must be true, false or a mapping, got {getattr(self, name)!r}"
                 )
-        for name in ("charge_spin", "charge_equilibration", "charge_state_energy"):
+        for name in (
+            "charge_spin",
+            "charge_equilibration",
+            "charge_state_energy",
+            "pair_repulsion",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"model.{name} must be true or false, got {getattr(self, name)!r}"
@@ -130,5 +138,6 @@ class ModelSection:
             "charge_input": self.charge_input,
             "charge_state_energy": self.charge_state_energy,
             "equilibration_scope": self.equilibration_scope,
+            "pair_repulsion": self.pair_repulsion,
             **self.backbone_config,
         }

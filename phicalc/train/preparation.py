@@ -200,6 +200,7 @@ WEIGHT_COMPATIBLE_KEYS = (
     "phi.gauge",
     "equilibration_scope",
     "charge_state_energy",
+    "pair_repulsion",
 )
 #: Parameters of such a term, set from the training data when the source lacks them.
 ADDED_PARAMETERS = ("charge_potential", "raw_transfer_strength")
