@@ -40,25 +40,22 @@ what the tests check on a CPU.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
 import torch
 
-from phicalc.errors import ConfigError
+from phicalc.compiled import CompiledForward
 from phicalc.graph.batch import AtomGraph
-from phicalc.graph.neighbors import edge_vectors
+from phicalc.molecule_charges import edge_lengths, run_at_formal_charges
 from phicalc.nn.electrostatics.fragments import (
     bonded_pairs,
     formal_charges,
     molecules_of_bonds,
     slots_of,
 )
-from phicalc.potential import MOLECULE_EQUILIBRIUM_CHARGES, Potential
+from phicalc.potential import Potential
 
 #: Length (Å) of the inert padding edges; far beyond any model cutoff.
 PAD_LENGTH = 1000.0
@@ -69,20 +66,6 @@ _PAD_SHIFT = torch.tensor([1, 0, 0], dtype=torch.int64)
 REPLAYABLE_BACKBONES = ("painn", "schnet")
 #: Warm-up passes on a side stream before recording (lazy initialisation must not be recorded).
 WARMUP_PASSES = 2
-
-
-def _compile_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions by which torch.compile reports that it could not compile."""
-    import torch._dynamo.exc
-
-    errors: list[type[BaseException]] = [torch._dynamo.exc.BackendCompilerFailed]
-    try:
-        from torch._inductor.exc import InductorError
-
-        errors.append(InductorError)
-    except ImportError:  # older torch: inductor errors arrive as BackendCompilerFailed
-        pass
-    return tuple(errors)
 
 
 def pad_open_graph(graph: AtomGraph, capacity: int) -> AtomGraph:
@@ -137,32 +120,6 @@ def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _trace_autograd() -> Iterator[None]:
-    """Let torch.compile trace ``torch.autograd.grad`` (the forces) into the same graph instead of
-    breaking there, where this torch has the switch."""
-    import torch._dynamo
-
-    if hasattr(torch._dynamo.config, "trace_autograd_ops"):
-        with torch._dynamo.config.patch(trace_autograd_ops=True):
-            yield
-    else:
-        yield
-
-
-@contextlib.contextmanager
-def _cpu_codegen_workaround(device: torch.device) -> Iterator[None]:
-    """Compile without SIMD on a multi-threaded CPU: inductor's vectorised atomic scatter-add
-    fails an internal assertion there (torch 2.13, "Error in codegen for ... Scatter")."""
-    import torch._inductor.config
-
-    if device.type == "cpu" and torch.get_num_threads() > 1:
-        with torch._inductor.config.patch({"cpp.simdlen": 1}):
-            yield
-    else:
-        yield
-
-
 def edge_capacity(n_edges: int, headroom: float) -> int:
     """Edges to make room for: ``headroom`` × ``n_edges``, rounded up to a multiple of 64."""
     return max(64, 64 * math.ceil(headroom * n_edges / 64))
@@ -193,18 +150,10 @@ class GraphReplay:
         capture: bool | None = None,
         compile: bool = False,
     ):
-        if compile and model.device.type == "cuda":
-            raise ConfigError(
-                "compile=True is refused on CUDA: torch.compile's CUDA code gave wrong charges "
-                "for this model (NaN from the charge equilibration; reports/device/"
-                "compile_diagnostic_parts.txt); CUDA graphs (the default there) give the same "
-                "numbers as plain calls"
-            )
+        self._compiled = CompiledForward(model, dynamic=False) if compile else None
         self.model = model
         self.headroom = float(headroom)
         self.capture = model.device.type == "cuda" if capture is None else bool(capture)
-        self.compile = bool(compile)
-        self._compiled = None  # made at the first compiled call
         self.recordings = 0
         self._key: tuple | None = None
         self._capacity = 0
@@ -216,10 +165,15 @@ class GraphReplay:
         self.reruns = 0
 
     @property
+    def compile(self) -> bool:
+        """Whether calls go through torch.compile (False after a compiler failure)."""
+        return self._compiled is not None and self._compiled.enabled
+
+    @property
     def compiled(self) -> bool:
         """Whether calls have gone through a compiled function (not before the first call, nor
         after a compiler failure fell back to plain calls)."""
-        return self._compiled is not None
+        return self._compiled is not None and self._compiled.compiled
 
     @staticmethod
     def _no_recording() -> dict:
@@ -236,7 +190,7 @@ class GraphReplay:
     def __getstate__(self) -> dict:
         """A copy (deep copy, pickle) keeps the settings and records afresh: a CUDA graph and a
         compiled function belong to the object that made them."""
-        return {**self.__dict__, **self._no_recording(), "_compiled": None}
+        return {**self.__dict__, **self._no_recording()}
 
     def clear(self) -> None:
         """Drop the recording: the next call records afresh."""
@@ -294,10 +248,7 @@ class GraphReplay:
         the last call's where the molecules are the same, else the rule applied to zero sums;
         and the slots' owner (0, or −1 where unused)."""
         if lengths is None:
-            vectors = edge_vectors(
-                graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
-            )
-            lengths = torch.linalg.norm(vectors, dim=-1)
+            lengths = edge_lengths(graph)
         n_atoms = graph.numbers.shape[0]
         bonds = bonded_pairs(graph.numbers, graph.edge_index, lengths)
         kept = self._bonds
@@ -317,48 +268,26 @@ class GraphReplay:
     def _run_checking_formal_charges(
         self, static: AtomGraph, graph: AtomGraph, slots: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Run with the guessed formal charges; where the rule, applied to this geometry's
-        equilibrium charges, gives others, run again with those (the equilibrium charges do
-        not depend on the formal charges, so the second run's agree): plain calls' numbers."""
-        assert graph.molecules is not None and graph.molecule_charges is not None
+        """Run with the guessed formal charges, again with the rule's where they differ
+        (:func:`~phicalc.molecule_charges.run_at_formal_charges`): plain calls' numbers."""
         assert static.molecules is not None and static.molecule_charges is not None
+        assert graph.molecules is not None
         static.molecules.copy_(graph.molecules)
-        static.molecule_charges.copy_(graph.molecule_charges)
-        out = self._run(static)
-        sums = out[MOLECULE_EQUILIBRIUM_CHARGES].detach().cpu()
-        formal = formal_charges(sums, graph.molecules, slots, graph.total_charge, graph.numbers)
-        if not torch.equal(formal, graph.molecule_charges):
-            self.reruns += 1
-            static.molecule_charges.copy_(formal)
-            out = self._run(static)
-        self._formal = (graph.molecules, formal)
-        return {k: v for k, v in out.items() if k != MOLECULE_EQUILIBRIUM_CHARGES}
 
-    def _forward_eager(self, static: AtomGraph) -> dict[str, torch.Tensor]:
-        return self.model(static, compute_forces=True, training=False, validate=False)
+        def run(given: AtomGraph) -> dict[str, torch.Tensor]:
+            assert static.molecule_charges is not None and given.molecule_charges is not None
+            static.molecule_charges.copy_(given.molecule_charges)
+            return self._run(static)
+
+        out, formal, reran = run_at_formal_charges(run, graph, slots)
+        self.reruns += int(reran)
+        self._formal = (graph.molecules, formal)
+        return out
 
     def _forward(self, static: AtomGraph) -> dict[str, torch.Tensor]:
-        if not self.compile:
-            return self._forward_eager(static)
         if self._compiled is None:
-            # a C++ wrapper calls the kernels: no Python between them (about 1 ms per call)
-            self._compiled = torch.compile(
-                self._forward_eager, dynamic=False, options={"cpp_wrapper": True}
-            )
-        try:
-            with _trace_autograd(), _cpu_codegen_workaround(self.model.device):
-                return self._compiled(static)
-        except Exception as error:
-            if not isinstance(error, _compile_errors()):
-                raise
-            # a compiler failure must not stop the run
-            warnings.warn(
-                f"torch.compile failed ({type(error).__name__}); evaluating without it",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            self.compile, self._compiled = False, None
-            return self._forward_eager(static)
+            return self.model(static, compute_forces=True, training=False, validate=False)
+        return self._compiled(static)
 
     def _record(self, graph: AtomGraph, capacity: int, key: tuple) -> None:
         self.clear()

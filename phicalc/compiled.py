@@ -1,0 +1,136 @@
+"""A Potential's force pass through ``torch.compile`` (CPU inductor), with a fallback.
+
+:class:`CompiledForward` evaluates ``model(graph, compute_forces=True, training=False,
+validate=False)``: energy, forces and electrostatics of an open structure or a batch of them, the
+forces traced into the same compiled graph (``torch.autograd.grad``). Compiled code fuses the
+many small element-wise products of the message passing into a few loops over the edges, which
+on a CPU removes most of an eager pass's memory traffic and Python dispatch.
+
+Two uses, one object each, owned by their caller (a calculator), never by the model:
+
+* ``dynamic=False``: static shapes, for :class:`~phicalc.graph_replay.GraphReplay`'s padded
+  buffers of one structure (compiled again only for a new recording);
+* ``dynamic=True``: symbolic atom, edge and structure counts, for batches of any composition
+  (:func:`phicalc.batch_inference.predict`): one compilation serves every chunk.
+
+The caller has validated the graph (``validate=False``). A compiler failure warns once and falls
+back to plain calls for good: a run must never stop because the compiler could not cope. Refused
+on CUDA, where compiled code gave wrong charges (``reports/device/compile_diagnostic*.txt``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from phicalc.errors import ConfigError
+from phicalc.graph.batch import AtomGraph
+from phicalc.potential import Potential
+
+#: Why compiling is refused on CUDA.
+CUDA_REFUSAL = (
+    "compile=True is refused on CUDA: torch.compile's CUDA code gave wrong charges for this model "
+    "(NaN from the charge equilibration; reports/device/compile_diagnostic_parts.txt); CUDA "
+    "graphs (the default there) give the same numbers as plain calls"
+)
+
+
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions by which torch.compile reports that it could not compile."""
+    import torch._dynamo.exc
+
+    errors: list[type[BaseException]] = [torch._dynamo.exc.BackendCompilerFailed]
+    try:
+        from torch._inductor.exc import InductorError
+
+        errors.append(InductorError)
+    except ImportError:  # older torch: inductor errors arrive as BackendCompilerFailed
+        pass
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def trace_autograd() -> Iterator[None]:
+    """Let torch.compile trace ``torch.autograd.grad`` (the forces) into the same graph instead of
+    breaking there, where this torch has the switch."""
+    import torch._dynamo
+
+    if hasattr(torch._dynamo.config, "trace_autograd_ops"):
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def cpu_codegen_workaround(device: torch.device) -> Iterator[None]:
+    """Compile without SIMD on a multi-threaded CPU: inductor's vectorised atomic scatter-add
+    fails an internal assertion there (torch 2.13, "Error in codegen for ... Scatter")."""
+    import torch._inductor.config
+
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        with torch._inductor.config.patch({"cpp.simdlen": 1}):
+            yield
+    else:
+        yield
+
+
+class CompiledForward:
+    """``model``'s energy, forces and electrostatics through ``torch.compile``.
+
+    Args:
+        model: a Potential in eval mode, on the CPU.
+        dynamic: symbolic shapes (batches of any size) rather than the first call's.
+
+    Attributes:
+        enabled: False once a compiler failure has turned compiling off (calls are plain then).
+    """
+
+    def __init__(self, model: Potential, *, dynamic: bool) -> None:
+        if model.device.type == "cuda":
+            raise ConfigError(CUDA_REFUSAL)
+        self.model = model
+        self.dynamic = bool(dynamic)
+        self.enabled = True
+        self._compiled = None  # made at the first call
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls have gone through a compiled function (not before the first call, nor
+        after a compiler failure fell back to plain calls)."""
+        return self._compiled is not None
+
+    def __getstate__(self) -> dict:
+        """A copy (deep copy, pickle) compiles afresh: a compiled function belongs to the
+        object that made it."""
+        return {**self.__dict__, "_compiled": None}
+
+    def eager(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+        """The plain call this object compiles."""
+        return self.model(graph, compute_forces=True, training=False, validate=False)
+
+    def __call__(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+        """Outputs of ``model(graph, compute_forces=True)`` for a validated graph."""
+        if not self.enabled:
+            return self.eager(graph)
+        if self._compiled is None:
+            # a C++ wrapper calls the kernels: no Python between them (about 1 ms per call)
+            self._compiled = torch.compile(
+                self.eager, dynamic=self.dynamic, options={"cpp_wrapper": True}
+            )
+        try:
+            with trace_autograd(), cpu_codegen_workaround(self.model.device):
+                return self._compiled(graph)
+        except Exception as error:
+            if not isinstance(error, compile_errors()):
+                raise
+            warnings.warn(
+                f"torch.compile failed ({type(error).__name__}); evaluating without it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.enabled, self._compiled = False, None
+            return self.eager(graph)
