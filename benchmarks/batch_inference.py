@@ -8,10 +8,14 @@ batched path is also run with smaller atom budgets to show where the gain comes 
 per-call overhead amortised over a chunk).
 
     python benchmarks/batch_inference.py [--n 64] [--repeats 3] [--threads 1] [--dtype float32]
-        [--device cuda] [--molecule FILE]
+        [--device cuda] [--molecule FILE] [--compile] [--chunks 64,24,16,8,4]
 
 On CUDA the one-by-one calls replay a recorded CUDA graph (the calculator's default there); a
-third path, one by one without graphs, shows what the replay is worth.
+third path, one by one without graphs, shows what the replay is worth. On a CPU, ``--compile``
+adds the compiled calculator (``PhiCalculator(compile=True)``) both ways: one by one (each call a
+replay of the compiled 42-atom graph, as ``phicalc md`` runs) and batched (one compilation with
+symbolic sizes for every chunk); each compiled path's first pass, with its compilation, is
+printed apart and is not in the table.
 
 Prints a table (wall and process-CPU seconds per pass of all structures, structures/s, speed-ups over
 one-by-one; CPU time is the steadier figure on a shared machine) and the largest difference
@@ -38,6 +42,10 @@ def main() -> None:
     parser.add_argument("--model", default="phi-painn-ac-ala3")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--molecule", default="ac-ala3", help="name, SMILES or structure file")
+    parser.add_argument("--compile", action="store_true", help="add the compiled paths (CPU)")
+    parser.add_argument(
+        "--chunks", default="64,24,16,8,4", help="structures per batched pass, comma-separated"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -66,22 +74,33 @@ def main() -> None:
     if calc.graph_replay is not None:
         plain = PhiCalculator(args.model, device=args.device, dtype=args.dtype, cuda_graphs=False)
         paths.append(("one-by-one, no graphs", "-", lambda: one_by_one(plain)))
-    for per_chunk in dict.fromkeys(c for c in (args.n, 24, 16, 8, 4) if c <= args.n):
+    chunks = [min(int(c), args.n) for c in args.chunks.split(",")]
+    compiled = None
+    if args.compile:
+        compiled = PhiCalculator(args.model, device=args.device, dtype=args.dtype, compile=True)
+        paths.append(("one-by-one, compiled", "-", lambda: one_by_one(compiled)))
+    for per_chunk in dict.fromkeys(chunks):
         budget = per_chunk * n_atoms
-        paths.append(
-            (
-                f"batched, {per_chunk}/chunk",
-                str(budget),
-                lambda b=budget: calc.calculate_batch(structures, max_atoms=b),
+        for label, batcher in (("", calc), (", compiled", compiled)):
+            if batcher is None:
+                continue
+            paths.append(
+                (
+                    f"batched, {per_chunk}/chunk{label}",
+                    str(budget),
+                    lambda b=budget, c=batcher: c.calculate_batch(structures, max_atoms=b),
+                )
             )
-        )
     # Interleaved rounds (every path once per round) so that load from other processes on a
     # shared machine hits all paths alike; wall and process-CPU time, best round of each kept.
     wall = {name: float("inf") for name, _, _ in paths}
     cpu = dict(wall)
     outputs: dict[str, list[dict]] = {}
-    for fn in (p[2] for p in paths):
-        fn()  # warm-up
+    first_pass = {}
+    for name, _, fn in paths:  # warm-up; a compiled path compiles here
+        w0 = time.perf_counter()
+        fn()
+        first_pass[name] = time.perf_counter() - w0
     for _ in range(args.repeats):
         for name, _, fn in paths:
             w0, c0 = time.perf_counter(), time.process_time()
@@ -102,14 +121,17 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}; best of {args.repeats}"
     )
     print(
-        f"{'path':24s} {'max atoms':>9s} {'wall s':>7s} {'structs/s':>9s} {'speed-up':>8s} "
+        f"{'path':34s} {'max atoms':>9s} {'wall s':>7s} {'structs/s':>9s} {'speed-up':>8s} "
         f"{'CPU s':>7s} {'CPU speed-up':>12s}"
     )
     for name, budget, _ in paths:
         print(
-            f"{name:24s} {budget:>9s} {wall[name]:7.3f} {args.n / wall[name]:9.1f} "
+            f"{name:34s} {budget:>9s} {wall[name]:7.3f} {args.n / wall[name]:9.1f} "
             f"{wall[single] / wall[name]:7.1f}x {cpu[name]:7.3f} {cpu[single] / cpu[name]:11.1f}x"
         )
+    for name, seconds in first_pass.items():
+        if "compiled" in name:
+            print(f"first pass of '{name}' (compiling where it is the first): {seconds:.1f} s")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"1-min load average at the end: {load:.1f} on {os.cpu_count()} logical CPUs")
     print(f"largest |batched - one-by-one|: energy {worst_e:.2e} eV, forces {worst_f:.2e} eV/Å")

@@ -17,6 +17,7 @@ Per-structure results use :class:`~phicalc.calculator.PhiCalculator`'s names and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from phicalc.compiled import CompiledForward, compile_blocker
 from phicalc.graph.batch import (
     AtomGraph,
     atoms_to_graph,
@@ -31,6 +33,8 @@ from phicalc.graph.batch import (
     check_min_distance,
     collate,
 )
+from phicalc.molecule_charges import run_at_formal_charges, with_molecules
+from phicalc.nn.electrostatics.coulomb import intra_structure_pairs
 from phicalc.potential import Potential
 
 #: Default atom budget of one chunk on a CPU. Measured (benchmarks/batch_inference.py, PaiNN+Φ,
@@ -79,6 +83,7 @@ def predict(
     spin: int = 1,
     max_atoms: int | None = None,
     min_distance: float | None = 0.5,
+    compiled: CompiledForward | None = None,
 ) -> list[dict[str, Any]]:
     """Energy, forces, stress and electrostatics of many structures, batched.
 
@@ -90,6 +95,9 @@ def predict(
         max_atoms: atom budget of one forward pass; consecutive structures are packed until it
             would be exceeded (default: :func:`default_max_atoms` of the model's device).
         min_distance: smallest allowed interatomic distance in Å, as in ``PhiCalculator``.
+        compiled: a compiled force pass of ``model`` (``dynamic=True``) for the chunks it can
+            take (:func:`~phicalc.compiled.compile_blocker`: open structures); the others, and
+            every chunk without it, are plain calls.
 
     Returns:
         One dict per structure, in order (see the module docstring for keys and units); ``[]``
@@ -114,11 +122,34 @@ def predict(
                 )
             )
         graph = collate(graphs)
-        check_min_distance(graph, min_distance, first_structure=chunk[0])
+        lengths = check_min_distance(graph, min_distance, first_structure=chunk[0])
         periodic = [is_3d_periodic(structures[i]) for i in chunk]
-        out = model(graph, compute_forces=True, compute_stress=any(periodic), training=False)
+        if compiled is not None and compile_blocker(model, graph) is None:
+            out = compiled_pass(compiled, graph, lengths)
+        else:
+            out = model(graph, compute_forces=True, compute_stress=any(periodic), training=False)
         results.extend(split_results(model, outputs_to_host(out), graph, periodic))
     return results
+
+
+def compiled_pass(
+    compiled: CompiledForward, graph: AtomGraph, lengths: torch.Tensor | None
+) -> dict[str, torch.Tensor]:
+    """Outputs of a compiled pass over a batch of open structures (on the CPU), with the
+    molecules and their formal charges found here for a model that equilibrates per molecule
+    (:mod:`phicalc.molecule_charges`): a plain call's numbers."""
+    model = compiled.model
+    model.check_charge_state(graph)  # the checks a plain call makes, before the compiled pass
+    model.species(graph.numbers)
+    if model.coulomb is not None and graph.host_layout is not None:
+        # one direct sum over the whole batch: no loop over structures to unroll and guard
+        counts = [n for n, _ in graph.host_layout]
+        graph = replace(graph, coulomb_pairs=intra_structure_pairs(counts))
+    if model.config.equilibration_scope != "molecule":
+        return compiled(graph)
+    graph, owner = with_molecules(graph, lengths)
+    out, _, _ = run_at_formal_charges(compiled, graph, owner)
+    return out
 
 
 def outputs_to_host(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

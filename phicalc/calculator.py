@@ -32,6 +32,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from phicalc.batch_inference import is_3d_periodic, outputs_to_host, predict, split_results
+from phicalc.compiled import CompiledForward
 from phicalc.config import check_choice
 from phicalc.device import resolve_device
 from phicalc.errors import ExtrapolationWarning, NonFiniteResultError
@@ -97,7 +98,9 @@ class PhiCalculator(Calculator):
             ``True`` evaluates the same padded buffers without a graph (what the tests check).
         compile: evaluate those structures through ``torch.compile`` on the replay's fixed
             shapes, on a CPU (about a minute to compile, then 2.6–2.8× faster per MD step for a
-            42-atom molecule: for MD runs, not for a few calls). Refused on CUDA
+            42-atom molecule: for MD runs, not for a few calls), and :meth:`calculate_batch`'s
+            chunks of open structures through a second compilation with symbolic sizes (one
+            for every chunk; 1–2 minutes). Refused on CUDA
             (:class:`~phicalc.errors.ConfigError`), where it gave wrong charges.
 
     A given :class:`Potential` is never changed: if it is not already on ``device``/``dtype``
@@ -156,6 +159,7 @@ class PhiCalculator(Calculator):
             if use_replay
             else None
         )
+        self.batch_forward = CompiledForward(self.model, dynamic=True) if compile else None
         self.parameters.update(
             dtype=dtype,
             charge=float(charge),
@@ -324,7 +328,9 @@ class PhiCalculator(Calculator):
         :func:`phicalc.batch_inference.predict`), one dict per structure with the keys and units
         of :attr:`results`; this calculator's charge, spin and min_distance defaults apply.
         ``max_atoms``: atom budget of one pass (default
-        :func:`~phicalc.batch_inference.default_max_atoms`). The calculator's cache is untouched."""
+        :func:`~phicalc.batch_inference.default_max_atoms`). With ``compile=True`` chunks of open
+        structures go through the calculator's compiled pass. The calculator's cache is
+        untouched."""
         return predict(
             self.model,
             structures,
@@ -332,6 +338,7 @@ class PhiCalculator(Calculator):
             spin=self.parameters["spin"],
             max_atoms=max_atoms,
             min_distance=self.parameters["min_distance"],
+            compiled=self.batch_forward,
         )
 
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:

@@ -78,6 +78,29 @@ def cpu_codegen_workaround(device: torch.device) -> Iterator[None]:
         yield
 
 
+#: Backbones whose force pass compiles and has been checked against plain calls (tests).
+COMPILABLE_BACKBONES = ("painn", "schnet")
+
+
+def compile_blocker(model: Potential, graph: AtomGraph) -> str | None:
+    """Why ``graph`` (one structure or a batch, with its host layout) cannot go through a
+    compiled pass of ``model``; ``None`` when it can. Open structures only: periodic cells take
+    Ewald/PME and the stress, which stay plain."""
+    layout = graph.host_layout
+    if layout is None:
+        return "a graph made on the device (no host layout)"
+    if any(any(flags) for _, flags in layout):
+        return "a periodic structure"
+    if model.config.backbone not in COMPILABLE_BACKBONES:
+        return f"the {model.config.backbone} backbone"
+    if model.phi is not None and (model.config.phi or {}).get("method", "spectral") != "spectral":
+        return "the eigenbasis Φ path (a dense eigensolver)"
+    coulomb = model.coulomb
+    if coulomb is not None and any(coulomb.method_for(n, f) != "direct" for n, f in layout):
+        return "a Coulomb method other than the direct sum"
+    return None
+
+
 class CompiledForward:
     """``model``'s energy, forces and electrostatics through ``torch.compile``.
 

@@ -46,7 +46,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from phicalc.compiled import CompiledForward
+from phicalc.compiled import CompiledForward, compile_blocker
 from phicalc.graph.batch import AtomGraph
 from phicalc.molecule_charges import edge_lengths, run_at_formal_charges
 from phicalc.nn.electrostatics.fragments import (
@@ -101,20 +101,14 @@ def replay_blocker(model: Potential, graph: AtomGraph) -> str | None:
     """Why ``graph`` cannot be evaluated by replay with ``model``; ``None`` when it can."""
     if graph.n_graphs != 1:
         return "a batch of several structures"
-    layout = graph.host_layout
-    if layout is None:
-        return "a graph made on the device (no host layout)"
-    n_atoms, flags = layout[0]
-    if any(flags):
-        return "a periodic structure"
-    if n_atoms == 0:
+    blocker = compile_blocker(model, graph)
+    if blocker is not None:
+        return blocker
+    assert graph.host_layout is not None
+    if graph.host_layout[0][0] == 0:
         return "an empty structure"
     if model.config.backbone not in REPLAYABLE_BACKBONES:
         return f"the {model.config.backbone} backbone"
-    if model.phi is not None and (model.config.phi or {}).get("method", "spectral") != "spectral":
-        return "the eigenbasis Φ path (a dense eigensolver)"
-    if model.coulomb is not None and model.coulomb.method_for(n_atoms, flags) != "direct":
-        return "a Coulomb method other than the direct sum"
     if model.cutoff >= PAD_LENGTH:
         return f"a cutoff beyond {PAD_LENGTH} Å"
     return None

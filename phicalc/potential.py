@@ -308,7 +308,14 @@ class Potential(nn.Module):
         out["charges"] = charges
         if self.coulomb is not None:
             coulomb = self.coulomb(
-                charges, positions, cell, graph.pbc, batch, n_graphs, graph.host_layout
+                charges,
+                positions,
+                cell,
+                graph.pbc,
+                batch,
+                n_graphs,
+                graph.host_layout,
+                graph.coulomb_pairs,
             )
             out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
             out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (

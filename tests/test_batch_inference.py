@@ -90,3 +90,71 @@ def test_close_atoms_named(calc):
     bad.positions[1] = bad.positions[0] + [0.1, 0, 0]
     with pytest.raises(BadGeometryError, match="structure 1"):
         calc.calculate_batch([molecule("CH4"), bad])
+
+
+def _per_molecule_model():
+    """A small model that equilibrates charges per molecule (the default model's charge
+    handling: Φ, Coulomb, charge-state energy), float64, with Na and Cl."""
+    model = build_model(
+        "painn",
+        elements=["H", "C", "N", "O", "Na", "Cl"],
+        cutoff=3.5,
+        seed=5,
+        num_features=8,
+        num_blocks=2,
+        num_radial=4,
+        phi=True,
+        charge_spin=True,
+        charge_equilibration=True,
+        coulomb=True,
+        charge_input="equilibrated",
+        equilibration_scope="molecule",
+        charge_state_energy=True,
+    )
+    return model.double().eval()
+
+
+def _mixed_batch():
+    """Molecules of different sizes and charge states, a structure of several molecules with
+    lone ions (formal charges to find), and a periodic cell (which stays a plain call)."""
+    ions = molecule("H2O") + molecule("NH3")
+    ions.positions[3:] += [3.0, 0.0, 0.0]
+    ions += molecule("CH4")
+    ions.positions[-5:] += [0.0, 4.0, 0.0]
+    from ase import Atoms
+
+    ions += Atoms("NaCl", [[0.0, -4.0, 0.0], [4.0, -4.0, 0.0]])
+    ions.info["charge"] = 0.0
+    cation = molecule("NH3") + Atoms("H", [[0.0, 0.0, -1.0]])
+    cation.info["charge"] = 1.0
+    radical = molecule("CH3CH2OH")
+    radical.info.update(charge=-1.0, spin=2)
+    batch = [molecule("H2O"), ions, cation, molecule("CH3CH2OH"), radical, small_periodic_cell(1)]
+    for k, atoms in enumerate(batch):
+        atoms.rattle(0.02, seed=k)
+    return batch
+
+
+def test_compiled_batches_equal_one_by_one_calls():
+    """PhiCalculator(compile=True).calculate_batch: chunks of open structures go through one
+    torch.compile with symbolic sizes (molecules and formal charges found on the host), and
+    equal plain one-by-one calls for every chunking; the periodic cell stays a plain call."""
+    from phicalc.compiled import compile_blocker
+    from phicalc.graph.batch import atoms_to_graph, collate
+
+    model = _per_molecule_model()
+    plain = PhiCalculator(model, dtype="float64", device="cpu")
+    compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
+    batch = _mixed_batch()
+    expected = one_by_one(plain, batch)
+    for max_atoms in (10_000, 20):  # one chunk with the cell (plain), then smaller ones
+        got = compiled.calculate_batch(batch, max_atoms=max_atoms)
+        for result, ref in zip(got, expected):
+            assert set(result) == set(ref)
+            for key, value in ref.items():
+                np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
+    assert compiled.batch_forward is not None and compiled.batch_forward.compiled
+    assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-
+    graphs = [atoms_to_graph(a, model.cutoff) for a in batch]
+    assert compile_blocker(model, collate(graphs[:-1])) is None
+    assert compile_blocker(model, collate(graphs)) == "a periodic structure"

@@ -55,6 +55,11 @@ class AtomGraph:
         molecules: optional [n_atoms] molecule index and ``molecule_charges`` [n_groups] their
             formal charges (e), given by a caller that needs fixed shapes (graph replay) to a
             model that equilibrates charges per molecule; ``None``: the model finds them.
+        coulomb_pairs: optional [2, n_pairs] every pair (i < j) of atoms within a structure,
+            all structures open, for a caller that compiles a batch
+            (:func:`~phicalc.nn.electrostatics.coulomb.intra_structure_pairs`): the direct
+            Coulomb sum then takes the whole batch at once instead of a loop over its
+            structures; ``None``: the loop.
     """
 
     positions: torch.Tensor
@@ -71,6 +76,7 @@ class AtomGraph:
     host_layout: tuple[tuple[int, tuple[bool, bool, bool]], ...] | None = None
     molecules: torch.Tensor | None = None
     molecule_charges: torch.Tensor | None = None
+    coulomb_pairs: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.multiplicity is None:

@@ -97,18 +97,36 @@ class CoulombOutput(NamedTuple):
     potentials: torch.Tensor
 
 
-def direct_potentials(charges: torch.Tensor, positions: torch.Tensor, sigma: float) -> torch.Tensor:
-    """V_i = k_e Σ_{j≠i} q_j erf(r_ij/(√2σ))/r_ij (V) over all pairs of one open structure.
+def direct_potentials(
+    charges: torch.Tensor,
+    positions: torch.Tensor,
+    sigma: float,
+    pairs: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """V_i = k_e Σ_{j≠i} q_j erf(r_ij/(√2σ))/r_ij (V) over all pairs of one open structure, or
+    over the given ``pairs`` [2, n_pairs] (i < j; :func:`intra_structure_pairs` of a batch).
 
     Args:
         charges: [n] e; positions: [n, 3] Å; sigma: Å.
     """
-    n = positions.shape[0]
-    i, j = torch.triu_indices(n, n, offset=1, device=positions.device)
+    if pairs is None:
+        n = positions.shape[0]
+        pairs = torch.triu_indices(n, n, offset=1, device=positions.device)
+    i, j = pairs
     r2, _ = safe_norm_sq(positions[j] - positions[i])
     kernel = damped_coulomb(r2, sigma)
     out = torch.zeros_like(charges).index_add(0, i, kernel * charges[j])
     return COULOMB_CONSTANT * out.index_add(0, j, kernel * charges[i])
+
+
+def intra_structure_pairs(counts: Sequence[int]) -> torch.Tensor:
+    """[2, n_pairs] int64: every pair (i < j) of atoms within a structure of a batch whose
+    structures hold ``counts`` atoms each, in order (atoms numbered structure after structure)."""
+    blocks, offset = [torch.zeros((2, 0), dtype=torch.int64)], 0
+    for n in counts:
+        blocks.append(torch.triu_indices(n, n, offset=1) + offset)
+        offset += n
+    return torch.cat(blocks, dim=1)
 
 
 def dsf_potentials(
@@ -179,6 +197,7 @@ class Coulomb(nn.Module):
         batch: torch.Tensor,
         n_graphs: int,
         layout: Sequence[tuple[int, Sequence[bool]]] | None = None,
+        pairs: torch.Tensor | None = None,
     ) -> CoulombOutput:
         """Energies and potentials of a flattened batch, each structure on its own.
 
@@ -192,11 +211,18 @@ class Coulomb(nn.Module):
             layout: per structure (atom count, periodic flags) known on the host
                 (:attr:`~phicalc.graph.batch.AtomGraph.host_layout`); ``None``: read from
                 ``batch`` and ``pbc`` (a device read on a GPU).
+            pairs: [2, n_pairs] every pair within a structure (:func:`intra_structure_pairs`),
+                for a batch whose every structure takes the direct sum: one sum over them
+                all, with no loop over the structures (compiled batches); ``None``: the loop.
 
         Returns:
             :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V).
         """
         cfg = self.config
+        if pairs is not None:
+            potentials = direct_potentials(charges, positions, cfg.sigma, pairs)
+            energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)
+            return CoulombOutput(energy=energy, potentials=potentials)
         potentials = torch.zeros_like(charges)
         if layout is None:
             counts = torch.bincount(batch, minlength=n_graphs).tolist()
