@@ -138,7 +138,10 @@ def _mixed_batch():
 def test_compiled_batches_equal_one_by_one_calls():
     """PhiCalculator(compile=True).calculate_batch: chunks of open structures go through one
     torch.compile with symbolic sizes (molecules and formal charges found on the host), and
-    equal plain one-by-one calls for every chunking; the periodic cell stays a plain call."""
+    equal plain one-by-one calls for every chunking; the periodic cell stays a plain call.
+    Chunks of other compositions reuse the one compiled graph (no per-structure loop guarded)."""
+    from torch._dynamo.utils import counters
+
     from phicalc.compiled import compile_blocker
     from phicalc.graph.batch import atoms_to_graph, collate
 
@@ -147,13 +150,17 @@ def test_compiled_batches_equal_one_by_one_calls():
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
     batch = _mixed_batch()
     expected = one_by_one(plain, batch)
-    for max_atoms in (10_000, 20):  # one chunk with the cell (plain), then smaller ones
+    graphs_before = counters["stats"]["unique_graphs"]
+    # one chunk with the cell (plain); then [H2O, ions] and [NH4+, C2H5OH] (compiled, other
+    # sizes, molecule counts and charges) and [C2H5OH- doublet, cell] (plain)
+    for max_atoms in (10_000, 20):
         got = compiled.calculate_batch(batch, max_atoms=max_atoms)
         for result, ref in zip(got, expected):
             assert set(result) == set(ref)
             for key, value in ref.items():
                 np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
     assert compiled.batch_forward is not None and compiled.batch_forward.compiled
+    assert counters["stats"]["unique_graphs"] - graphs_before == 1
     assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-
     graphs = [atoms_to_graph(a, model.cutoff) for a in batch]
     assert compile_blocker(model, collate(graphs[:-1])) is None
