@@ -136,6 +136,26 @@ def test_invariances_and_batch_independence():
         assert out.energy[1].item() == pytest.approx(energy_of(cfg, q, pos).item(), rel=1e-12)
 
 
+def test_one_sum_over_intra_structure_pairs_equals_the_loop():
+    """The batch-wide direct sum (compiled batches) over intra_structure_pairs gives each
+    structure its own energy and potentials, as the loop over structures does; no pair
+    crosses structures."""
+    from phicalc.nn.electrostatics.coulomb import intra_structure_pairs
+
+    clusters = [water_cluster(1, seed=5), water_cluster(2), water_cluster(1, seed=7)]
+    q = torch.cat([c[0] for c in clusters])
+    pos = torch.cat([c[1] for c in clusters])
+    counts = [len(c[0]) for c in clusters]
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor(counts))
+    pairs = intra_structure_pairs(counts)
+    assert pairs.shape[1] == sum(n * (n - 1) // 2 for n in counts)
+    assert bool((batch[pairs[0]] == batch[pairs[1]]).all()) and bool((pairs[0] < pairs[1]).all())
+    args = (q, pos, torch.zeros(3, 3, 3), torch.zeros(3, 3, dtype=torch.bool), batch, 3)
+    loop, summed = Coulomb(DIRECT)(*args), Coulomb(DIRECT)(*args, pairs=pairs)
+    torch.testing.assert_close(summed.energy, loop.energy, rtol=1e-12, atol=0)
+    torch.testing.assert_close(summed.potentials, loop.potentials, rtol=1e-12, atol=1e-12)
+
+
 def test_config_validation_and_mixed_pbc():
     with pytest.raises(ConfigError, match="ewlad"):
         CoulombConfig(method="ewlad")
