@@ -7,12 +7,17 @@ Two checks, printed as tables:
   a model without short-range repulsion between the ions keeps falling.
 * ``--trajectory FILE --frame K``: float64 velocity Verlet at 0.5 fs from frame ``K`` of an MD
   trajectory (positions and momenta), with the first model; the Na–Cl distance (minimum image),
-  temperature and total energy every ``--every`` steps. Total energy flat while the ions fall
-  together means the model's potential, not the integration, pulls them there.
+  temperature and total energy every ``--every`` steps, and the closest approach of the ions
+  over every step. Total energy flat while the ions fall together means the model's potential,
+  not the integration, pulls them there. ``--temperature T --seed S`` draws Maxwell–Boltzmann
+  momenta instead (for a frame without momenta, e.g. a held-out cluster of
+  ``scripts/nacl_cluster_scan.py``).
 
     python scripts/ion_contact.py --scan --model phi-painn-organic --model painn-organic
     python scripts/ion_contact.py --model phi-painn-organic \\
         --trajectory md_runs/nacl_water_v6_f32_nve/trajectory.traj --frame 340 --steps 600
+    python scripts/ion_contact.py --model phi-painn-organic --trajectory \\
+        data/nacl_cluster_scan.extxyz --frame 70 --temperature 300 --seed 0 --steps 2000
 """
 
 from __future__ import annotations
@@ -53,16 +58,33 @@ def scan(models: list[str]) -> None:
         print(f"{r:6.2f}{row}")
 
 
-def continue_run(model: str, trajectory: str, frame: int, steps: int, every: int) -> None:
-    """Float64 NVE from one frame of ``trajectory``: Na–Cl distance, T and total energy."""
+def continue_run(
+    model: str,
+    trajectory: str,
+    frame: int,
+    steps: int,
+    every: int,
+    temperature: float | None = None,
+    seed: int = 0,
+) -> None:
+    """Float64 NVE from one frame of ``trajectory``: Na–Cl distance, T and total energy; the
+    frame's momenta, or thermal ones at ``temperature`` K drawn with ``seed``."""
+    from phicalc.md.drivers import draw_thermal_momenta
+
     start = read(trajectory, index=frame)
     atoms = start.copy()
-    atoms.set_momenta(start.get_momenta())
+    if temperature is None:
+        atoms.set_momenta(start.get_momenta())
+    else:
+        draw_thermal_momenta(atoms, temperature, np.random.default_rng(seed))
     numbers = atoms.numbers
     na, cl = int(np.flatnonzero(numbers == 11)[0]), int(np.flatnonzero(numbers == 17)[0])
     atoms.calc = PhiCalculator(model, device="cpu", dtype="float64", neighbor_skin=0.5)
     dynamics = VelocityVerlet(atoms, 0.5 * units.fs)
-    print(f"{model}, float64 NVE at 0.5 fs from frame {frame} of {trajectory}")
+    closest = [atoms.get_distance(na, cl, mic=True)]
+    dynamics.attach(lambda: closest.append(atoms.get_distance(na, cl, mic=True)), interval=1)
+    drawn = "" if temperature is None else f", momenta drawn at {temperature:g} K (seed {seed})"
+    print(f"{model}, float64 NVE at 0.5 fs from frame {frame} of {trajectory}{drawn}")
     print(f"{'step':>6s}{'Na-Cl (Å)':>11s}{'T (K)':>8s}{'E_total (eV)':>15s}")
     for step in range(0, steps + 1, every):
         if step:
@@ -72,6 +94,7 @@ def continue_run(model: str, trajectory: str, frame: int, steps: int, every: int
             f"{step:6d}{distance:11.2f}{atoms.get_temperature():8.0f}"
             f"{atoms.get_total_energy():15.4f}"
         )
+    print(f"closest Na-Cl over {steps} steps: {min(closest):.2f} Å")
 
 
 def main() -> None:
@@ -82,13 +105,23 @@ def main() -> None:
     parser.add_argument("--frame", type=int, default=-1)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=60)
+    parser.add_argument("--temperature", type=float, help="draw momenta at this T (K)")
+    parser.add_argument("--seed", type=int, default=0, help="for --temperature")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = args.model or ["phi-painn-organic"]
     if args.scan:
         scan(models)
     if args.trajectory:
-        continue_run(models[0], args.trajectory, args.frame, args.steps, args.every)
+        continue_run(
+            models[0],
+            args.trajectory,
+            args.frame,
+            args.steps,
+            args.every,
+            args.temperature,
+            args.seed,
+        )
 
 
 if __name__ == "__main__":
