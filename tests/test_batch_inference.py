@@ -93,25 +93,11 @@ def test_close_atoms_named(calc):
 
 
 def _per_molecule_model():
-    """A small model that equilibrates charges per molecule (the default model's charge
-    handling: Φ, Coulomb, charge-state energy), float64, with Na and Cl."""
-    model = build_model(
-        "painn",
-        elements=["H", "C", "N", "O", "Na", "Cl"],
-        cutoff=3.5,
-        seed=5,
-        num_features=8,
-        num_blocks=2,
-        num_radial=4,
-        phi=True,
-        charge_spin=True,
-        charge_equilibration=True,
-        coulomb=True,
-        charge_input="equilibrated",
-        equilibration_scope="molecule",
-        charge_state_energy=True,
-    )
-    return model.double().eval()
+    """A small model with the default model's charge handling (Φ, Coulomb, charges equilibrated
+    per molecule, E_Q: the contract's "local" variant), float64, with Na and Cl."""
+    options = {**TINY_PAINN, **MODEL_VARIANTS["local"], "num_features": 8, "num_radial": 4}
+    options["elements"] = [*TINY_PAINN["elements"], "Na", "Cl"]
+    return build_model(**options).double().eval()
 
 
 def _mixed_batch():
