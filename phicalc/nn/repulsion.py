@@ -22,11 +22,10 @@ import torch
 from ase.data import covalent_radii
 from torch import nn
 
+from phicalc.nn.electrostatics.kernels import COULOMB_CONSTANT
 from phicalc.nn.radial import PolynomialEnvelope
 from phicalc.nn.scatter import scatter_sum
 
-#: e²/(4πε₀) in eV·Å.
-COULOMB_CONSTANT = 14.399645
 #: ZBL screening function: weights and decay rates of its four exponentials.
 ZBL_WEIGHTS = (0.18175, 0.50986, 0.28022, 0.02817)
 ZBL_RATES = (3.19980, 0.94229, 0.40290, 0.20162)
@@ -64,12 +63,11 @@ class NuclearRepulsion(nn.Module):
     ) -> torch.Tensor:
         i, j = edge_index
         r = lengths.to(torch.float64)
-        z_i, z_j = numbers[i].to(torch.float64), numbers[j].to(torch.float64)
+        number_i, number_j = numbers[i], numbers[j]
+        z_i, z_j = number_i.to(torch.float64), number_j.to(torch.float64)
         screening_length = ZBL_LENGTH / (z_i.pow(0.23) + z_j.pow(0.23))
-        switch = self.switch_factor * (
-            self.covalent_radii[numbers[i]] + self.covalent_radii[numbers[j]]
-        )
-        u = self.envelope(r / switch.to(torch.float64))
+        radii = self.covalent_radii  # float64
+        u = self.envelope(r / (self.switch_factor * (radii[number_i] + radii[number_j])))
         pair = COULOMB_CONSTANT * z_i * z_j / r * zbl_screening(r / screening_length) * u
         return scatter_sum(0.5 * pair, j, numbers.shape[0])
 

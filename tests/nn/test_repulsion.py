@@ -12,6 +12,7 @@ from ase.data import covalent_radii
 from phicalc import PhiCalculator, build_model
 from phicalc.nn.repulsion import COULOMB_CONSTANT, SWITCH_FACTOR, NuclearRepulsion, zbl_screening
 from phicalc.serialization import load_model, save_model
+from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
 
 PAIR = torch.tensor([[0, 1], [1, 0]])
 
@@ -48,21 +49,10 @@ def test_the_switch_is_smooth() -> None:
 
 
 def _model(pair_repulsion: bool):
-    model = build_model(
-        "painn",
-        phi=True,
-        elements=["H", "O", "Na", "Cl"],
-        cutoff=4.0,
-        charge_spin=True,
-        charge_equilibration=True,
-        coulomb=True,
-        pair_repulsion=pair_repulsion,
-        seed=0,
-        num_features=8,
-        num_blocks=2,
-        num_radial=4,
-    )
-    return model.double().eval()
+    """The contract's charged variant (Φ, Q/spin input, Qeq, Coulomb) with Na and Cl, float64."""
+    options = {**TINY_PAINN, **MODEL_VARIANTS["charged"], "num_features": 8, "num_radial": 4}
+    options["elements"] = ["H", "O", "Na", "Cl"]
+    return build_model(**options, pair_repulsion=pair_repulsion).double().eval()
 
 
 def _ions_and_water() -> Atoms:
