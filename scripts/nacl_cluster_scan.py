@@ -106,8 +106,7 @@ def label(waters: list[int], seeds: list[int], out: Path, fmax: float, steps: in
             for r in distances:
                 current = relaxed_at(current, r, calc, fmax, steps)
                 info = {"scan": scan, "r_nacl": r, "n_water": n_water, "molecule": scan}
-                current.info.update(charge=0.0)
-                records.append(label_structure(current, info=info, calc=None))
+                records.append(label_structure(current, info=info))  # a fresh SCF per label
     records.sort(key=lambda a: (a.info["scan"], a.info["r_nacl"]))
     write_structures(out, records)
     print(f"{out}: {len(records)} frames, {len(jobs)} scans")
