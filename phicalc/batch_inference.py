@@ -25,7 +25,7 @@ import torch
 from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from phicalc.compiled import CompiledForward, compile_blocker
+from phicalc.compiled import CompiledBackbone, CompiledForward, compile_blocker
 from phicalc.graph.batch import (
     AtomGraph,
     atoms_to_graph,
@@ -85,6 +85,7 @@ def predict(
     max_atoms: int | None = None,
     min_distance: float | None = 0.5,
     compiled: CompiledForward | None = None,
+    compiled_backbone: CompiledBackbone | None = None,
 ) -> list[dict[str, Any]]:
     """Energy, forces, stress and electrostatics of many structures, batched.
 
@@ -98,7 +99,8 @@ def predict(
         min_distance: smallest allowed interatomic distance in Å, as in ``PhiCalculator``.
         compiled: a compiled force pass of ``model`` (``dynamic=True``) for the chunks it can
             take (:func:`~phicalc.compiled.compile_blocker`: open structures); the others, and
-            every chunk without it, are plain calls.
+            every chunk without it, are plain calls,
+        compiled_backbone: through this compiled backbone of ``model`` where given.
 
     Returns:
         One dict per structure, in order (see the module docstring for keys and units); ``[]``
@@ -128,7 +130,13 @@ def predict(
         if compiled is not None and compile_blocker(model, graph) is None:
             out = compiled_pass(compiled, graph, lengths)
         else:
-            out = model(graph, compute_forces=True, compute_stress=any(periodic), training=False)
+            out = model(
+                graph,
+                compute_forces=True,
+                compute_stress=any(periodic),
+                training=False,
+                backbone_call=compiled_backbone,
+            )
         results.extend(split_results(model, outputs_to_host(out), graph, periodic))
     return results
 

@@ -1,21 +1,21 @@
-"""A Potential's force pass through ``torch.compile`` (CPU inductor), with a fallback.
+"""A Potential's force pass, or its backbone, through ``torch.compile`` (CPU inductor).
 
-:class:`CompiledForward` evaluates ``model(graph, compute_forces=True, training=False,
-validate=False)``: energy, forces and electrostatics of an open structure or a batch of them, the
-forces traced into the same compiled graph (``torch.autograd.grad``). Compiled code fuses the
-many small element-wise products of the message passing into a few loops over the edges, which
-on a CPU removes most of an eager pass's memory traffic and Python dispatch.
+Compiled code fuses the many small element-wise products of the message passing into a few
+loops over the edges, which on a CPU removes most of an eager pass's memory traffic and Python
+dispatch. Each compiled object is owned by its caller (a calculator), never by the model:
 
-Two uses, one object each, owned by their caller (a calculator), never by the model:
+* :class:`CompiledForward` evaluates ``model(graph, compute_forces=True, training=False,
+  validate=False)`` of open structures, the forces traced into the same graph
+  (``torch.autograd.grad``): ``dynamic=False`` for :class:`~phicalc.graph_replay.GraphReplay`'s
+  padded buffers of one structure (compiled again only for a new recording), ``dynamic=True``
+  for batches of any composition (:func:`phicalc.batch_inference.predict`: one compilation
+  serves every chunk). The caller has validated the graph.
+* :class:`CompiledBackbone` evaluates the backbone alone, with symbolic sizes, for everything
+  else (periodic cells: Ewald/PME and the stress stay plain around it).
 
-* ``dynamic=False``: static shapes, for :class:`~phicalc.graph_replay.GraphReplay`'s padded
-  buffers of one structure (compiled again only for a new recording);
-* ``dynamic=True``: symbolic atom, edge and structure counts, for batches of any composition
-  (:func:`phicalc.batch_inference.predict`): one compilation serves every chunk.
-
-The caller has validated the graph (``validate=False``). A compiler failure warns once and falls
-back to plain calls for good: a run must never stop because the compiler could not cope. Refused
-on CUDA, where compiled code gave wrong charges (``reports/device/compile_diagnostic*.txt``).
+A compiler failure warns once and falls back to plain calls for good: a run must never stop
+because the compiler could not cope. Refused on CUDA, where compiled code gave wrong charges
+(``reports/device/compile_diagnostic*.txt``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
+from phicalc.nn.backbones.base import BackboneOutput, Geometry
 from phicalc.potential import Potential
 
 #: Why compiling is refused on CUDA.
@@ -101,12 +103,10 @@ def compile_blocker(model: Potential, graph: AtomGraph) -> str | None:
     return None
 
 
-class CompiledForward:
-    """``model``'s energy, forces and electrostatics through ``torch.compile``.
-
-    Args:
-        model: a Potential in eval mode, on the CPU.
-        dynamic: symbolic shapes (batches of any size) rather than the first call's.
+class LazyCompiled:
+    """A call compiled by ``torch.compile`` at its first use, with a fallback: a compiler
+    failure warns once and turns compiling off for good (plain calls from then on), so a run
+    never stops because the compiler could not cope. Subclasses define :meth:`eager`.
 
     Attributes:
         enabled: False once a compiler failure has turned compiling off (calls are plain then).
@@ -131,14 +131,14 @@ class CompiledForward:
         object that made it."""
         return {**self.__dict__, "_compiled": None}
 
-    def eager(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+    def eager(self, *args: Any) -> Any:
         """The plain call this object compiles."""
-        return self.model(graph, compute_forces=True, training=False, validate=False)
+        raise NotImplementedError
 
-    def __call__(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
-        """Outputs of ``model(graph, compute_forces=True)`` for a validated graph."""
+    def __call__(self, *args: Any) -> Any:
+        """:meth:`eager`'s result, through the compiled function."""
         if not self.enabled:
-            return self.eager(graph)
+            return self.eager(*args)
         if self._compiled is None:
             # a C++ wrapper calls the kernels: no Python between them (about 1 ms per call)
             self._compiled = torch.compile(
@@ -146,7 +146,7 @@ class CompiledForward:
             )
         try:
             with trace_autograd(), cpu_codegen_workaround(self.model.device):
-                return self._compiled(graph)
+                return self._compiled(*args)
         except Exception as error:
             if not isinstance(error, compile_errors()):
                 raise
@@ -156,4 +156,53 @@ class CompiledForward:
                 stacklevel=2,
             )
             self.enabled, self._compiled = False, None
-            return self.eager(graph)
+            return self.eager(*args)
+
+
+class CompiledForward(LazyCompiled):
+    """``model``'s energy, forces and electrostatics through ``torch.compile``: one graph with
+    the forces traced in, for open structures (:func:`compile_blocker`).
+
+    Args:
+        model: a Potential in eval mode, on the CPU.
+        dynamic: symbolic shapes (batches of any size) rather than the first call's.
+    """
+
+    def eager(self, graph: AtomGraph) -> dict[str, torch.Tensor]:
+        """The plain call this object compiles: ``model(graph, compute_forces=True)`` of a
+        validated graph."""
+        return self.model(graph, compute_forces=True, training=False, validate=False)
+
+
+def backbone_compile_blocker(model: Potential) -> str | None:
+    """Why ``model``'s backbone cannot go through :class:`CompiledBackbone`; ``None`` when it
+    can."""
+    if model.config.backbone not in COMPILABLE_BACKBONES:
+        return f"the {model.config.backbone} backbone"
+    return None
+
+
+class CompiledBackbone(LazyCompiled):
+    """``model.backbone`` through ``torch.compile`` with symbolic atom and edge counts, for the
+    structures a whole compiled pass cannot take (periodic cells with Ewald/PME and the stress,
+    Coulomb by damped shifted force): ``model(graph, backbone_call=compiled_backbone)``.
+
+    The message passing, where nearly all of a large structure's time goes, runs as fused loops
+    over the edges, forward and backward (the forces and the stress pass through its compiled
+    backward); the rest of the pass stays plain. Inference only: a compiled backward cannot be
+    differentiated again, so :meth:`Potential.forward` refuses it with ``training=True``.
+
+    Args:
+        model: a Potential in eval mode, on the CPU, with a backbone of
+            :data:`COMPILABLE_BACKBONES`.
+    """
+
+    def __init__(self, model: Potential) -> None:
+        blocker = backbone_compile_blocker(model)
+        if blocker is not None:
+            raise ConfigError(f"cannot compile {blocker} (only {list(COMPILABLE_BACKBONES)})")
+        super().__init__(model, dynamic=True)
+
+    def eager(self, geometry: Geometry) -> BackboneOutput:
+        """The plain call this object compiles: ``model.backbone(geometry)``."""
+        return self.model.backbone(geometry)

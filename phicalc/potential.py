@@ -23,7 +23,7 @@ strain ε applied to positions and cell (Knuth et al. 2015; as nequip's ForceStr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -35,7 +35,7 @@ from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones import backbone_classes
-from phicalc.nn.backbones.base import Geometry
+from phicalc.nn.backbones.base import BackboneOutput, Geometry
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
@@ -334,6 +334,7 @@ class Potential(nn.Module):
         training: bool | None = None,
         partition_cache: PartitionCache | None = None,
         validate: bool = True,
+        backbone_call: Callable[[Geometry], BackboneOutput] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -348,6 +349,9 @@ class Potential(nn.Module):
             validate: check the elements and the charge state (reads device memory back to the
                 host); ``False`` for a caller that has checked the same structure already (CUDA
                 graph replay, :mod:`phicalc.graph_replay`).
+            backbone_call: the caller's compiled backbone
+                (:class:`~phicalc.compiled.CompiledBackbone`) in place of ``self.backbone``;
+                inference only (its backward cannot be differentiated again).
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -355,6 +359,11 @@ class Potential(nn.Module):
             (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
+        if backbone_call is not None and training:
+            raise ConfigError(
+                "a compiled backbone is for inference: its backward cannot be differentiated "
+                "again, which training's force loss needs (training=True)"
+            )
         if validate:
             self.check_charge_state(graph)
             species = self.species(graph.numbers)
@@ -385,7 +394,7 @@ class Potential(nn.Module):
             geometry = Geometry(
                 graph, species, positions_used, cell_used, vectors, lengths, partition_cache
             )
-            features = self.backbone(geometry)
+            features = (self.backbone if backbone_call is None else backbone_call)(geometry)
             readout_features, equilibrated = features.node_features, None
             if self.charge_through_equilibration:  # Q reaches the atoms only through q⁰
                 assert self.backbone.charge_spin is not None

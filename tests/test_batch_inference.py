@@ -102,7 +102,7 @@ def _per_molecule_model():
 
 def _mixed_batch():
     """Molecules of different sizes and charge states, a structure of several molecules with
-    lone ions (formal charges to find), and a periodic cell (which stays a plain call)."""
+    lone ions (formal charges to find), and a periodic cell."""
     ions = molecule("H2O") + molecule("NH3")
     ions.positions[3:] += [3.0, 0.0, 0.0]
     ions += molecule("CH4")
@@ -124,8 +124,9 @@ def _mixed_batch():
 def test_compiled_batches_equal_one_by_one_calls():
     """PhiCalculator(compile=True).calculate_batch: chunks of open structures go through one
     torch.compile with symbolic sizes (molecules and formal charges found on the host), and
-    equal plain one-by-one calls for every chunking; the periodic cell stays a plain call.
-    Chunks of other compositions reuse the one compiled graph (no per-structure loop guarded)."""
+    equal plain one-by-one calls for every chunking; chunks with the periodic cell go through the
+    compiled backbone. Chunks of other compositions reuse the one compiled graph of each (no
+    per-structure loop guarded)."""
     from torch._dynamo.utils import counters
 
     from phicalc.compiled import compile_blocker
@@ -137,8 +138,8 @@ def test_compiled_batches_equal_one_by_one_calls():
     batch = _mixed_batch()
     expected = one_by_one(plain, batch)
     graphs_before = counters["stats"]["unique_graphs"]
-    # one chunk with the cell (plain); then [H2O, ions] and [NH4+, C2H5OH] (compiled, other
-    # sizes, molecule counts and charges) and [C2H5OH- doublet, cell] (plain)
+    # one chunk with the cell (compiled backbone); then [H2O, ions] and [NH4+, C2H5OH] (compiled
+    # pass, other sizes, molecule counts and charges) and [C2H5OH- doublet, cell] (backbone)
     for max_atoms in (10_000, 20):
         got = compiled.calculate_batch(batch, max_atoms=max_atoms)
         for result, ref in zip(got, expected):
@@ -146,7 +147,8 @@ def test_compiled_batches_equal_one_by_one_calls():
             for key, value in ref.items():
                 np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
     assert compiled.batch_forward is not None and compiled.batch_forward.compiled
-    assert counters["stats"]["unique_graphs"] - graphs_before == 1
+    assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
+    assert counters["stats"]["unique_graphs"] - graphs_before == 2  # the pass, the backbone
     assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-
     graphs = [atoms_to_graph(a, model.cutoff) for a in batch]
     assert compile_blocker(model, collate(graphs[:-1])) is None

@@ -279,7 +279,7 @@ def test_md_compile_setting_reaches_the_calculator():
     assert make_calculator(model, device="cpu").graph_replay is None
 
 
-def test_md_compiles_long_cpu_runs_of_open_structures_unless_told():
+def test_md_compiles_long_cpu_runs_unless_told():
     from phicalc.md.config import AUTO_COMPILE_STEPS, MDConfig
     from phicalc.md.run import _compile_model
 
@@ -290,16 +290,11 @@ def test_md_compiles_long_cpu_runs_of_open_structures_unless_told():
     assert not MDConfig(steps=long, compile=False).compile_on("cpu")
     assert MDConfig(steps=short, compile=True).compile_on("cpu")
 
-    water = molecule("H2O")
-    box = water.copy()
-    box.set_cell([5.0, 5.0, 5.0])
-    box.set_pbc(True)
     model = _model()
-    assert _compile_model(MDConfig(steps=long), model, water, "cpu")
-    assert not _compile_model(MDConfig(steps=short), model, water, "cpu")
-    assert not _compile_model(MDConfig(steps=long), model, box, "cpu")  # replay: open only
-    assert _compile_model(MDConfig(steps=short, compile=True), model, box, "cpu")  # as told
-    assert not _compile_model(MDConfig(steps=long), EMT(), water, "cpu")  # the user's calculator
+    assert _compile_model(MDConfig(steps=long), model, "cpu")
+    assert not _compile_model(MDConfig(steps=short), model, "cpu")
+    assert _compile_model(MDConfig(steps=short, compile=True), model, "cpu")  # as told
+    assert not _compile_model(MDConfig(steps=long), EMT(), "cpu")  # the user's calculator
 
 
 def test_md_cli_compile_flag_is_auto_on_or_off():

@@ -80,9 +80,9 @@ def add_parser(subparsers: Any) -> None:
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="torch.compile the model on fixed shapes (open structures, PaiNN/SchNet models; "
-        "CPU only): about a minute to start, then 2-3x faster per step for a small molecule "
-        "(None: on for CPU runs of >= 20,000 steps of an open structure)",
+        help="torch.compile the model (PaiNN/SchNet models, CPU only: open structures on fixed "
+        "shapes, periodic cells through a compiled backbone): about a minute to start, then "
+        "2-3x faster per step (None: on for CPU runs of >= 20,000 steps)",
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"

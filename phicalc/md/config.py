@@ -62,10 +62,11 @@ class MDConfig:
             atom has moved more than half of it, filtered to the cutoff every step, so forces
             are a fresh list's up to summation order; ``None`` builds a fresh list every step.
             (default: 0.5) A continuation may change it.
-        compile: evaluate the model through ``torch.compile`` on fixed (padded) shapes, for open
-            structures with PaiNN/SchNet models on a CPU (:mod:`phicalc.graph_replay`; refused on
-            CUDA): about a minute to compile, then 2–3× faster per step for a small molecule;
-            same forces up to round-off. ``None`` (the default): compile on a CPU when the run
+        compile: evaluate the model through ``torch.compile``, PaiNN/SchNet models on a CPU
+            (refused on CUDA): open structures on fixed (padded) shapes
+            (:mod:`phicalc.graph_replay`), periodic cells through a compiled backbone
+            (:class:`~phicalc.compiled.CompiledBackbone`); about a minute to compile, then 2–3×
+            faster per step; same forces up to round-off. ``None`` (the default): compile on a CPU when the run
             has at least :data:`AUTO_COMPILE_STEPS` steps (see :meth:`compile_on`). A
             continuation may change it.
     """

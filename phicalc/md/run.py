@@ -171,7 +171,7 @@ def run(
     atoms = load_structure(structure)
     if config.charge is not None:
         atoms.info["charge"] = float(config.charge)
-    compile_model = _compile_model(config, model, atoms, device)
+    compile_model = _compile_model(config, model, device)
     calc = make_calculator(
         model,
         device=device,
@@ -246,22 +246,20 @@ def _remove_if_made(out: Path, created: bool) -> None:
         out.rmdir()
 
 
-def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -> bool:
+def _compile_model(config: MDConfig, model: object, device: str) -> bool:
     """Whether the run compiles its model (:meth:`MDConfig.compile_on`); an ASE calculator of
-    the user's is used as is, and ``compile=None`` leaves periodic structures alone (the
-    compiled replay serves open structures only)."""
+    the user's is used as is. Open structures go through the compiled replay, periodic cells
+    through a compiled backbone (:class:`~phicalc.compiled.CompiledBackbone`)."""
     if isinstance(model, BaseCalculator):
-        return False
-    if config.compile is None and bool(atoms.pbc.any()):
         return False
     from phicalc.device import resolve_device
 
     on = config.compile_on(resolve_device(device).type)
     if on and config.compile is None:
         logger.info(
-            "a run of %d steps on a CPU: the model is compiled with torch.compile where the "
-            "fixed-shape replay applies (PaiNN/SchNet models; about a minute, then 2-3x faster "
-            "steps; --no-compile skips it); summary.json says whether it was",
+            "a run of %d steps on a CPU: the model is compiled with torch.compile (PaiNN/SchNet "
+            "models; about a minute, then 2-3x faster steps; --no-compile skips it); "
+            "summary.json says whether it was",
             config.steps,
         )
     return on
@@ -269,8 +267,8 @@ def _compile_model(config: MDConfig, model: object, atoms: Atoms, device: str) -
 
 def _ran_compiled(calc: BaseCalculator) -> bool:
     """Whether ``calc`` evaluated the model through ``torch.compile``."""
-    replay = getattr(calc, "graph_replay", None)
-    return bool(replay is not None and replay.compiled)
+    compiled = getattr(calc, "graph_replay", None), getattr(calc, "compiled_backbone", None)
+    return any(part is not None and part.compiled for part in compiled)
 
 
 def _claim_directory(

@@ -325,14 +325,20 @@ def test_resume_from_another_start_structure_warns_and_continues_the_run(
     _assert_same_run(whole, out)  # still the run that started from `ethanol`
 
 
-def test_summary_says_whether_the_model_ran_compiled(ethanol, tiny_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("periodic", [False, True])
+def test_summary_says_whether_the_model_ran_compiled(
+    ethanol, water_box, tiny_model, tmp_path, monkeypatch, periodic
+):
+    """An open molecule goes through the compiled replay, a periodic box through the compiled
+    backbone: either way the summary says the model ran compiled."""
     import torch
 
-    plain = _run(ethanol, tiny_model, tmp_path / "plain", steps=2)
+    structure = water_box if periodic else ethanol
+    plain = _run(structure, tiny_model, tmp_path / "plain", steps=2)
     assert plain["compiled"] is False and plain["config"]["compile"] is None  # short: no compile
     monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)  # an instant "compiler"
     compiled = run(
-        ethanol,
+        structure,
         tiny_model,
         tmp_path / "compiled",
         config=MDConfig(steps=2, compile=True),
