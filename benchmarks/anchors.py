@@ -5,9 +5,10 @@ can), float32 for the neural models, in one run with the arms interleaved round-
 median process CPU time (``time.process_time``) per arm, at 42 (Ac-Ala3-NHMe), 192 and 1,536
 atoms (water boxes):
 
-* ``phi-painn-organic`` and ``painn-organic`` through :class:`phicalc.PhiCalculator`; at 42
-  atoms also ``phi-painn-organic compiled``, the calculator ``phicalc md`` makes for an open
-  molecule (``compile=True``, Verlet skin 0.5 Å; compiled before the timed calls);
+* ``phi-painn-organic`` and ``painn-organic`` through :class:`phicalc.PhiCalculator`, plain
+  and ``compiled``: the calculator ``phicalc md`` makes (``compile=True``, Verlet skin 0.5 Å;
+  the compiled replay for the open molecule, the compiled backbone for the boxes; compiled
+  before the timed calls);
 * MACE with MACE-OFF23-small's architecture and random weights (mace-torch ``ScaleShiftMACE``:
   hidden irreps 96x0e, max_L 0, spherical harmonics to l = 3, r_max 4.5 Å, 8 Bessel functions,
   polynomial cutoff p = 5, correlation order 3, 2 interactions, residual interaction blocks,
@@ -18,14 +19,16 @@ atoms (water boxes):
   atoms only unless ``--gfn2-max-atoms`` says more.
 
 Part 2, ``phi-painn-organic`` from 10³ atoms up (periodic water boxes; the 1,536-atom box tiled
-2³, 3³, 4³): ms per call, µs per atom and peak memory, each size in a fresh process, memory as
+2³, 3³, 4³), plain or with ``--compile`` the compiled backbone (compiled on a smaller box first,
+outside the timing and the memory peak): ms per call, µs per atom and peak memory, each size in a
+fresh process, memory as
 the peak resident set (VmHWM, reset just before the calls) over the RSS after loading the model
 and structure. A
 size is skipped when the previous one's per-atom time or memory, scaled linearly, predicts it
 would overrun ``--budget-s`` or ``--max-rss-gb``.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
-        [--anchor-sizes 42 192 1536] [--sizes N ...]   (--sizes with no N: part 1 only)
+        [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile]   (--sizes alone: part 1 only)
 
 Needs ``pip install phicalc[bench]`` (mace-torch) and tblite.
 """
@@ -45,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 SIZES = {42: None, 192: 64, 1536: 512}
+MODELS = ("phi-painn-organic", "painn-organic")  # the default model and its own baseline
 MACE_OFF_ELEMENTS = [1, 6, 7, 8, 9, 15, 16, 17, 35, 53]
 
 
@@ -133,17 +137,17 @@ def arms_for(n_atoms: int, gfn2_max: int) -> dict:
     from phicalc import PhiCalculator
 
     arms = {}
-    for name in ("phi-painn-organic", "painn-organic"):
+    for name in MODELS:
         atoms = structure(n_atoms)
         atoms.calc = PhiCalculator(name, device="cpu", dtype="float32")
         arms[name] = atoms
-    if n_atoms == 42:  # what `phicalc md` runs on an open molecule: compiled, Verlet list
+    for name in MODELS:  # what `phicalc md` runs: compiled, Verlet list
         atoms = structure(n_atoms)
         atoms.calc = PhiCalculator(
-            "phi-painn-organic", device="cpu", dtype="float32", compile=True, neighbor_skin=0.5
+            name, device="cpu", dtype="float32", compile=True, neighbor_skin=0.5
         )
         atoms.get_forces()  # compilation (about a minute) before the timed calls
-        arms["phi-painn-organic compiled"] = atoms
+        arms[f"{name} compiled"] = atoms
     arms["MACE-OFF23-small size"] = MaceCall(mace_off_small(), structure(n_atoms))
     if n_atoms <= gfn2_max:
         from tblite.ase import TBLite
@@ -185,16 +189,19 @@ def anchors(rounds: int, gfn2_max: int, sizes: list[int]) -> None:
         for name, value in ms.items():
             print(f"{n_atoms:6d} {name:28s}{value:10.1f}{1e3 * value / n_atoms:9.1f}")
         summary.append((n_atoms, ms))
-    print("\nratios (time of phicalc / time of the anchor; < 1: phicalc is faster)")
-    print(f"{'atoms':>6s} {'model':28s}{'/ MACE':>9s}{'/ GFN2':>9s}")
+    print("\nratios (time of phicalc / time of the anchor; < 1: phicalc is faster); / own")
+    print("baseline: phi-painn-organic over painn-organic on the same path (plain or compiled)")
+    print(f"{'atoms':>6s} {'model':28s}{'/ MACE':>9s}{'/ GFN2':>9s}{'/ own':>8s}")
     for n_atoms, ms in summary:
-        for name in ("phi-painn-organic", "phi-painn-organic compiled", "painn-organic"):
-            if name not in ms:
-                continue
-            mace = ms[name] / ms["MACE-OFF23-small size"]
-            gfn2 = ms.get("GFN2-xTB (tblite)")
-            gfn2_text = f"{ms[name] / gfn2:9.4f}" if gfn2 else f"{'—':>9s}"
-            print(f"{n_atoms:6d} {name:28s}{mace:9.2f}{gfn2_text}")
+        for path in ("", " compiled"):
+            for name in MODELS:
+                arm = name + path
+                mace = ms[arm] / ms["MACE-OFF23-small size"]
+                gfn2 = ms.get("GFN2-xTB (tblite)")
+                gfn2_text = f"{ms[arm] / gfn2:9.4f}" if gfn2 else f"{'—':>9s}"
+                own = ms[arm] / ms[MODELS[1] + path] if name == MODELS[0] else None
+                own_text = f"{own:8.2f}" if own is not None else f"{'':8s}"
+                print(f"{n_atoms:6d} {arm:28s}{mace:9.2f}{gfn2_text}{own_text}")
 
 
 def reset_peak_rss() -> int:
@@ -218,13 +225,19 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_size(n_atoms: int, queue) -> None:
-    """One fresh process: ms of one call after a warm-up (none above 5,000 atoms), peak RSS."""
+def measure_size(n_atoms: int, compiled: bool, queue) -> None:
+    """One fresh process: ms of one call after a warm-up (none above 5,000 atoms), peak RSS;
+    ``compiled``: through the compiled backbone, compiled on the 192-atom box beforehand."""
     torch.set_num_threads(1)
     from phicalc import PhiCalculator
 
+    calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32", compile=compiled)
+    if compiled:
+        small = structure(192)
+        small.calc = calc
+        small.get_forces()
     atoms = structure(n_atoms)
-    atoms.calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32")
+    atoms.calc = calc
     baseline = reset_peak_rss()
     if n_atoms <= 5000:
         atoms.get_forces()
@@ -239,8 +252,10 @@ def measure_size(n_atoms: int, queue) -> None:
     queue.put({"ms": 1e3 * seconds, "peak_mb": (peak - baseline) / 1024, "edges": edges})
 
 
-def scaling(sizes: list[int], budget_s: float, max_rss_gb: float) -> None:
-    print("\nPart 2: phi-painn-organic, float32, 1 thread, water boxes, one process per size")
+def scaling(sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool) -> None:
+    path = "compiled backbone" if compiled else "plain calls"
+    print(f"\nPart 2: phi-painn-organic, {path}, float32, 1 thread, water boxes, one process")
+    print("per size")
     print(
         f"{'atoms':>7s}{'edges':>10s}{'ms/call':>11s}{'µs/atom':>9s}{'peak MB':>9s}{'kB/atom':>9s}"
     )
@@ -258,7 +273,7 @@ def scaling(sizes: list[int], budget_s: float, max_rss_gb: float) -> None:
                 )
                 continue
         queue = context.Queue()
-        process = context.Process(target=measure_size, args=(n_atoms, queue))
+        process = context.Process(target=measure_size, args=(n_atoms, compiled, queue))
         start = time.perf_counter()
         process.start()
         result = queue.get()
@@ -281,6 +296,7 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=120.0, help="wall time for part 2")
     parser.add_argument("--max-rss-gb", type=float, default=8.0)
     parser.add_argument("--skip-anchors", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="part 2 through compile=True")
     parser.add_argument(
         "--anchor-sizes", type=int, nargs="*", default=list(SIZES), choices=list(SIZES)
     )
@@ -288,7 +304,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if not args.skip_anchors:
         anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes)
-    scaling(args.sizes, args.budget_s, args.max_rss_gb)
+    scaling(args.sizes, args.budget_s, args.max_rss_gb, args.compile)
 
 
 if __name__ == "__main__":

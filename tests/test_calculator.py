@@ -80,6 +80,53 @@ def test_cache_and_charge_invalidation(model) -> None:
     assert atoms.get_charges().sum() == pytest.approx(-1.0)
 
 
+def _moved(atoms: Atoms, change: str) -> Atoms:
+    """A copy of ``atoms`` with one kind of change (or none)."""
+    atoms = atoms.copy()
+    if change == "positions":
+        atoms.positions[2, 1] += 1e-9
+    elif change == "below tolerance":  # ASE's 1e-15: no change
+        atoms.positions[0, 0] += 1e-16
+    elif change == "numbers":
+        atoms.numbers[0] = 7
+    elif change == "cell":
+        atoms.cell[0, 0] += 0.1
+    elif change == "pbc":
+        atoms.pbc = [True, False, False]
+    elif change == "initial_charges":
+        atoms.set_initial_charges([0.1] + [0.0] * (len(atoms) - 1))
+    elif change == "momenta":  # not a system change for ASE
+        atoms.set_momenta(np.ones((len(atoms), 3)))
+    return atoms
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "none",
+        "positions",
+        "below tolerance",
+        "numbers",
+        "cell",
+        "pbc",
+        "initial_charges",
+        "momenta",
+    ],
+)
+def test_state_check_reports_what_ases_does(model, change) -> None:
+    """The calculator's fast exact comparison agrees with ASE's ``compare_atoms``."""
+    from ase.calculators.calculator import compare_atoms
+
+    atoms = molecule("CH3CH2OH")
+    atoms.set_cell([8.0, 8.0, 8.0])
+    calc = PhiCalculator(model, dtype="float64")
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    other = _moved(atoms, change)
+    assert sorted(calc.check_state(other)) == sorted(compare_atoms(calc.atoms, other))
+    assert bool(calc.check_state(other)) == (change not in ("none", "below tolerance", "momenta"))
+
+
 def test_spin_is_part_of_the_cache_key(model) -> None:
     atoms = molecule("CH3CH2OH")
     calc = PhiCalculator(model, dtype="float64", spin=2)
