@@ -20,12 +20,11 @@ atoms (water boxes):
 
 Part 2, ``phi-painn-organic`` from 10³ atoms up (periodic water boxes; the 1,536-atom box tiled
 2³, 3³, 4³), plain or with ``--compile`` the compiled backbone (compiled on a smaller box first,
-outside the timing and the memory peak): ms per call, µs per atom and peak memory, each size in a
-fresh process, memory as
-the peak resident set (VmHWM, reset just before the calls) over the RSS after loading the model
-and structure. A
-size is skipped when the previous one's per-atom time or memory, scaled linearly, predicts it
-would overrun ``--budget-s`` or ``--max-rss-gb``.
+outside the timing and the memory peak): ms of one call after a warm-up call, µs per atom and
+peak memory, each size in a fresh process, memory as the peak resident set (VmHWM, reset just
+before the two calls) over the RSS after loading the model and structure. A size is skipped when
+the previous one's per-atom time or memory, scaled linearly, predicts it would overrun
+``--budget-s`` or ``--max-rss-gb``.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
         [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile]   (--sizes alone: part 1 only)
@@ -226,8 +225,9 @@ def peak_rss_kb() -> int:
 
 
 def measure_size(n_atoms: int, compiled: bool, queue) -> None:
-    """One fresh process: ms of one call after a warm-up (none above 5,000 atoms), peak RSS;
-    ``compiled``: through the compiled backbone, compiled on the 192-atom box beforehand."""
+    """One fresh process: ms of one call after a warm-up call (the first touch of a large
+    structure's memory costs up to as much again), peak RSS of the two; ``compiled``:
+    through the compiled backbone, compiled on the 192-atom box beforehand."""
     torch.set_num_threads(1)
     from phicalc import PhiCalculator
 
@@ -239,9 +239,8 @@ def measure_size(n_atoms: int, compiled: bool, queue) -> None:
     atoms = structure(n_atoms)
     atoms.calc = calc
     baseline = reset_peak_rss()
-    if n_atoms <= 5000:
-        atoms.get_forces()
-        atoms.positions += 1e-3
+    atoms.get_forces()
+    atoms.positions += 1e-3
     start = time.process_time()
     atoms.get_forces()
     seconds = time.process_time() - start
@@ -263,7 +262,7 @@ def scaling(sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool
     spent, last = 0.0, None
     for n_atoms in sizes:
         if last is not None:
-            predicted_s = last["ms"] / 1e3 / last["atoms"] * n_atoms
+            predicted_s = 2 * last["ms"] / 1e3 / last["atoms"] * n_atoms  # warm-up + timed
             predicted_gb = last["peak_mb"] / 1024 / last["atoms"] * n_atoms
             if spent + predicted_s > budget_s or predicted_gb > max_rss_gb:
                 print(

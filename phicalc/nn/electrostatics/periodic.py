@@ -40,6 +40,11 @@ from phicalc.nn.electrostatics.kernels import COULOMB_CONSTANT, erf_over_r, safe
 
 PME_MIN_SMEARING = 1.2  # Å
 PME_INTERPOLATION_NODES = 6
+#: torch-pme's mesh_spacing over the smearing s (it lays ≥ 2 points per mesh_spacing, rounded up
+#: to a power of 2): 0.5 keeps forces within ~2e-5 of a converged sum for a 1,536-atom water box;
+#: 0.75 and 1.0 halve the mesh and are 4x faster there but 20x less accurate
+#: (``benchmarks/pme_mesh.py``).
+PME_MESH_PER_SMEARING = 0.5
 
 
 def accuracy_eta(accuracy: float) -> float:
@@ -68,7 +73,7 @@ def pme_parameters(sigma: float, accuracy: float) -> tuple[float, float, float]:
     """(smearing s Å, mesh_spacing Å, real-space cutoff Å) for the PME path."""
     eta = accuracy_eta(accuracy)
     s = max(sigma, PME_MIN_SMEARING)
-    return s, s / 2.0, math.sqrt(2.0) * s * eta
+    return s, s * PME_MESH_PER_SMEARING, math.sqrt(2.0) * s * eta
 
 
 def periodic_potentials(
