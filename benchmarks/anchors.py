@@ -27,7 +27,8 @@ the previous one's per-atom time or memory, scaled linearly, predicts it would o
 ``--budget-s`` or ``--max-rss-gb``.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
-        [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile]   (--sizes alone: part 1 only)
+        [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile] [--keep-freed-memory]
+        (--sizes alone: part 1 only)
 
 Needs ``pip install phicalc[bench]`` (mace-torch) and tblite.
 """
@@ -224,11 +225,16 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_size(n_atoms: int, compiled: bool, queue) -> None:
+def measure_size(n_atoms: int, compiled: bool, keep: bool, queue) -> None:
     """One fresh process: ms of one call after a warm-up call (the first touch of a large
     structure's memory costs up to as much again), peak RSS of the two; ``compiled``:
-    through the compiled backbone, compiled on the 192-atom box beforehand."""
+    through the compiled backbone, compiled on the 192-atom box beforehand; ``keep``:
+    :func:`phicalc.keep_freed_memory` first."""
     torch.set_num_threads(1)
+    if keep:
+        from phicalc import keep_freed_memory
+
+        keep_freed_memory()
     from phicalc import PhiCalculator
 
     calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32", compile=compiled)
@@ -251,7 +257,9 @@ def measure_size(n_atoms: int, compiled: bool, queue) -> None:
     queue.put({"ms": 1e3 * seconds, "peak_mb": (peak - baseline) / 1024, "edges": edges})
 
 
-def scaling(sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool) -> None:
+def scaling(
+    sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool, keep: bool
+) -> None:
     path = "compiled backbone" if compiled else "plain calls"
     print(f"\nPart 2: phi-painn-organic, {path}, float32, 1 thread, water boxes, one process")
     print("per size")
@@ -272,7 +280,7 @@ def scaling(sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool
                 )
                 continue
         queue = context.Queue()
-        process = context.Process(target=measure_size, args=(n_atoms, compiled, queue))
+        process = context.Process(target=measure_size, args=(n_atoms, compiled, keep, queue))
         start = time.perf_counter()
         process.start()
         result = queue.get()
@@ -297,13 +305,22 @@ def main() -> None:
     parser.add_argument("--skip-anchors", action="store_true")
     parser.add_argument("--compile", action="store_true", help="part 2 through compile=True")
     parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="phicalc.keep_freed_memory() first, as the phicalc command does (every arm gains)",
+    )
+    parser.add_argument(
         "--anchor-sizes", type=int, nargs="*", default=list(SIZES), choices=list(SIZES)
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.keep_freed_memory:
+        from phicalc import keep_freed_memory
+
+        print(f"keep_freed_memory: {keep_freed_memory()}")
     if not args.skip_anchors:
         anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes)
-    scaling(args.sizes, args.budget_s, args.max_rss_gb, args.compile)
+    scaling(args.sizes, args.budget_s, args.max_rss_gb, args.compile, args.keep_freed_memory)
 
 
 if __name__ == "__main__":

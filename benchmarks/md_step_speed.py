@@ -15,6 +15,7 @@ For one molecule (default Ac-Ala3-NHMe, 42 atoms) and the default model, on ``--
 
     python benchmarks/md_step_speed.py [--device cpu|cuda] [--molecule ac_ala3.xyz]
         [--steps 2000] [--plain-steps 500] [--box-waters N] [--json out.json]
+        [--keep-freed-memory]
 
 The molecule is anything ``phicalc md --structure`` takes (a file avoids RDKit where it is not
 installed).
@@ -140,7 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--box-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="CPU torch threads")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="phicalc.keep_freed_memory() first, as the phicalc command does",
+    )
     args = parser.parse_args(argv)
+    if args.keep_freed_memory:
+        from phicalc import keep_freed_memory
+
+        print(f"keep_freed_memory: {keep_freed_memory()}")
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to measure", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ _LAZY = {
     "load_model": "phicalc.serialization",
     "save_model": "phicalc.serialization",
     "list_models": "phicalc.serialization",
+    "keep_freed_memory": "phicalc.allocator",
 }
 
 __all__ = ["__version__", *_LAZY]

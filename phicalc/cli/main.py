@@ -2,7 +2,8 @@
 
 Each subcommand is a module ``phicalc.cli.<name>`` exposing ``add_parser(subparsers)`` and
 ``run(args) -> int``. Modules import heavy dependencies inside ``run`` so ``phicalc --help`` is fast.
-Exit codes: 0 success, 1 the work failed, 2 bad input (config, file, option).
+Exit codes: 0 success, 1 the work failed, 2 bad input (config, file, option). The command keeps
+freed memory in the process (:mod:`phicalc.allocator`; ``PHICALC_MALLOC=default`` to not).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from phicalc import __version__
+from phicalc.allocator import keep_freed_memory_unless_told
 from phicalc.errors import PhicalcError, SimulationError
 
 COMMANDS = ("label", "train", "eval", "md", "analyze", "models", "ipi")
@@ -60,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    keep_freed_memory_unless_told()  # large tensors stay mapped between calls (phicalc.allocator)
     try:
         return int(args.run(args) or 0)
     except SimulationError as error:  # the work ran and failed
