@@ -270,13 +270,11 @@ class Potential(nn.Module):
         ``phi_potentials``, ``coulomb_energy`` (eV), and with ``charge_state_energy`` its per-atom
         shares ``charge_state_energies`` [n_atoms] (eV, float64).
         """
-        float64 = torch.float64
+        float64, device = torch.float64, lengths.device
         n_graphs, batch = graph.n_graphs, graph.batch
         out: dict[str, torch.Tensor] = {
-            "electrostatic_energy": torch.zeros(n_graphs, dtype=float64, device=lengths.device),
-            "electrostatic_energies": torch.zeros(
-                graph.n_atoms, dtype=float64, device=lengths.device
-            ),
+            "electrostatic_energy": torch.zeros(n_graphs, dtype=float64, device=device),
+            "electrostatic_energies": torch.zeros(graph.n_atoms, dtype=float64, device=device),
         }
         if equilibrated is None and self.equilibration is not None:
             equilibrated = self._equilibrate(graph, features.node_features, lengths)
@@ -349,26 +347,21 @@ class Potential(nn.Module):
             validate: check the elements and the charge state (reads device memory back to the
                 host); ``False`` for a caller that has checked the same structure already (CUDA
                 graph replay, :mod:`phicalc.graph_replay`).
-            backbone_call: the caller's compiled backbone
-                (:class:`~phicalc.compiled.CompiledBackbone`) in place of ``self.backbone``;
-                inference only (its backward cannot be differentiated again).
+            backbone_call: the caller's compiled backbone in place of ``self.backbone``
+                (:class:`~phicalc.compiled.CompiledBackbone`); inference only.
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
-            [n_graphs], with ``charge_state_energy`` that part E_Q [n_graphs]; with a Φ-Module also ``charges`` [n_atoms] (e), ``potentials`` [n_atoms]
-            (V) and ``dipole`` [n_graphs, 3] (e·Å, about the centre of mass).
+            [n_graphs], with ``charge_state_energy`` that part E_Q [n_graphs]; with a Φ-Module
+            also ``charges`` [n_atoms] (e), ``potentials`` [n_atoms] (V) and ``dipole``
+            [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
-        if backbone_call is not None and training:
-            raise ConfigError(
-                "a compiled backbone is for inference: its backward cannot be differentiated "
-                "again, which training's force loss needs (training=True)"
-            )
+        if backbone_call is not None and training:  # a compiled backward is not differentiable
+            raise ConfigError("a compiled backbone is for inference only, not training=True")
         if validate:
             self.check_charge_state(graph)
-            species = self.species(graph.numbers)
-        else:
-            species = self.species_of_z[graph.numbers]
+        species = self.species(graph.numbers) if validate else self.species_of_z[graph.numbers]
         dtype = self.dtype
         positions = graph.positions.to(dtype)
         cell = graph.cell.to(dtype)

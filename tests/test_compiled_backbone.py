@@ -75,7 +75,7 @@ def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone):
 def test_a_compiled_backbone_is_for_inference_only():
     model = _model()
     graph = atoms_to_graph(_ions_in_water(2, 0), model.cutoff)
-    with pytest.raises(ConfigError, match="inference"):
+    with pytest.raises(ConfigError, match="inference only"):
         model(graph, training=True, backbone_call=CompiledBackbone(model))
 
 
