@@ -13,8 +13,12 @@ it makes (``neighbor_skin=0.5`` Å, ``compile=True``), velocity Verlet at 0.5 fs
 per step and the largest force difference at the end of the run (both trees follow the same
 trajectory, so 0 where the change is bit-identical).
 
+With ``--after-keeps-freed-memory`` the "after" workers call :func:`phicalc.keep_freed_memory`
+first (give the same tree twice to measure that alone).
+
     git archive <commit> | tar -x -C /tmp/base
     PYTHONPATH=$PWD python benchmarks/ab_compare.py /tmp/base . [--rounds 15] [--md]
+        [--after-keeps-freed-memory]
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ import numpy as np
 WORKER = r"""
 import sys, time, numpy as np, torch
 torch.set_num_threads(1)
+import os
+if os.environ.get("AB_KEEP_FREED_MEMORY"):
+    from phicalc import keep_freed_memory
+    keep_freed_memory()
 from phicalc import PhiCalculator
 from phicalc.data.structures import structure_from_string, water_box
 n, dtype = int(sys.argv[1]), sys.argv[2]
@@ -49,6 +57,14 @@ for line in sys.stdin:
 MD_WORKER = r"""
 import sys, time, numpy as np, torch
 torch.set_num_threads(1)
+import os
+if os.environ.get("AB_KEEP_FREED_MEMORY"):
+    from phicalc import keep_freed_memory
+    keep_freed_memory()
+import os
+if os.environ.get("AB_KEEP_FREED_MEMORY"):
+    from phicalc import keep_freed_memory
+    keep_freed_memory()
 from ase import units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
@@ -79,6 +95,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[42, 192, 1536])
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     parser.add_argument("--md", action="store_true", help="ms per compiled MD step, 42 atoms")
+    parser.add_argument(
+        "--after-keeps-freed-memory",
+        action="store_true",
+        help="the after workers call phicalc.keep_freed_memory() first (as the command does)",
+    )
     args = parser.parse_args()
     worker = MD_WORKER if args.md else WORKER
     if args.md:
@@ -95,6 +116,8 @@ def main() -> None:
             workers, times = {}, {name: [] for name in trees}
             for name, tree in trees.items():
                 env = {**os.environ, "PYTHONPATH": tree, "OMP_NUM_THREADS": "1"}
+                if name == "after" and args.after_keeps_freed_memory:
+                    env["AB_KEEP_FREED_MEMORY"] = "1"
                 out = f"/tmp/ab_{name}_{os.getpid()}.npy"
                 workers[name] = (
                     subprocess.Popen(
