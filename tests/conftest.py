@@ -1,4 +1,5 @@
-"""Fixtures shared by several test directories: one torch thread and a tiny PaiNN + Φ model."""
+"""Fixtures shared by several test directories: one torch thread, a tiny PaiNN + Φ model and a
+compiler that always fails."""
 
 from __future__ import annotations
 
@@ -36,3 +37,19 @@ def tiny_model_path(tiny_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_model(tiny_model, path)
     return path
+
+
+@pytest.fixture()
+def failing_compiler(monkeypatch):
+    """``torch.compile`` whose compiled functions fail as inductor's codegen does (for the
+    fallback to plain calls)."""
+    import torch
+    import torch._dynamo.exc
+
+    def failing_compile(fn, **options):
+        def run(*args):
+            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("codegen failed"), None)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", failing_compile)

@@ -95,16 +95,7 @@ def test_backbones_that_do_not_compile_are_refused_and_left_plain():
     assert np.isfinite(box.get_stress()).all()
 
 
-def test_a_backbone_compiler_failure_falls_back_to_plain_calls(monkeypatch):
-    import torch._dynamo.exc
-
-    def failing_compile(fn, **options):
-        def run(*args):
-            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("codegen failed"), None)
-
-        return run
-
-    monkeypatch.setattr(torch, "compile", failing_compile)
+def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler):
     model = _model()
     atoms = _ions_in_water(2, 0)
     atoms.calc = PhiCalculator(model, dtype="float64", device="cpu")

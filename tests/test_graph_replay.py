@@ -247,16 +247,7 @@ def test_compiled_replay_equals_plain_calls(per_molecule):
     assert replay.compiled  # went through the compiled function, not fallen back
 
 
-def test_a_compiler_failure_falls_back_to_plain_calls(monkeypatch):
-    import torch._dynamo.exc
-
-    def failing_compile(fn, **options):
-        def run(*args):
-            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("codegen failed"), None)
-
-        return run
-
-    monkeypatch.setattr(torch, "compile", failing_compile)
+def test_a_compiler_failure_falls_back_to_plain_calls(failing_compiler):
     model = _model()
     replay = GraphReplay(model, capture=False, compile=True)
     graph = atoms_to_graph(_rattled("H2O", 0), model.cutoff)
