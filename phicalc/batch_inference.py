@@ -99,8 +99,9 @@ def predict(
         min_distance: smallest allowed interatomic distance in Å, as in ``PhiCalculator``.
         compiled: a compiled force pass of ``model`` (``dynamic=True``) for the chunks it can
             take (:func:`~phicalc.compiled.compile_blocker`: open structures); the others, and
-            every chunk without it, are plain calls,
-        compiled_backbone: through this compiled backbone of ``model`` where given.
+            every chunk without it, are plain calls.
+        compiled_backbone: a compiled backbone of ``model`` for those plain calls
+            (:class:`~phicalc.compiled.CompiledBackbone`), or ``None``.
 
     Returns:
         One dict per structure, in order (see the module docstring for keys and units); ``[]``

@@ -101,8 +101,8 @@ class PhiCalculator(Calculator):
             42-atom molecule: for MD runs, not for a few calls), and :meth:`calculate_batch`'s
             chunks of open structures through a second compilation with symbolic sizes (one
             for every chunk; 1–2 minutes). Everything else (periodic cells: Ewald/PME, stress)
-            goes through a compiled backbone with symbolic sizes (half a minute; 2–3× faster
-            calls for a water box of 192–1,536 atoms). PaiNN and SchNet models; refused on CUDA
+            goes through a compiled backbone with symbolic sizes (half a minute; about 2× faster
+            calls for water boxes of 192–1,536 atoms). PaiNN and SchNet models; refused on CUDA
             (:class:`~phicalc.errors.ConfigError`), where it gave wrong charges.
 
     A given :class:`Potential` is never changed: if it is not already on ``device``/``dtype``

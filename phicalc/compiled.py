@@ -86,8 +86,9 @@ COMPILABLE_BACKBONES = ("painn", "schnet")
 
 def compile_blocker(model: Potential, graph: AtomGraph) -> str | None:
     """Why ``graph`` (one structure or a batch, with its host layout) cannot go through a
-    compiled pass of ``model``; ``None`` when it can. Open structures only: periodic cells take
-    Ewald/PME and the stress, which stay plain."""
+    compiled pass of ``model`` (:class:`CompiledForward`); ``None`` when it can. Open structures
+    only: periodic cells take Ewald/PME and the stress, which stay plain (around a
+    :class:`CompiledBackbone`)."""
     layout = graph.host_layout
     if layout is None:
         return "a graph made on the device (no host layout)"

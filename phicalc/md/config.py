@@ -66,9 +66,9 @@ class MDConfig:
             (refused on CUDA): open structures on fixed (padded) shapes
             (:mod:`phicalc.graph_replay`), periodic cells through a compiled backbone
             (:class:`~phicalc.compiled.CompiledBackbone`); about a minute to compile, then 2–3×
-            faster per step; same forces up to round-off. ``None`` (the default): compile on a CPU when the run
-            has at least :data:`AUTO_COMPILE_STEPS` steps (see :meth:`compile_on`). A
-            continuation may change it.
+            faster per step; same forces up to round-off. ``None`` (the default): compile on a
+            CPU when the run has at least :data:`AUTO_COMPILE_STEPS` steps (see
+            :meth:`compile_on`). A continuation may change it.
     """
 
     ensemble: str = "langevin"

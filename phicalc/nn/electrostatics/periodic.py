@@ -42,7 +42,7 @@ PME_MIN_SMEARING = 1.2  # Å
 PME_INTERPOLATION_NODES = 6
 #: torch-pme's mesh_spacing over the smearing s (it lays ≥ 2 points per mesh_spacing, rounded up
 #: to a power of 2): 0.5 keeps forces within ~2e-5 of a converged sum for a 1,536-atom water box;
-#: 0.75 and 1.0 halve the mesh and are 4x faster there but 20x less accurate
+#: 0.75 and 1.0 halve the mesh and are 2.7x faster there but 20x less accurate
 #: (``benchmarks/pme_mesh.py``).
 PME_MESH_PER_SMEARING = 0.5
 
