@@ -7,7 +7,8 @@ one torch thread) at a time, round-robin across trees, so load from other proces
 alike; the table gives the median process CPU ms per call of each tree, their ratio and the
 largest force difference between the trees (0 where the change is bit-identical).
 
-With ``--md`` each worker instead runs the MD of ``phicalc md`` on Ac-Ala3-NHMe: the calculator
+With ``--md`` each worker instead runs the MD of ``phicalc md`` on Ac-Ala3-NHMe (or, with
+``--sizes 192``, a periodic water box of 64 molecules: its compiled backbone): the calculator
 it makes (``neighbor_skin=0.5`` Å, ``compile=True``), velocity Verlet at 0.5 fs from the same
 300 K velocities, 10 steps per turn after an untimed warm-up (compilation); the table gives ms
 per step and the largest force difference at the end of the run (both trees follow the same
@@ -69,9 +70,9 @@ from ase import units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 from phicalc import PhiCalculator
-from phicalc.data.structures import structure_from_string
+from phicalc.data.structures import structure_from_string, water_box
 n, dtype = int(sys.argv[1]), sys.argv[2]
-atoms = structure_from_string("ac-ala3")
+atoms = structure_from_string("ac-ala3") if n == 42 else water_box(n // 3, seed=0)
 MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
 atoms.calc = PhiCalculator(
     "phi-painn-organic", device="cpu", dtype=dtype, neighbor_skin=0.5, compile=True
@@ -92,9 +93,9 @@ def main() -> None:
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[42, 192, 1536])
+    parser.add_argument("--sizes", type=int, nargs="*", help="default 42 192 1536; --md: 42")
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
-    parser.add_argument("--md", action="store_true", help="ms per compiled MD step, 42 atoms")
+    parser.add_argument("--md", action="store_true", help="ms per compiled MD step")
     parser.add_argument(
         "--after-keeps-freed-memory",
         action="store_true",
@@ -102,8 +103,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     worker = MD_WORKER if args.md else WORKER
-    if args.md:
-        args.sizes = [42]
+    if args.sizes is None:
+        args.sizes = [42] if args.md else [42, 192, 1536]
     trees = {"before": os.path.abspath(args.before), "after": os.path.abspath(args.after)}
     what = "compiled MD step (velocity Verlet)" if args.md else "force call"
     print(f"phi-painn-organic {what}, process CPU ms, median of {args.rounds} rounds")
