@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,7 +105,7 @@ def compile_blocker(model: Potential, graph: AtomGraph) -> str | None:
     return None
 
 
-class LazyCompiled:
+class LazyCompiled(ABC):
     """A call compiled by ``torch.compile`` at its first use, with a fallback: a compiler
     failure warns once and turns compiling off for good (plain calls from then on), so a run
     never stops because the compiler could not cope. Subclasses define :meth:`eager`.
@@ -132,9 +133,9 @@ class LazyCompiled:
         object that made it."""
         return {**self.__dict__, "_compiled": None}
 
+    @abstractmethod
     def eager(self, *args: Any) -> Any:
         """The plain call this object compiles."""
-        raise NotImplementedError
 
     def __call__(self, *args: Any) -> Any:
         """:meth:`eager`'s result, through the compiled function."""
