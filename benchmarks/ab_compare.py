@@ -15,11 +15,11 @@ per step and the largest force difference at the end of the run (both trees foll
 trajectory, so 0 where the change is bit-identical).
 
 With ``--after-keeps-freed-memory`` the "after" workers call :func:`phicalc.keep_freed_memory`
-first (give the same tree twice to measure that alone).
+first (give the same tree twice to measure that alone); with ``--keep-freed-memory`` both do.
 
     git archive <commit> | tar -x -C /tmp/base
     PYTHONPATH=$PWD python benchmarks/ab_compare.py /tmp/base . [--rounds 15] [--md]
-        [--after-keeps-freed-memory]
+        [--after-keeps-freed-memory | --keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -62,10 +62,6 @@ import os
 if os.environ.get("AB_KEEP_FREED_MEMORY"):
     from phicalc import keep_freed_memory
     keep_freed_memory()
-import os
-if os.environ.get("AB_KEEP_FREED_MEMORY"):
-    from phicalc import keep_freed_memory
-    keep_freed_memory()
 from ase import units
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
@@ -101,6 +97,11 @@ def main() -> None:
         action="store_true",
         help="the after workers call phicalc.keep_freed_memory() first (as the command does)",
     )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="both trees' workers call phicalc.keep_freed_memory() first",
+    )
     args = parser.parse_args()
     worker = MD_WORKER if args.md else WORKER
     if args.sizes is None:
@@ -117,7 +118,7 @@ def main() -> None:
             workers, times = {}, {name: [] for name in trees}
             for name, tree in trees.items():
                 env = {**os.environ, "PYTHONPATH": tree, "OMP_NUM_THREADS": "1"}
-                if name == "after" and args.after_keeps_freed_memory:
+                if args.keep_freed_memory or (name == "after" and args.after_keeps_freed_memory):
                     env["AB_KEEP_FREED_MEMORY"] = "1"
                 out = f"/tmp/ab_{name}_{os.getpid()}.npy"
                 workers[name] = (

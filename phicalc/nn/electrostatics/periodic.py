@@ -1,31 +1,28 @@
 """Damped Coulomb potentials of one 3D-periodic structure through torch-pme (Ewald or PME).
 
-The damped kernel erf(r/(√2σ))/r is split as
+The damped kernel of Gaussian charges, erf(r/(√2σ))/r, is the long-range part LR_s of
+torch-pme's range-separated 1/r (``CoulombPotential(smearing=s)``) with s = σ: its Fourier
+transform 4π exp(−k²σ²/2)/k² decays fast, so for σ ≥ :data:`MIN_SMEARING` the whole lattice sum
+is a reciprocal-space sum, with no neighbour list and no real-space term. For narrower charges
+the split is made at s = MIN_SMEARING > σ and the remainder
 
-    erf(r/(√2σ))/r = [1/r] − erfc(r/(√2σ))/r
-                   = LR_s(r) + [erfc(r/(√2s))/r − erfc(r/(√2σ))/r],
+    erf(r/(√2σ))/r − erf(r/(√2s))/r = [erf(r/(√2σ)) − erf(r/(√2s))]/r
 
-where LR_s(r) = erf(r/(√2s))/r is the reciprocal-space part of torch-pme's range-separated full
-1/r (``CoulombPotential(smearing=s)``) and the bracket is the real-space part of the full 1/r
-(torch-pme's SR term) minus the short-range correction erfc(r/(√2σ))/r.  The bracket equals
-[erf(r/(√2σ)) − erf(r/(√2s))]/r, which is evaluated here in that form over one neighbour list
-(cutoff r_c = √2·max(s, σ)·η, periodic self-images included): it is finite at r = 0, so two
-coincident atoms give no 1/r blow-up or cancellation.  torch-pme is called with an empty
-neighbour list and therefore returns exactly its reciprocal-space part (minus its Gaussian self
-term and, for a charged cell, its uniform-background term).
+is summed in real space over one neighbour list (cutoff √2·s·η, periodic self-images included);
+it is finite at r = 0, so coincident atoms give no 1/r blow-up.
 
-Parameter rule (no timing-based tuning, deterministic and cheap): with η = √(−ln ε) for the
-accuracy target ε, the real-space error ~ erfc(η) and the reciprocal-space error
-~ exp(−k_c² s²/2) = ε.
-  * Ewald: s = max(σ, (V²/N)^{1/6}/√(2π)) (the classic cost balance of real and reciprocal work),
-    k_c = √2·η/s, ``lr_wavelength`` as in :func:`ewald_parameters` so every |k| ≤ k_c is summed.
-  * PME: s = max(σ, 1.2 Å), ``mesh_spacing`` = s/2 (torch-pme then uses ≥ 2/mesh_spacing points
-    per Å, rounded up to a power of 2), 6 interpolation nodes.
+Reciprocal sums, with η = √(−ln ε) for the accuracy target ε:
+  * Ewald: structure factors over every k ≠ 0 with |k| ≤ k_c = √2·η/s, one of each ±k pair (the
+    two give equal terms); the k-vectors are 2π·n·cell⁻ᵀ for fixed integer n, so they follow the
+    cell and stresses are exact derivatives. Cost ∝ N·V.
+  * PME: torch-pme's Lagrange mesh interpolation and k-space filter (``MeshInterpolator``,
+    ``KSpaceFilter``, as in its ``PMECalculator``) on a mesh of spacing
+    h = :data:`PME_MESH_PER_SMEARING`·s, each axis rounded up to an FFT-friendly size (factors
+    2, 3, 5) rather than torch-pme's power of 2. Cost ∝ N + V log V.
 
-Charged cells: torch-pme's uniform neutralising background is applied (``background_correction``).
-The result is independent of the splitting s (the k = 0 term of the absolutely convergent bracket
-sum, 2π(s² − σ²)Q/V, cancels the s-dependence of the background term) and equals the Ewald sum of
-the Gaussian charges with the k = 0 term omitted, i.e. V_i contains −2πσ² k_e Q/V.
+Charged cells: torch-pme's uniform neutralising background is applied. The result is independent
+of the splitting s and equals the Ewald sum of the Gaussian charges with the k = 0 term omitted,
+i.e. V_i contains −2πσ² k_e Q/V.
 """
 
 from __future__ import annotations
@@ -33,47 +30,113 @@ from __future__ import annotations
 import math
 
 import torch
-from torchpme import CoulombPotential, EwaldCalculator, PMECalculator
+from torchpme import CoulombPotential
+from torchpme.lib import KSpaceFilter, MeshInterpolator
 
 from phicalc.graph.neighbors import build_neighbor_list, edge_vectors
 from phicalc.nn.electrostatics.kernels import COULOMB_CONSTANT, erf_over_r, safe_norm_sq
 
-PME_MIN_SMEARING = 1.2  # Å
-PME_INTERPOLATION_NODES = 6
-#: torch-pme's mesh_spacing over the smearing s (it lays ≥ 2 points per mesh_spacing, rounded up
-#: to a power of 2): 0.5 keeps forces within ~2e-5 of a converged sum for a 1,536-atom water box;
-#: 0.75 and 1.0 halve the mesh and are 2.7x faster there but 20x less accurate
-#: (``benchmarks/pme_mesh.py``).
+#: Smallest splitting width s (Å): charges at least this wide are summed in reciprocal space
+#: alone; narrower ones get a real-space remainder with cutoff √2·s·η.
+MIN_SMEARING = 1.0
+#: The Ewald k-sum is cut at the accuracy target over this: with ε itself its energy and virial
+#: errors were ~10x those of a real/reciprocal split at ε (``benchmarks/pme_mesh.py``).
+EWALD_TAIL_MARGIN = 10.0
+#: PME Lagrange interpolation nodes per axis (odd orders are the accurate ones).
+PME_INTERPOLATION_NODES = 7
+#: PME mesh spacing over the smearing s: 0.5 keeps energy, force and virial errors of a
+#: 1,536-atom water box at or below the earlier split's (``benchmarks/pme_mesh.py``).
 PME_MESH_PER_SMEARING = 0.5
 
 
 def accuracy_eta(accuracy: float) -> float:
-    """η = √(−ln ε): Gaussian tails exp(−η²) = ε set both cutoffs."""
+    """η = √(−ln ε): Gaussian tails exp(−η²) = ε set the cutoffs."""
     return math.sqrt(-math.log(accuracy))
 
 
-def ewald_parameters(
-    n_atoms: int, volume: float, lengths: list[float], sigma: float, accuracy: float
-) -> tuple[float, float, float]:
-    """(smearing s Å, lr_wavelength Å, real-space cutoff Å) for the Ewald path.
+def smearing_and_cutoff(sigma: float, accuracy: float) -> tuple[float, float]:
+    """(splitting width s Å, real-space cutoff Å; 0 when s = σ and there is no real space)."""
+    s = max(sigma, MIN_SMEARING)
+    return s, (math.sqrt(2.0) * s * accuracy_eta(accuracy) if s != sigma else 0.0)
 
-    torch-pme takes n_i = ceil(|a_i|/lr_wavelength) k-points along reciprocal axis i, i.e.
-    integer indices up to ⌊(n_i − 1)/2⌋; the wavelength is chosen so that this reaches
-    k_c|a_i|/(2π) on every axis, which covers the sphere |k| ≤ k_c = √2 η/s also in a
-    triclinic cell (the index of k along b_i is k·a_i/2π ≤ k_c|a_i|/2π).
+
+def ewald_kvectors(cell: torch.Tensor, k_cut: float) -> torch.Tensor:
+    """[n_k, 3] reciprocal vectors k = 2π n·cell⁻ᵀ (Å⁻¹), 0 < |k| ≤ k_cut, one of each ±k.
+
+    The integer set n is chosen on the detached cell; k itself is differentiable in ``cell``.
     """
-    eta = accuracy_eta(accuracy)
-    s = max(sigma, (volume**2 / max(n_atoms, 1)) ** (1.0 / 6.0) / math.sqrt(2.0 * math.pi))
-    k_cut = math.sqrt(2.0) * eta / s
-    wavelength = min(length / (k_cut * length / math.pi + 2.0) for length in lengths)
-    return s, wavelength, math.sqrt(2.0) * max(s, sigma) * eta
+    reciprocal = 2.0 * math.pi * torch.linalg.inv(cell).transpose(0, 1)  # rows b_i
+    lengths = torch.linalg.norm(cell.detach(), dim=1)
+    # the index of k along b_i is k·a_i/2π ≤ k_cut|a_i|/2π, also in a triclinic cell
+    n_max = [int(math.floor(k_cut * float(a) / (2.0 * math.pi))) for a in lengths]
+    axes = [torch.arange(-m, m + 1, device=cell.device) for m in n_max]
+    n = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+    first = torch.where(n[:, 0] != 0, n[:, 0], torch.where(n[:, 1] != 0, n[:, 1], n[:, 2]))
+    n = n[first > 0].to(cell.dtype)  # the half space: first non-zero index positive
+    inside = ((n @ reciprocal.detach()) ** 2).sum(-1) <= k_cut * k_cut
+    return n[inside] @ reciprocal
 
 
-def pme_parameters(sigma: float, accuracy: float) -> tuple[float, float, float]:
-    """(smearing s Å, mesh_spacing Å, real-space cutoff Å) for the PME path."""
-    eta = accuracy_eta(accuracy)
-    s = max(sigma, PME_MIN_SMEARING)
-    return s, s * PME_MESH_PER_SMEARING, math.sqrt(2.0) * s * eta
+def fft_friendly(n: int) -> int:
+    """Smallest integer ≥ n whose only prime factors are 2, 3 and 5."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def pme_mesh(cell: torch.Tensor, spacing: float) -> torch.Tensor:
+    """[3] mesh points per axis: at least 2|a_i|/h + 1 (torch-pme's rule), FFT-friendly."""
+    lengths = torch.linalg.norm(cell.detach(), dim=1).tolist()
+    return torch.tensor(
+        [fft_friendly(math.ceil(2.0 * a / spacing + 1.0)) for a in lengths], device=cell.device
+    )
+
+
+def _ewald_reciprocal(
+    charges: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, s: float, accuracy: float
+) -> torch.Tensor:
+    """Σ_j q_j LR_s(r_ij) over all images, minus the self term, with the background (Å⁻¹·e).
+
+    Structure factors over half the k-sphere: V_i = (2/V) Σ_k G(k) [cos(k·r_i) C(k) +
+    sin(k·r_i) S(k)] with C, S = Σ_j q_j cos, sin(k·r_j) and G = 4π exp(−k²s²/2)/k² (torch-pme's
+    ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff takes ε/:data:`EWALD_TAIL_MARGIN`: the
+    k-shell beyond it holds many terms.
+    """
+    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
+    k_cut = math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / s
+    kvectors = ewald_kvectors(cell, k_cut)
+    green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
+    phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    volume = torch.abs(torch.linalg.det(cell))
+    out = (2.0 / volume) * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
+    out = out - potential.self_contribution() * charges
+    return out - 2.0 * potential.background_correction() * charges.sum() / volume
+
+
+def _pme_reciprocal(
+    charges: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, s: float
+) -> torch.Tensor:
+    """The same potentials as :func:`_ewald_reciprocal`, on a PME mesh (Å⁻¹·e)."""
+    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
+    mesh = pme_mesh(cell, PME_MESH_PER_SMEARING * s)
+    interpolator = MeshInterpolator(
+        cell=cell, ns_mesh=mesh, interpolation_nodes=PME_INTERPOLATION_NODES, method="Lagrange"
+    )
+    kspace = KSpaceFilter(
+        cell=cell, ns_mesh=mesh, kernel=potential, fft_norm="backward", ifft_norm="forward"
+    )
+    interpolator.compute_weights(positions)
+    density = interpolator.points_to_mesh(particle_weights=charges[:, None])
+    volume = torch.abs(torch.linalg.det(cell))
+    out = interpolator.mesh_to_points(kspace.forward(density))[:, 0] / volume
+    out = out - potential.self_contribution() * charges
+    return out - 2.0 * potential.background_correction() * charges.sum() / volume
 
 
 def periodic_potentials(
@@ -100,36 +163,19 @@ def periodic_potentials(
     Returns:
         [n_atoms] potentials in V; differentiable w.r.t. charges, positions and cell.
     """
-    n_atoms = positions.shape[0]
-    dtype, device = positions.dtype, positions.device
+    s, cutoff = smearing_and_cutoff(sigma, accuracy)
     if method == "ewald":
-        volume = float(torch.abs(torch.linalg.det(cell.detach())))
-        lengths = torch.linalg.norm(cell.detach(), dim=1).tolist()
-        s, resolution, cutoff = ewald_parameters(n_atoms, volume, lengths, sigma, accuracy)
-        calculator = EwaldCalculator(
-            CoulombPotential(smearing=s), lr_wavelength=resolution, full_neighbor_list=True
-        )
+        potentials = _ewald_reciprocal(charges, positions, cell, s, accuracy)
     elif method == "pme":
-        s, resolution, cutoff = pme_parameters(sigma, accuracy)
-        calculator = PMECalculator(
-            CoulombPotential(smearing=s),
-            mesh_spacing=resolution,
-            interpolation_nodes=PME_INTERPOLATION_NODES,
-            full_neighbor_list=True,
-        )
+        potentials = _pme_reciprocal(charges, positions, cell, s)
     else:  # pragma: no cover - guarded by CoulombConfig
         raise ValueError(f"periodic method {method!r} is not one of ['ewald', 'pme']")
-    calculator = calculator.to(device=device, dtype=dtype)
-    no_pairs = torch.zeros((0, 2), dtype=torch.int64, device=device)
-    no_dist = torch.zeros((0,), dtype=dtype, device=device)
-    # torch-pme returns ½ Σ_j q_j v_LR(r_ij) per atom (its energy is Σ_i q_i·out_i).
-    reciprocal = 2.0 * calculator(charges[:, None], cell, positions, no_pairs, no_dist)[:, 0]
-    potentials = reciprocal
-    if s != sigma:
+    if cutoff > 0.0:
+        device = positions.device
         pbc = torch.ones(3, dtype=torch.bool, device=device)
         # each pair (and each atom-image pair) once, added to both ends
         edge_index, shifts = build_neighbor_list(positions, cell, pbc, cutoff, full_list=False)
-        batch = torch.zeros(n_atoms, dtype=torch.int64, device=device)
+        batch = torch.zeros(positions.shape[0], dtype=torch.int64, device=device)
         d = edge_vectors(positions, cell[None], edge_index, shifts, batch)
         r2, _ = safe_norm_sq(d)
         a_sigma, a_s = 1.0 / (math.sqrt(2.0) * sigma), 1.0 / (math.sqrt(2.0) * s)

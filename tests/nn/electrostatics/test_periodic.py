@@ -12,9 +12,11 @@ import torch
 from es_helpers import energy_of, rattled_nacl
 from scipy.special import erf
 
-from phicalc.nn.electrostatics import Coulomb, CoulombConfig
+from phicalc.data.structures import water_box
+from phicalc.nn.electrostatics import Coulomb, CoulombConfig, periodic
 
 K_E = ase.units.Hartree * ase.units.Bohr
+METHODS = ("ewald", "pme")
 
 
 def reference_energy(q: torch.Tensor, pos: torch.Tensor, cell: torch.Tensor, sigma: float) -> float:
@@ -116,14 +118,95 @@ def test_supercell_rotation_permutation_and_batch():
     assert out.energy[1].item() == pytest.approx(energy_of(cfg, q2, pos2, cell2).item(), rel=1e-12)
 
 
-def test_charged_cell_uses_background_independent_of_splitting():
+def test_charged_cell_uses_background_independent_of_splitting(monkeypatch):
     q, pos, cell = rattled_nacl(seed=6)
     q = q + 0.1  # net charge 0.8 e
-    # Ewald (s ≈ 1.6 Å here) and PME (s = 1.2 Å) split differently; with the background the
+    # σ = 1 Å: Ewald and PME sum everything in reciprocal space (s = σ); with the floor raised
+    # to 1.6 Å the sum is split (s = 1.6 Å, a real-space remainder). With the background the
     # result must not depend on the split.
-    ewald = energy_of(CoulombConfig(sigma=1.0, method="ewald", accuracy=1e-10), q, pos, cell)
-    pme = energy_of(CoulombConfig(sigma=1.0, method="pme", accuracy=1e-10), q, pos, cell)
-    assert torch.isfinite(ewald) and ewald.item() == pytest.approx(pme.item(), rel=1e-5)
+    cfg = {method: CoulombConfig(sigma=1.0, method=method, accuracy=1e-10) for method in METHODS}
+    unsplit = {method: energy_of(c, q, pos, cell) for method, c in cfg.items()}
+    monkeypatch.setattr(periodic, "MIN_SMEARING", 1.6)
+    split = {method: energy_of(c, q, pos, cell) for method, c in cfg.items()}
+    assert torch.isfinite(unsplit["ewald"])
+    assert split["ewald"].item() == pytest.approx(unsplit["ewald"].item(), rel=1e-9)
+    assert unsplit["pme"].item() == pytest.approx(unsplit["ewald"].item(), rel=1e-5)
+    assert split["pme"].item() == pytest.approx(unsplit["ewald"].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_default_accuracy_against_a_converged_sum(method):
+    """A 64-water box with water-like charges: energy, forces and virial at the default accuracy
+    against Ewald at ε = 1e-13 (the bounds are ~2x what the sums gave: the earlier real/reciprocal
+    split, 2026-11-30, gave 5e-5 / 1.7e-5 / 6.6e-4 for Ewald, 1e-4 / 3.1e-5 / 3.6e-4 for PME)."""
+    atoms = water_box(64, seed=0)
+    pos = torch.tensor(atoms.positions)
+    cell = torch.tensor(atoms.cell.array)
+    q = torch.tensor([-0.8 if z == 8 else 0.4 for z in atoms.numbers], dtype=torch.float64)
+
+    def energy_forces_virial(config):
+        p = pos.clone().requires_grad_(True)
+        eps = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+        e = energy_of(config, q, *_strained(cell, p, eps))
+        return (e.detach(), *torch.autograd.grad(e, (p, eps)))
+
+    e_ref, g_ref, v_ref = energy_forces_virial(CoulombConfig(method="ewald", accuracy=1e-13))
+    e, g, v = energy_forces_virial(CoulombConfig(method=method))
+    assert abs(e - e_ref).item() < 2e-4  # eV, of -112 eV
+    assert (g - g_ref).abs().max().item() < 1e-4  # eV/Å
+    assert (v - v_ref).abs().max().item() < 2e-3  # eV
+
+
+def test_charges_as_wide_as_the_floor_need_no_neighbour_list(monkeypatch):
+    q, pos, cell = rattled_nacl(seed=8)
+    wide = {m: energy_of(CoulombConfig(sigma=1.0, method=m), q, pos, cell) for m in METHODS}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a neighbour list was built")
+
+    monkeypatch.setattr(periodic, "build_neighbor_list", refuse)
+    for method in METHODS:
+        again = energy_of(CoulombConfig(sigma=1.0, method=method), q, pos, cell)
+        assert again.item() == wide[method].item()
+        with pytest.raises(AssertionError, match="neighbour list"):
+            energy_of(CoulombConfig(sigma=0.7, method=method), q, pos, cell)
+
+
+@pytest.mark.parametrize("triclinic", [False, True])
+def test_ewald_kvectors_are_one_of_each_pair_in_the_sphere(triclinic):
+    _, _, cell = rattled_nacl(triclinic=triclinic)
+    k_cut = 3.0
+    k = periodic.ewald_kvectors(cell, k_cut)
+    recip = 2 * math.pi * torch.linalg.inv(cell).T
+    n_max = 12
+    grid = torch.tensor(
+        list(itertools.product(range(-n_max, n_max + 1), repeat=3)), dtype=cell.dtype
+    )
+    full = grid @ recip
+    norms = full.norm(dim=1)
+    in_sphere = full[(norms > 0) & (norms <= k_cut)]
+    assert 2 * len(k) == len(in_sphere)
+    both = torch.cat([k, -k])
+    # the half set and its mirror together are the whole sphere, each vector once
+    d = torch.cdist(both, in_sphere)
+    assert (d.min(dim=1).values < 1e-6).all() and (d.min(dim=0).values < 1e-6).all()
+    assert torch.cdist(k, -k).min().item() > 1e-3
+
+
+def test_pme_mesh_is_fft_friendly_and_fine_enough():
+    assert [periodic.fft_friendly(n) for n in (1, 7, 97, 101, 128, 121)] == [
+        1,
+        8,
+        100,
+        108,
+        128,
+        125,
+    ]
+    _, _, cell = rattled_nacl(triclinic=True)
+    mesh = periodic.pme_mesh(cell, 0.5)
+    lengths = torch.linalg.norm(cell, dim=1)
+    assert (mesh >= 2 * lengths / 0.5 + 1).all()
+    assert (mesh < 1.1 * (2 * lengths / 0.5 + 1) + 1).all()
 
 
 def test_coincident_atoms_in_a_cell_are_finite():
