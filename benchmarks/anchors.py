@@ -129,7 +129,7 @@ class MaceCall:
         }
         out = self.model(data, compute_force=True, compute_stress=self.periodic)
         out["forces"].detach().numpy()
-        return float(out["energy"][0])
+        return float(out["energy"][0].detach())
 
 
 def arms_for(n_atoms: int, gfn2_max: int) -> dict:

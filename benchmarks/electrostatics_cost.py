@@ -24,7 +24,7 @@ with ``compile=True``, what ``PhiCalculator(compile=True)`` and ``phicalc md --c
 ``painn`` against ``+Φ+C``, compiled once each (about a minute) and then timed interleaved.
 
     python benchmarks/electrostatics_cost.py [--waters 14 64 512 4096] [--repeats 3]
-        [--compiled-waters 14 64]
+        [--compiled-waters 14 64] [--keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -125,8 +125,18 @@ def main() -> None:
     parser.add_argument("--waters", type=int, nargs="*", default=[14, 64, 512, 4096])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compiled-waters", type=int, nargs="*", default=[14, 64])
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="call phicalc.keep_freed_memory() first (what the phicalc command does)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.keep_freed_memory:
+        from phicalc import keep_freed_memory
+
+        keep_freed_memory()
+    print(f"keep_freed_memory: {args.keep_freed_memory}")
     models = {
         name: build_model("painn", elements=["H", "C", "N", "O"], seed=0, **arm, **BACKBONE).eval()
         for name, arm in ARMS.items()
