@@ -373,3 +373,35 @@ def test_molecule_scope_forces_match_finite_differences_with_charge_transfer() -
     forces = atoms.get_forces()
     numerical = calculate_numerical_forces(atoms, eps=1e-5)
     np.testing.assert_allclose(forces, numerical, atol=1e-6 * max(1.0, np.abs(forces).max()))
+
+
+def test_a_hydrogen_bond_to_a_halide_does_not_merge_molecules() -> None:
+    """Cl⁻ on the axis of a water's O–H, Cl···H from 1.60 to 1.86 Å (the bond threshold
+    1.3 (R_Cl + R_H) is 1.73 Å): the hydrogen keeps its one bond, to O, so Cl⁻ stays a molecule
+    of its own and the default model's energy is smooth through the threshold (with both bonds
+    counted it jumped there: an MD of Na⁺Cl⁻ in water gained 0.04 eV in one step). HCl alone and
+    the symmetric FHF⁻ (the hydrogen equally near both) stay one molecule."""
+    from phicalc.nn.electrostatics.fragments import covalent_molecules
+
+    def molecules(atoms: Atoms) -> list[int]:
+        graph = atoms_to_graph(atoms, CUTOFF, dtype=torch.float64)
+        lengths = torch.linalg.norm(
+            graph.positions[graph.edge_index[1]] - graph.positions[graph.edge_index[0]], dim=-1
+        )
+        return covalent_molecules(graph.numbers, graph.edge_index, lengths, graph.batch)[0].tolist()
+
+    calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float64")
+    distances = np.arange(1.60, 1.865, 0.01)
+    energies = []
+    for d in distances:
+        atoms = Atoms(
+            "OHHCl", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0], [0.96 + d, 0, 0]]
+        )
+        atoms.info["charge"] = -1
+        assert molecules(atoms) == [0, 0, 0, 1]
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+    curvature = np.abs(np.diff(energies, 2))
+    assert curvature.max() < 2e-3, curvature.round(4)  # eV per (0.01 Å)²
+    assert molecules(Atoms("HCl", positions=[[0, 0, 0], [1.27, 0, 0]])) == [0, 0]
+    assert molecules(Atoms("FHF", positions=[[0, 0, 0], [1.14, 0, 0], [2.28, 0, 0]])) == [0, 0, 0]

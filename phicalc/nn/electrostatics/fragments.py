@@ -7,8 +7,9 @@ energy per electron (reports/charge_state_energy_pilot.md). ``equilibration_scop
 instead
 
 1. splits the structure into *molecules*, the connected components of covalent bonds
-   (r_ij < :data:`BOND_FACTOR` · (R_i + R_j), covalent radii R; alkali metals bond to nothing),
-   a partition that changes only when bonds form or break;
+   (r_ij < :data:`BOND_FACTOR` · (R_i + R_j), covalent radii R; alkali metals bond to nothing;
+   a hydrogen bonds only to its nearest candidate relative to the radii, so Cl⁻···H–O at
+   1.7 Å stays two molecules), a partition that changes only when bonds form or break;
 2. gives each molecule an integer (formal) charge: a lone alkali or alkaline-earth atom its
    cation's (+1, +2), a lone halogen atom −1, any other molecule the nearest integer to its
    charge in the structure-wide equilibrium; then, while they do not sum to Q, the molecule
@@ -74,12 +75,21 @@ def bonded_pairs(
         lengths: [n_edges] pair distances in Å.
 
     A pair is bonded when r_ij < :data:`BOND_FACTOR` · (R_i + R_j) and neither atom is in
-    :data:`IONIC_NUMBERS`; pairs keep the edges' order.
+    :data:`IONIC_NUMBERS`, except that a hydrogen bonds to one partner: of its candidates only
+    those with the smallest r_ij/(R_i + R_j) (so a short hydrogen bond X–H···Y⁻ does not merge
+    two molecules; the partition changes where the proton is nearer Y than X relative to the
+    radii, i.e. where it has moved); pairs keep the edges' order.
     """
     z = numbers.detach().cpu().numpy()
     i, j = edge_index.detach().cpu().numpy()
     r = lengths.detach().cpu().double().numpy()
-    bonded = (r < BOND_FACTOR * (_RADII[z[i]] + _RADII[z[j]])) & ~(_IONIC[z[i]] | _IONIC[z[j]])
+    ratio = r / (_RADII[z[i]] + _RADII[z[j]])
+    bonded = (ratio < BOND_FACTOR) & ~(_IONIC[z[i]] | _IONIC[z[j]])
+    closest = np.full(z.shape[0], np.inf)
+    for end in (i, j):
+        hydrogen = bonded & (z[end] == 1)
+        np.minimum.at(closest, end[hydrogen], ratio[hydrogen])
+    bonded &= ((z[i] != 1) | (ratio <= closest[i])) & ((z[j] != 1) | (ratio <= closest[j]))
     return np.stack([i[bonded], j[bonded]])
 
 
