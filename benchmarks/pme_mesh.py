@@ -8,7 +8,11 @@ and everything is summed in reciprocal space), and is compared with a converged 
 error (the strain derivative, what the stress is made of). Cost: process CPU ms of energy,
 forces and virial in float32 (median of 5), one thread.
 
-    PYTHONPATH=$PWD python benchmarks/pme_mesh.py [--waters 64 512]
+A last table puts 16 waters (48 atoms, Ewald) in cubic boxes of growing edge: the default, whose
+splitting width grows with the mean spacing in a sparse cell (``SPARSE_SMEARING_PER_SPACING``),
+against everything in reciprocal space (that factor set to 0).
+
+    PYTHONPATH=$PWD python benchmarks/pme_mesh.py [--waters 64 512] [--sparse-edges 12 25 50]
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def energy_forces_virial(q, positions, cell, method: str, accuracy: float = 1e-5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waters", type=int, nargs="*", default=[64, 512])
+    parser.add_argument("--sparse-edges", type=float, nargs="*", default=[12.0, 25.0, 50.0])
     args = parser.parse_args()
     torch.set_num_threads(1)
     defaults = (
@@ -96,6 +101,42 @@ def main() -> None:
                 + "".join(f"{e:13.1e}" for e in errors)
                 + f"{1e3 * statistics.median(times):13.1f}"
             )
+    sparse_cells(args.sparse_edges)
+
+
+def sparse_cells(edges: list[float]) -> None:
+    """16 waters in cubic boxes of the given edges (Å): ms and energy, split against unsplit."""
+    if not edges:
+        return
+    cluster = water_box(16, seed=0)
+    print("\n16 waters (48 atoms, Ewald) in a cubic box; ms f32 (energy, forces, virial)")
+    print(
+        f"{'edge Å':>8s}{'V/N Å³':>9s}{'s Å':>6s}{'split ms':>10s}{'unsplit ms':>12s}{'|dE| eV':>10s}"
+    )
+    default = periodic.SPARSE_SMEARING_PER_SPACING
+    for edge in edges:
+        positions = torch.tensor(cluster.positions, dtype=torch.float64)
+        cell = edge * torch.eye(3, dtype=torch.float64)
+        q = torch.tensor([-0.8 if z == 8 else 0.4 for z in cluster.numbers], dtype=torch.float64)
+        volume = edge**3
+        s, _ = periodic.smearing_and_cutoff(SIGMA, 1e-5, volume, len(q))
+        results = {}
+        try:
+            for label, factor in (("split", default), ("unsplit", 0.0)):
+                periodic.SPARSE_SMEARING_PER_SPACING = factor
+                energy = energy_forces_virial(q, positions, cell, "ewald")[0]
+                times = []
+                for _ in range(3):
+                    start = time.process_time()
+                    energy_forces_virial(q.float(), positions.float(), cell.float(), "ewald")
+                    times.append(time.process_time() - start)
+                results[label] = (energy, 1e3 * statistics.median(times))
+        finally:
+            periodic.SPARSE_SMEARING_PER_SPACING = default
+        print(
+            f"{edge:8.1f}{volume / len(q):9.1f}{s:6.2f}{results['split'][1]:10.1f}"
+            f"{results['unsplit'][1]:12.1f}{abs(results['split'][0] - results['unsplit'][0]):10.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 The damped kernel of Gaussian charges, erf(r/(√2σ))/r, is the long-range part LR_s of
 torch-pme's range-separated 1/r (``CoulombPotential(smearing=s)``) with s = σ: its Fourier
 transform 4π exp(−k²σ²/2)/k² decays fast, so for σ ≥ :data:`MIN_SMEARING` the whole lattice sum
-is a reciprocal-space sum, with no neighbour list and no real-space term. For narrower charges
-the split is made at s = MIN_SMEARING > σ and the remainder
+is a reciprocal-space sum, with no neighbour list and no real-space term. For narrower charges,
+and in sparse cells (s ≥ :data:`SPARSE_SMEARING_PER_SPACING`·(V/N)^{1/3}, a molecule in a large
+box), the split is made at s > σ and the remainder
 
     erf(r/(√2σ))/r − erf(r/(√2s))/r = [erf(r/(√2σ)) − erf(r/(√2s))]/r
 
@@ -39,6 +40,10 @@ from phicalc.nn.electrostatics.kernels import COULOMB_CONSTANT, erf_over_r, safe
 #: Smallest splitting width s (Å): charges at least this wide are summed in reciprocal space
 #: alone; narrower ones get a real-space remainder with cutoff √2·s·η.
 MIN_SMEARING = 1.0
+#: In a sparse cell s grows with the mean spacing, s ≥ this × (V/N)^{1/3}, so the reciprocal
+#: work (∝ N·V/s³ for Ewald, V/s³ mesh points for PME) stays ∝ N²/∝ N instead of growing with
+#: empty volume; at 0.35 condensed phases (V/N ≤ 23 Å³: water 10, rock salt 22) keep s = σ = 1 Å.
+SPARSE_SMEARING_PER_SPACING = 0.35
 #: The Ewald k-sum is cut at the accuracy target over this: with ε itself its energy and virial
 #: errors were ~10x those of a real/reciprocal split at ε (``benchmarks/pme_mesh.py``).
 EWALD_TAIL_MARGIN = 10.0
@@ -54,9 +59,13 @@ def accuracy_eta(accuracy: float) -> float:
     return math.sqrt(-math.log(accuracy))
 
 
-def smearing_and_cutoff(sigma: float, accuracy: float) -> tuple[float, float]:
-    """(splitting width s Å, real-space cutoff Å; 0 when s = σ and there is no real space)."""
-    s = max(sigma, MIN_SMEARING)
+def smearing_and_cutoff(
+    sigma: float, accuracy: float, volume: float, n_atoms: int
+) -> tuple[float, float]:
+    """(splitting width s Å, real-space cutoff Å; 0 when s = σ and there is no real space)
+    for ``n_atoms`` atoms in a cell of ``volume`` Å³."""
+    spacing = (volume / max(n_atoms, 1)) ** (1.0 / 3.0)
+    s = max(sigma, MIN_SMEARING, SPARSE_SMEARING_PER_SPACING * spacing)
     return s, (math.sqrt(2.0) * s * accuracy_eta(accuracy) if s != sigma else 0.0)
 
 
@@ -163,7 +172,8 @@ def periodic_potentials(
     Returns:
         [n_atoms] potentials in V; differentiable w.r.t. charges, positions and cell.
     """
-    s, cutoff = smearing_and_cutoff(sigma, accuracy)
+    volume = float(torch.abs(torch.linalg.det(cell.detach())))
+    s, cutoff = smearing_and_cutoff(sigma, accuracy, volume, positions.shape[0])
     if method == "ewald":
         potentials = _ewald_reciprocal(charges, positions, cell, s, accuracy)
     elif method == "pme":
