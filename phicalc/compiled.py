@@ -95,8 +95,9 @@ def compile_blocker(model: Potential, graph: AtomGraph) -> str | None:
         return "a graph made on the device (no host layout)"
     if any(any(flags) for _, flags in layout):
         return "a periodic structure"
-    if model.config.backbone not in COMPILABLE_BACKBONES:
-        return f"the {model.config.backbone} backbone"
+    backbone = backbone_compile_blocker(model)
+    if backbone is not None:
+        return backbone
     if model.phi is not None and (model.config.phi or {}).get("method", "spectral") != "spectral":
         return "the eigenbasis Φ path (a dense eigensolver)"
     coulomb = model.coulomb

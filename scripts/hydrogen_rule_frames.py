@@ -4,7 +4,8 @@
 candidate (relative to the covalent radii). This counts, per extxyz file, the frames whose
 molecule labels differ from those of the plain threshold rule (every pair with
 r_ij < BOND_FACTOR · (R_i + R_j) bonded), i.e. the frames whose per-molecule charges the rule
-changes for a model with ``equilibration_scope="molecule"``.
+changes for a model with ``equilibration_scope="molecule"``
+(:func:`~phicalc.nn.electrostatics.fragments.candidate_bonds` is the threshold rule).
 
     python scripts/hydrogen_rule_frames.py data/charged_pilot_train.extxyz data/water_clusters.extxyz
 """
@@ -26,16 +27,12 @@ def labels_both_ways(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     """Molecule labels of one structure under the threshold rule and under the hydrogen rule."""
     graph = atoms_to_graph(atoms, cutoff, dtype=torch.float64)
     lengths = edge_lengths(graph)
-    z = graph.numbers.numpy()
+    candidates, _ = fragments.candidate_bonds(graph.numbers, graph.edge_index, lengths)
     i, j = graph.edge_index.numpy()
-    radii = fragments._RADII
-    ionic = fragments._IONIC
-    plain = (lengths.numpy() < fragments.BOND_FACTOR * (radii[z[i]] + radii[z[j]])) & ~(
-        ionic[z[i]] | ionic[z[j]]
-    )
-    threshold = fragments.molecules_of_bonds(np.stack([i[plain], j[plain]]), len(z))
+    n_atoms = graph.numbers.shape[0]
+    threshold = fragments.molecules_of_bonds(np.stack([i[candidates], j[candidates]]), n_atoms)
     ruled = fragments.molecules_of_bonds(
-        fragments.bonded_pairs(graph.numbers, graph.edge_index, lengths), len(z)
+        fragments.bonded_pairs(graph.numbers, graph.edge_index, lengths), n_atoms
     )
     return threshold, ruled
 

@@ -65,6 +65,18 @@ _MONATOMIC_TABLE = np.full(len(covalent_radii), np.nan)
 _MONATOMIC_TABLE[list(MONATOMIC_CHARGES)] = list(MONATOMIC_CHARGES.values())
 
 
+def candidate_bonds(
+    numbers: torch.Tensor, edge_index: torch.Tensor, lengths: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distance test alone, before :func:`bonded_pairs` keeps one bond per hydrogen:
+    (mask [n_edges] of r_ij < :data:`BOND_FACTOR` · (R_i + R_j) with neither atom in
+    :data:`IONIC_NUMBERS`, r_ij/(R_i + R_j) [n_edges]), NumPy."""
+    z = numbers.detach().cpu().numpy()
+    i, j = edge_index.detach().cpu().numpy()
+    ratio = lengths.detach().cpu().double().numpy() / (_RADII[z[i]] + _RADII[z[j]])
+    return (ratio < BOND_FACTOR) & ~(_IONIC[z[i]] | _IONIC[z[j]]), ratio
+
+
 def bonded_pairs(
     numbers: torch.Tensor, edge_index: torch.Tensor, lengths: torch.Tensor
 ) -> np.ndarray:
@@ -74,17 +86,14 @@ def bonded_pairs(
         numbers: [n_atoms] atomic numbers; edge_index: [2, n_edges] atom pairs (any image);
         lengths: [n_edges] pair distances in Å.
 
-    A pair is bonded when r_ij < :data:`BOND_FACTOR` · (R_i + R_j) and neither atom is in
-    :data:`IONIC_NUMBERS`, except that a hydrogen bonds to one partner: of its candidates only
-    those with the smallest r_ij/(R_i + R_j) (so a short hydrogen bond X–H···Y⁻ does not merge
-    two molecules; the partition changes where the proton is nearer Y than X relative to the
-    radii, i.e. where it has moved); pairs keep the edges' order.
+    The pairs of :func:`candidate_bonds`, except that a hydrogen bonds to one partner: of its
+    candidates only those with the smallest r_ij/(R_i + R_j) (so a short hydrogen bond
+    X–H···Y⁻ does not merge two molecules; the partition changes where the proton is nearer Y
+    than X relative to the radii, i.e. where it has moved); pairs keep the edges' order.
     """
+    bonded, ratio = candidate_bonds(numbers, edge_index, lengths)
     z = numbers.detach().cpu().numpy()
     i, j = edge_index.detach().cpu().numpy()
-    r = lengths.detach().cpu().double().numpy()
-    ratio = r / (_RADII[z[i]] + _RADII[z[j]])
-    bonded = (ratio < BOND_FACTOR) & ~(_IONIC[z[i]] | _IONIC[z[j]])
     closest = np.full(z.shape[0], np.inf)
     for end in (i, j):
         hydrogen = bonded & (z[end] == 1)

@@ -107,7 +107,12 @@ def pme_mesh(cell: torch.Tensor, spacing: float) -> torch.Tensor:
 
 
 def _ewald_reciprocal(
-    charges: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, s: float, accuracy: float
+    charges: torch.Tensor,
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    volume: torch.Tensor,
+    s: float,
+    accuracy: float,
 ) -> torch.Tensor:
     """Σ_j q_j LR_s(r_ij) over all images, minus the self term, with the background (Å⁻¹·e).
 
@@ -122,14 +127,17 @@ def _ewald_reciprocal(
     green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
     phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
     cos, sin = torch.cos(phase), torch.sin(phase)
-    volume = torch.abs(torch.linalg.det(cell))
     out = (2.0 / volume) * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
     out = out - potential.self_contribution() * charges
     return out - 2.0 * potential.background_correction() * charges.sum() / volume
 
 
 def _pme_reciprocal(
-    charges: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, s: float
+    charges: torch.Tensor,
+    positions: torch.Tensor,
+    cell: torch.Tensor,
+    volume: torch.Tensor,
+    s: float,
 ) -> torch.Tensor:
     """The same potentials as :func:`_ewald_reciprocal`, on a PME mesh (Å⁻¹·e)."""
     potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
@@ -142,7 +150,6 @@ def _pme_reciprocal(
     )
     interpolator.compute_weights(positions)
     density = interpolator.points_to_mesh(particle_weights=charges[:, None])
-    volume = torch.abs(torch.linalg.det(cell))
     out = interpolator.mesh_to_points(kspace.forward(density))[:, 0] / volume
     out = out - potential.self_contribution() * charges
     return out - 2.0 * potential.background_correction() * charges.sum() / volume
@@ -172,12 +179,12 @@ def periodic_potentials(
     Returns:
         [n_atoms] potentials in V; differentiable w.r.t. charges, positions and cell.
     """
-    volume = float(torch.abs(torch.linalg.det(cell.detach())))
-    s, cutoff = smearing_and_cutoff(sigma, accuracy, volume, positions.shape[0])
+    volume = torch.abs(torch.linalg.det(cell))  # Å³, differentiable in the cell
+    s, cutoff = smearing_and_cutoff(sigma, accuracy, float(volume.detach()), positions.shape[0])
     if method == "ewald":
-        potentials = _ewald_reciprocal(charges, positions, cell, s, accuracy)
+        potentials = _ewald_reciprocal(charges, positions, cell, volume, s, accuracy)
     elif method == "pme":
-        potentials = _pme_reciprocal(charges, positions, cell, s)
+        potentials = _pme_reciprocal(charges, positions, cell, volume, s)
     else:  # pragma: no cover - guarded by CoulombConfig
         raise ValueError(f"periodic method {method!r} is not one of ['ewald', 'pme']")
     if cutoff > 0.0:
