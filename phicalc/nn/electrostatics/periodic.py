@@ -106,42 +106,38 @@ def pme_mesh(cell: torch.Tensor, spacing: float) -> torch.Tensor:
     )
 
 
-def _ewald_reciprocal(
+def _ewald_sum(
     charges: torch.Tensor,
     positions: torch.Tensor,
     cell: torch.Tensor,
     volume: torch.Tensor,
-    s: float,
+    potential: CoulombPotential,
     accuracy: float,
 ) -> torch.Tensor:
-    """Σ_j q_j LR_s(r_ij) over all images, minus the self term, with the background (Å⁻¹·e).
-
-    Structure factors over half the k-sphere: V_i = (2/V) Σ_k G(k) [cos(k·r_i) C(k) +
+    """Σ_{j, n} q_j LR_s(r_ij) over all images with the j = i, n = 0 term included (Å⁻¹·e):
+    structure factors over half the k-sphere, V_i = (2/V) Σ_k G(k) [cos(k·r_i) C(k) +
     sin(k·r_i) S(k)] with C, S = Σ_j q_j cos, sin(k·r_j) and G = 4π exp(−k²s²/2)/k² (torch-pme's
     ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff takes ε/:data:`EWALD_TAIL_MARGIN`: the
     k-shell beyond it holds many terms.
     """
-    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
+    s = float(potential.smearing)
     k_cut = math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / s
     kvectors = ewald_kvectors(cell, k_cut)
     green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
     phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
     cos, sin = torch.cos(phase), torch.sin(phase)
-    out = (2.0 / volume) * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
-    out = out - potential.self_contribution() * charges
-    return out - 2.0 * potential.background_correction() * charges.sum() / volume
+    return (2.0 / volume) * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
 
 
-def _pme_reciprocal(
+def _pme_sum(
     charges: torch.Tensor,
     positions: torch.Tensor,
     cell: torch.Tensor,
     volume: torch.Tensor,
-    s: float,
+    potential: CoulombPotential,
 ) -> torch.Tensor:
-    """The same potentials as :func:`_ewald_reciprocal`, on a PME mesh (Å⁻¹·e)."""
-    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
-    mesh = pme_mesh(cell, PME_MESH_PER_SMEARING * s)
+    """The same sum as :func:`_ewald_sum`, on a PME mesh (Å⁻¹·e)."""
+    mesh = pme_mesh(cell, PME_MESH_PER_SMEARING * float(potential.smearing))
     interpolator = MeshInterpolator(
         cell=cell, ns_mesh=mesh, interpolation_nodes=PME_INTERPOLATION_NODES, method="Lagrange"
     )
@@ -150,9 +146,7 @@ def _pme_reciprocal(
     )
     interpolator.compute_weights(positions)
     density = interpolator.points_to_mesh(particle_weights=charges[:, None])
-    out = interpolator.mesh_to_points(kspace.forward(density))[:, 0] / volume
-    out = out - potential.self_contribution() * charges
-    return out - 2.0 * potential.background_correction() * charges.sum() / volume
+    return interpolator.mesh_to_points(kspace.forward(density))[:, 0] / volume
 
 
 def periodic_potentials(
@@ -181,12 +175,16 @@ def periodic_potentials(
     """
     volume = torch.abs(torch.linalg.det(cell))  # Å³, differentiable in the cell
     s, cutoff = smearing_and_cutoff(sigma, accuracy, float(volume.detach()), positions.shape[0])
+    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
     if method == "ewald":
-        potentials = _ewald_reciprocal(charges, positions, cell, volume, s, accuracy)
+        lattice = _ewald_sum(charges, positions, cell, volume, potential, accuracy)
     elif method == "pme":
-        potentials = _pme_reciprocal(charges, positions, cell, volume, s)
+        lattice = _pme_sum(charges, positions, cell, volume, potential)
     else:  # pragma: no cover - guarded by CoulombConfig
         raise ValueError(f"periodic method {method!r} is not one of ['ewald', 'pme']")
+    # minus each charge's own Gaussian (the n = 0 self term), with the neutralising background
+    potentials = lattice - potential.self_contribution() * charges
+    potentials = potentials - 2.0 * potential.background_correction() * charges.sum() / volume
     if cutoff > 0.0:
         device = positions.device
         pbc = torch.ones(3, dtype=torch.bool, device=device)
