@@ -25,7 +25,9 @@ single calls of a 12,288-atom box varied by up to 1.6x) after a warm-up call, µ
 peak memory, each size in a fresh process, memory as the peak resident set (VmHWM, reset just
 before the calls) over the RSS after loading the model and structure. A size is skipped when
 the previous one's per-atom time or memory, scaled linearly, predicts it would overrun
-``--budget-s`` or ``--max-rss-gb``.
+``--budget-s`` or ``--max-rss-gb``. ``--edge-chunk`` is the calculator's option: "auto"
+(default: messages summed in runs of receivers above 524,288 edges, about 10⁴ atoms), "none"
+or a number of edges per run for every size.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
         [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile] [--keep-freed-memory]
@@ -226,11 +228,14 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_size(n_atoms: int, compiled: bool, keep: bool, calls: int, queue) -> None:
+def measure_size(
+    n_atoms: int, compiled: bool, keep: bool, calls: int, edge_chunk: int | str | None, queue
+) -> None:
     """One fresh process: median ms of ``calls`` calls after a warm-up call (the first touch of
     a large structure's memory costs up to as much again), peak RSS of them all; ``compiled``:
-    through the compiled backbone, compiled on the 192-atom box beforehand; ``keep``:
-    :func:`phicalc.keep_freed_memory` first."""
+    through the compiled backbone (or the compiled runs of a chunked pass), compiled on the
+    192-atom box beforehand; ``keep``: :func:`phicalc.keep_freed_memory` first; ``edge_chunk``:
+    the calculator's option (messages summed in runs of receivers)."""
     torch.set_num_threads(1)
     if keep:
         from phicalc import keep_freed_memory
@@ -238,7 +243,13 @@ def measure_size(n_atoms: int, compiled: bool, keep: bool, calls: int, queue) ->
         keep_freed_memory()
     from phicalc import PhiCalculator
 
-    calc = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32", compile=compiled)
+    calc = PhiCalculator(
+        "phi-painn-organic",
+        device="cpu",
+        dtype="float32",
+        compile=compiled,
+        edge_chunk=edge_chunk,
+    )
     if compiled:
         small = structure(192)
         small.calc = calc
@@ -262,11 +273,17 @@ def measure_size(n_atoms: int, compiled: bool, keep: bool, calls: int, queue) ->
 
 
 def scaling(
-    sizes: list[int], budget_s: float, max_rss_gb: float, compiled: bool, keep: bool, calls: int
+    sizes: list[int],
+    budget_s: float,
+    max_rss_gb: float,
+    compiled: bool,
+    keep: bool,
+    calls: int,
+    edge_chunk: int | str | None = "auto",
 ) -> None:
-    path = "compiled backbone" if compiled else "plain calls"
-    print(f"\nPart 2: phi-painn-organic, {path}, float32, 1 thread, water boxes, one process")
-    print("per size")
+    path = "compile=True" if compiled else "plain calls"
+    print(f"\nPart 2: phi-painn-organic, {path}, edge_chunk={edge_chunk!r}, float32, 1 thread,")
+    print("water boxes, one process per size")
     print(
         f"{'atoms':>7s}{'edges':>10s}{'ms/call':>11s}{'µs/atom':>9s}{'peak MB':>9s}{'kB/atom':>9s}"
     )
@@ -284,7 +301,9 @@ def scaling(
                 )
                 continue
         queue = context.Queue()
-        process = context.Process(target=measure_size, args=(n_atoms, compiled, keep, calls, queue))
+        process = context.Process(
+            target=measure_size, args=(n_atoms, compiled, keep, calls, edge_chunk, queue)
+        )
         start = time.perf_counter()
         process.start()
         result = queue.get()
@@ -310,6 +329,11 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="part 2 through compile=True")
     parser.add_argument("--scaling-calls", type=int, default=3, help="timed calls per size")
     parser.add_argument(
+        "--edge-chunk",
+        default="auto",
+        help='part 2: PhiCalculator(edge_chunk=): "auto" (default), "none" or a number of edges',
+    )
+    parser.add_argument(
         "--keep-freed-memory",
         action="store_true",
         help="phicalc.keep_freed_memory() first, as the phicalc command does (every arm gains)",
@@ -332,7 +356,15 @@ def main() -> None:
         args.compile,
         args.keep_freed_memory,
         args.scaling_calls,
+        edge_chunk_option(args.edge_chunk),
     )
+
+
+def edge_chunk_option(text: str) -> int | str | None:
+    """``--edge-chunk`` as PhiCalculator takes it: "auto", None ("none") or an int."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    return int(text)
 
 
 if __name__ == "__main__":

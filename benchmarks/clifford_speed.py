@@ -42,7 +42,7 @@ DEFAULT_WATERS = (64, 216, 512, 1000)  # 192 … 3000 atoms
 
 
 def backbone_parameters(backbone: str, cutoff: float, **hp) -> int:
-    from phicalc.potential import build_model
+    from phicalc.build import build_model
 
     model = build_model(backbone, phi=False, elements=ELEMENTS, cutoff=cutoff, seed=0, **hp)
     return sum(p.numel() for p in model.backbone.parameters())
@@ -80,8 +80,8 @@ def _status_mib(field: str) -> float:
 def _prepare(backbone: str, hp: dict, system: str, cutoff: float):
     import torch
 
+    from phicalc.build import build_model
     from phicalc.graph.batch import atoms_to_graph
-    from phicalc.potential import build_model
 
     atoms = build_system(system)
     graph = atoms_to_graph(atoms, cutoff, dtype=torch.float32)
@@ -150,8 +150,8 @@ def nve_drift(
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
     from ase.md.verlet import VelocityVerlet
 
+    from phicalc.build import build_model
     from phicalc.calculator import PhiCalculator
-    from phicalc.potential import build_model
 
     torch.set_num_threads(1)
     model = build_model(backbone, phi=True, elements=ELEMENTS, cutoff=cutoff, seed=seed, **hp)

@@ -64,9 +64,9 @@ def run_case(backbone: str, n_atoms: int, features: int, cutoff: float, repeats:
     """Time one (backbone, size) case in this process; returns a dict of measurements."""
     import torch
 
+    from phicalc.build import build_model
     from phicalc.graph.batch import atoms_to_graph
     from phicalc.nn.backbones.erwin_tree import build_ball_tree
-    from phicalc.potential import build_model
 
     atoms = water_cluster(n_atoms)
     start = time.perf_counter()

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "PhiCalculator": "phicalc.calculator",
-    "build_model": "phicalc.potential",
+    "build_model": "phicalc.build",
     "Potential": "phicalc.potential",
     "load_model": "phicalc.serialization",
     "save_model": "phicalc.serialization",

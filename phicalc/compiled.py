@@ -12,6 +12,9 @@ dispatch. Each compiled object is owned by its caller (a calculator), never by t
   serves every chunk). The caller has validated the graph.
 * :class:`CompiledBackbone` evaluates the backbone alone, with symbolic sizes, for everything
   else (periodic cells: Ewald/PME and the stress stay plain around it).
+* :class:`CompiledReceiverSums` evaluates one run of a message block's sums, with symbolic
+  sizes, where the messages are summed in runs of receivers (:mod:`phicalc.nn.edge_chunks`:
+  large structures); the loop over runs and the rest of the pass stay plain.
 
 A compiler failure warns once and falls back to plain calls for good: a run must never stop
 because the compiler could not cope. Refused on CUDA, where compiled code gave wrong charges
@@ -209,3 +212,29 @@ class CompiledBackbone(LazyCompiled):
     def eager(self, geometry: Geometry) -> BackboneOutput:
         """The plain call this object compiles: ``model.backbone(geometry)``."""
         return self.model.backbone(geometry)
+
+
+class CompiledReceiverSums(LazyCompiled):
+    """A message block's ``receiver_sums`` over one run of receivers through ``torch.compile``
+    with symbolic sizes (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.sums`): the fused loops over
+    the edges of :class:`CompiledBackbone`, for a pass that sums messages in runs
+    (:mod:`phicalc.nn.edge_chunks`). One compilation serves every block of the model (their
+    weights are inputs) and every run and structure, forward and the recomputation in the
+    backward pass. Inference only, like edge chunking itself.
+
+    Args:
+        model: a Potential in eval mode, on the CPU, whose backbone has
+            ``supports_edge_chunks`` and is one of :data:`COMPILABLE_BACKBONES`.
+    """
+
+    def __init__(self, model: Potential) -> None:
+        blocker = backbone_compile_blocker(model)
+        if blocker is not None or not model.backbone.supports_edge_chunks:
+            raise ConfigError(
+                f"cannot compile the message sums of the {model.config.backbone} backbone"
+            )
+        super().__init__(model, dynamic=True)
+
+    def eager(self, module: torch.nn.Module, *args: Any) -> tuple[torch.Tensor, ...]:
+        """The plain call this object compiles: ``module.receiver_sums(*args)``."""
+        return module.receiver_sums(*args)

@@ -30,13 +30,14 @@ import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols
 from torch import nn
 
-from phicalc.config import check_choice, config_from_dict, optional_options
+from phicalc.config import check_choice, config_from_dict
 from phicalc.errors import ChargeStateError, ConfigError, UnknownElementError
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.backbones import backbone_classes
 from phicalc.nn.backbones.base import BackboneOutput, Geometry
 from phicalc.nn.backbones.partition import PartitionCache
+from phicalc.nn.edge_chunks import EdgeChunking
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
@@ -333,6 +334,7 @@ class Potential(nn.Module):
         partition_cache: PartitionCache | None = None,
         validate: bool = True,
         backbone_call: Callable[[Geometry], BackboneOutput] | None = None,
+        edge_chunking: EdgeChunking | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -349,6 +351,11 @@ class Potential(nn.Module):
                 graph replay, :mod:`phicalc.graph_replay`).
             backbone_call: the caller's compiled backbone in place of ``self.backbone``
                 (:class:`~phicalc.compiled.CompiledBackbone`); inference only.
+            edge_chunking: sum the backbone's messages over runs of receivers, each recomputed
+                in the backward pass (:mod:`~phicalc.nn.edge_chunks`): the memory of a large
+                structure's force call stays O(run) instead of O(n_edges), for the message
+                forward computed twice; inference only, for backbones with
+                ``supports_edge_chunks``. ``None``: all edges at once.
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -359,6 +366,8 @@ class Potential(nn.Module):
         training = self.training if training is None else training
         if backbone_call is not None and training:  # a compiled backward is not differentiable
             raise ConfigError("a compiled backbone is for inference only, not training=True")
+        if edge_chunking is not None:
+            edge_chunking.check(self.backbone, training)
         if validate:
             self.check_charge_state(graph)
         species = self.species(graph.numbers) if validate else self.species_of_z[graph.numbers]
@@ -385,7 +394,14 @@ class Potential(nn.Module):
             )
             lengths = torch.linalg.norm(vectors, dim=-1)
             geometry = Geometry(
-                graph, species, positions_used, cell_used, vectors, lengths, partition_cache
+                graph,
+                species,
+                positions_used,
+                cell_used,
+                vectors,
+                lengths,
+                partition_cache,
+                edge_chunking,
             )
             features = (self.backbone if backbone_call is None else backbone_call)(geometry)
             readout_features, equilibrated = features.node_features, None
@@ -434,67 +450,3 @@ class Potential(nn.Module):
 
 def _zeros_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad
-
-
-def build_model(
-    backbone: str = "painn",
-    phi: bool | dict[str, Any] = True,
-    elements: Sequence[str] = ("H", "C", "N", "O"),
-    cutoff: float = 5.0,
-    *,
-    readout_hidden: int = 32,
-    charge_spin: bool = False,
-    charge_equilibration: bool = False,
-    coulomb: bool | dict[str, Any] = False,
-    charge_input: str = "global",
-    charge_state_energy: bool = False,
-    equilibration_scope: str = "structure",
-    pair_repulsion: bool = False,
-    seed: int | None = None,
-    **hyperparameters: Any,
-) -> Potential:
-    """Build an untrained Potential.
-
-    Args:
-        backbone: "painn", "schnet", "erwin" or "clifford".
-        phi: True for the default Φ-Module, False for none, or a dict of :class:`PhiConfig`
-            options (e.g. ``{"method": "eigenbasis", "num_modes": 5}``).
-        elements: chemical symbols the model supports.
-        cutoff: radius in Å.
-        readout_hidden: hidden width of the energy readout.
-        charge_spin: total charge and spin multiplicity as inputs of the atom features.
-        charge_equilibration: equilibrated charges (learned χ, J; Σq = Q) as the charges' zero
-            mode instead of Q/n.
-        coulomb: True for the default Coulomb term on the charges, False for none, or a dict
-            of :class:`~phicalc.nn.electrostatics.CoulombConfig` options (e.g. ``{"sigma": 1.0}``).
-            Needs charges: a Φ-Module or ``charge_equilibration``.
-        charge_input, charge_state_energy, equilibration_scope, pair_repulsion: as in
-            :class:`PotentialConfig`.
-        seed for the initial weights (None: torch's current RNG).
-        **hyperparameters: options of the backbone's config (e.g. ``num_features=64``).
-
-    Example:
-        >>> model = build_model("painn", phi=True, elements=["H", "O"], cutoff=4.0, num_features=8)
-        >>> model.elements
-        ['H', 'O']
-    """
-    config = PotentialConfig(
-        backbone=backbone,
-        elements=tuple(elements),
-        cutoff=float(cutoff),
-        backbone_config=dict(hyperparameters),
-        phi=optional_options("phi", phi, "PhiConfig"),
-        readout_hidden=readout_hidden,
-        charge_spin=bool(charge_spin),
-        charge_equilibration=bool(charge_equilibration),
-        coulomb=optional_options("coulomb", coulomb, "CoulombConfig"),
-        charge_input=charge_input,
-        charge_state_energy=bool(charge_state_energy),
-        equilibration_scope=equilibration_scope,
-        pair_repulsion=bool(pair_repulsion),
-    )
-    if seed is None:
-        return Potential(config)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Potential(config)

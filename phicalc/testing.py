@@ -23,10 +23,11 @@ from ase.build import molecule
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from scipy.spatial.transform import Rotation
 
+from phicalc.build import build_model
 from phicalc.calculator import PhiCalculator
 from phicalc.errors import ChargeStateError
 from phicalc.graph.batch import atoms_to_graph, collate
-from phicalc.potential import Potential, build_model
+from phicalc.potential import Potential
 from phicalc.serialization import load_model, save_model
 
 ELEMENTS = ("H", "C", "N", "O")

@@ -11,9 +11,9 @@ from ase.build import molecule
 from ase.calculators.emt import EMT
 
 from phicalc import PhiCalculator
+from phicalc.build import build_model
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph_replay import GraphReplay, edge_capacity, pad_open_graph, replay_blocker
-from phicalc.potential import build_model
 
 
 def _model(backbone: str = "painn", **options) -> torch.nn.Module:

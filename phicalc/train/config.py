@@ -7,7 +7,7 @@ A training YAML file has four sections and a few top-level keys::
     dtype: float32          # float32 | float64 (weights and forces; energies are float64)
     device: auto            # auto | cpu | cuda | cuda:N (torchrun: one GPU per local rank)
     out: runs/oe62_painn    # output folder (checkpoint, best model, CSV log, learning curve)
-    model: {...}            # ModelSection: the arguments of phicalc.potential.build_model
+    model: {...}            # ModelSection: the arguments of phicalc.build.build_model
     data: {...}             # DataSection: files or a benchmark loader and its split
     loss: {...}             # LossSection: L1 / L2 / Huber, weights per target
     optim: {...}            # OptimSection: AdamW, batch size, schedule, EMA, clipping

@@ -1,5 +1,5 @@
 """The ``model`` section of a training config: the arguments of
-:func:`phicalc.potential.build_model` plus E0 and σ, validated without building weights."""
+:func:`phicalc.build.build_model` plus E0 and σ, validated without building weights."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class ModelSection:
             config_from_dict(CoulombConfig, self.coulomb)
 
     def build_kwargs(self, elements: tuple[str, ...]) -> dict[str, Any]:
-        """Arguments of :func:`phicalc.potential.build_model` for the given elements."""
+        """Arguments of :func:`phicalc.build.build_model` for the given elements."""
         return {
             "backbone": self.backbone,
             "phi": dict(self.phi) if isinstance(self.phi, dict) else self.phi,

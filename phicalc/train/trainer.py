@@ -36,11 +36,11 @@ from typing import Any
 import torch
 from ase import Atoms
 
+from phicalc.build import build_model
 from phicalc.data import plan_batches
 from phicalc.device import resolve_device
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
-from phicalc.potential import build_model
 from phicalc.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,

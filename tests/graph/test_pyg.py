@@ -14,9 +14,9 @@ pytest.importorskip("torch_geometric")
 
 from torch_geometric.data import Batch, Data  # noqa: E402
 
+from phicalc.build import build_model  # noqa: E402
 from phicalc.graph import atoms_list_to_graph, atoms_to_graph  # noqa: E402
 from phicalc.graph.pyg import from_pyg, to_pyg  # noqa: E402
-from phicalc.potential import build_model  # noqa: E402
 from phicalc.testing import TINY_PAINN, small_periodic_cell  # noqa: E402
 
 CUTOFF = 4.0

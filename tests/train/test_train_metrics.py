@@ -95,7 +95,7 @@ def test_pearson_r():
 
 
 def test_evaluate_reports_the_metrics_of_the_targets_present(labelled_molecules):
-    from phicalc.potential import build_model
+    from phicalc.build import build_model
 
     records = labelled_molecules(4, charges=False)
     graphs = [atoms_to_graph(a, 3.5, with_targets=True) for a in records]

@@ -150,7 +150,7 @@ SHIPPED = sorted((RECIPES / "shipped").glob("*.yaml"))
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_recipes_build_the_model_their_name_says(path):
     """The recipes of the shipped models are valid, and name their backbone and Φ truthfully."""
-    from phicalc.potential import build_model
+    from phicalc.build import build_model
 
     config = TrainConfig.from_yaml(path)
     backbone = path.stem.split("_")[-2] if path.stem.endswith("_phi") else path.stem.split("_")[-1]

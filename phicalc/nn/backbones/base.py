@@ -17,6 +17,7 @@ from torch import nn
 
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.backbones.partition import PartitionCache
+from phicalc.nn.edge_chunks import EdgeChunking
 from phicalc.nn.electrostatics.embedding import ChargeSpinEmbedding
 
 
@@ -33,6 +34,10 @@ class Geometry:
         edge_lengths: [n_edges] |edge_vectors|, Å.
         partition_cache: the caller's kept spatial partition (:mod:`~phicalc.nn.backbones.partition`)
             for backbones that partition space; ``None``: a fresh partition. Others ignore it.
+        edge_chunking: the caller's request to sum messages over runs of receivers, each
+            recomputed in the backward pass (:mod:`~phicalc.nn.edge_chunks`): inference memory
+            O(run) instead of O(n_edges), for backbones with ``supports_edge_chunks``; ``None``:
+            all edges at once.
     """
 
     graph: AtomGraph
@@ -42,6 +47,7 @@ class Geometry:
     edge_vectors: torch.Tensor
     edge_lengths: torch.Tensor
     partition_cache: PartitionCache | None = None
+    edge_chunking: EdgeChunking | None = None
 
 
 @dataclass
@@ -73,6 +79,8 @@ class Backbone(nn.Module, ABC):
     num_blocks: int
     #: the element embedding every backbone starts from (``nn.Embedding(num_elements, dim)``)
     embedding: nn.Embedding
+    #: whether the backbone honours ``Geometry.edge_chunking`` (message sums in runs of receivers)
+    supports_edge_chunks: bool = False
 
     @property
     def charge_spin(self) -> ChargeSpinEmbedding | None:

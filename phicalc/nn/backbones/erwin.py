@@ -319,6 +319,8 @@ class Erwin(Backbone):
     each local block followed by the final features, so ``num_blocks`` = local blocks + 1.
     """
 
+    supports_edge_chunks = True  # in its PaiNN encoder, where its edge tensors are
+
     def __init__(self, config: ErwinConfig, *, cutoff: float, num_elements: int) -> None:
         super().__init__()
         self.config = config

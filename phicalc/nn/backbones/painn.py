@@ -9,6 +9,7 @@ from torch import nn
 
 from phicalc.config import check_int_at_least
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
+from phicalc.nn.edge_chunks import ReceiverChunks, chunked_receiver_sums, receiver_chunks
 from phicalc.nn.radial import RadialEmbedding
 from phicalc.nn.scatter import scatter_sum
 
@@ -50,17 +51,47 @@ class PaiNNMessage(nn.Module):
         self.scalar_mlp = nn.Sequential(nn.Linear(f, f), nn.SiLU(), nn.Linear(f, 3 * f))
         self.filter = nn.Linear(num_radial, 3 * f)
 
-    def forward(self, s, v, radial, envelope, unit_vectors, edge_index):
-        i, j = edge_index
-        f = s.shape[-1]
-        x = self.scalar_mlp(s)[i] * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
+    def forward(
+        self,
+        s: torch.Tensor,
+        v: torch.Tensor | None,
+        radial: torch.Tensor,
+        envelope: torch.Tensor,
+        unit_vectors: torch.Tensor,
+        edge_index: torch.Tensor,
+        chunks: ReceiverChunks | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """New (s [n_atoms, F], v [n_atoms, 3, F]); with ``chunks`` the edge tensors are in
+        ``chunks.order`` and the sums run over receivers in chunks (:mod:`~phicalc.nn.edge_chunks`)."""
+        scalars = self.scalar_mlp(s)  # [n_atoms, 3F]
+        edges = (radial, envelope, unit_vectors)
+        if chunks is None:
+            i, j = edge_index
+            ds, dv = self.receiver_sums(scalars, v, *edges, i, j, s.shape[0])
+        else:
+            ds, dv = chunked_receiver_sums(self, (scalars, v), edges, chunks)
+        return s + ds, dv if v is None else v + dv
+
+    def receiver_sums(
+        self,
+        scalars: torch.Tensor,
+        v: torch.Tensor | None,
+        radial: torch.Tensor,
+        envelope: torch.Tensor,
+        unit_vectors: torch.Tensor,
+        senders: torch.Tensor,
+        receivers: torch.Tensor,
+        n_receivers: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_i φ_s W_s and Σ_i [v_i ∘ φ_vv W_vv + r̂_ij ∘ φ_vs W_vs] per receiver, from
+        φ = MLP(s) [n_atoms, 3F] and the edges given: [n_receivers, F], [n_receivers, 3, F]."""
+        f = scalars.shape[-1] // 3
+        x = scalars[senders] * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
         ds, dvv, dvs = torch.split(x, f, dim=-1)
-        n = s.shape[0]
-        directional = unit_vectors.unsqueeze(-1) * dvs.unsqueeze(1)  # [n_edges, 3, F]
-        if v is None:
-            return s + scatter_sum(ds, j, n), scatter_sum(directional, j, n)
-        dv = v[i] * dvv.unsqueeze(1) + directional  # [n_edges, 3, F]
-        return s + scatter_sum(ds, j, n), v + scatter_sum(dv, j, n)
+        dv = unit_vectors.unsqueeze(-1) * dvs.unsqueeze(1)  # [n_edges, 3, F]
+        if v is not None:
+            dv = v[senders] * dvv.unsqueeze(1) + dv
+        return scatter_sum(ds, receivers, n_receivers), scatter_sum(dv, receivers, n_receivers)
 
 
 class PaiNNUpdate(nn.Module):
@@ -95,6 +126,8 @@ class PaiNN(Backbone):
     outputs are invariant under O(3) (vectors flip with r̂ under reflections; scalars only see
     inner products).
     """
+
+    supports_edge_chunks = True
 
     def __init__(self, config: PaiNNConfig, *, cutoff: float, num_elements: int) -> None:
         super().__init__()
@@ -131,9 +164,13 @@ def painn_encode(
     envelope = module.radial.envelope(lengths)  # [n_edges]
     unit_vectors = geometry.edge_vectors / lengths.unsqueeze(-1)  # [n_edges, 3]
     edge_index = geometry.graph.edge_index
+    chunks = None
+    if geometry.edge_chunking is not None:
+        chunks = receiver_chunks(edge_index, s.shape[0], geometry.edge_chunking)
+        radial, envelope, unit_vectors = (t[chunks.order] for t in (radial, envelope, unit_vectors))
     blocks = []
     for message, update in zip(module.messages, module.updates):
-        s, v = message(s, v, radial, envelope, unit_vectors, edge_index)
+        s, v = message(s, v, radial, envelope, unit_vectors, edge_index, chunks)
         s, v = update(s, v)
         blocks.append(s)
     return s, v, blocks

@@ -9,6 +9,7 @@ from torch import nn
 
 from phicalc.config import check_int_at_least
 from phicalc.nn.backbones.base import Backbone, BackboneOutput, Geometry
+from phicalc.nn.edge_chunks import ReceiverChunks, chunked_receiver_sums, receiver_chunks
 from phicalc.nn.radial import RadialEmbedding, ShiftedSoftplus
 from phicalc.nn.scatter import scatter_sum
 
@@ -60,10 +61,30 @@ class CFConv(nn.Module):
         radial: torch.Tensor,
         envelope: torch.Tensor,
         edge_index: torch.Tensor,
+        chunks: ReceiverChunks | None = None,
     ) -> torch.Tensor:
-        i, j = edge_index
-        messages = self.lin_in(x)[i] * self.filter(radial) * envelope.unsqueeze(-1)
-        return self.lin_out(scatter_sum(messages, j, x.shape[0]))  # [n_atoms, num_features]
+        """The block's update [n_atoms, num_features]; with ``chunks`` the edge tensors are in
+        ``chunks.order`` and the sums run over receivers in chunks (:mod:`~phicalc.nn.edge_chunks`)."""
+        features = self.lin_in(x)  # [n_atoms, num_filters]
+        if chunks is None:
+            i, j = edge_index
+            (summed,) = self.receiver_sums(features, radial, envelope, i, j, x.shape[0])
+        else:
+            (summed,) = chunked_receiver_sums(self, (features,), (radial, envelope), chunks)
+        return self.lin_out(summed)  # [n_atoms, num_features]
+
+    def receiver_sums(
+        self,
+        features: torch.Tensor,
+        radial: torch.Tensor,
+        envelope: torch.Tensor,
+        senders: torch.Tensor,
+        receivers: torch.Tensor,
+        n_receivers: int,
+    ) -> tuple[torch.Tensor]:
+        """Σ_i u(h_i) ∘ W(r_ij) per receiver [n_receivers, num_filters] over the edges given."""
+        messages = features[senders] * self.filter(radial) * envelope.unsqueeze(-1)
+        return (scatter_sum(messages, receivers, n_receivers),)
 
 
 class SchNet(Backbone):
@@ -72,6 +93,8 @@ class SchNet(Backbone):
     h_j ← h_j + v(Σ_i u(h_i) ∘ W(r_ij)), with W built from an enveloped Bessel basis, so every
     block's output is a smooth function of the distances inside the cutoff.
     """
+
+    supports_edge_chunks = True
 
     def __init__(self, config: SchNetConfig, *, cutoff: float, num_elements: int) -> None:
         super().__init__()
@@ -90,8 +113,12 @@ class SchNet(Backbone):
         h = self.embed_atoms(geometry)  # [n_atoms, F]
         radial = self.radial(geometry.edge_lengths)  # [n_edges, num_radial]
         envelope = self.radial.envelope(geometry.edge_lengths)  # [n_edges]
+        edge_index, chunks = geometry.graph.edge_index, None
+        if geometry.edge_chunking is not None:
+            chunks = receiver_chunks(edge_index, h.shape[0], geometry.edge_chunking)
+            radial, envelope = radial[chunks.order], envelope[chunks.order]
         blocks = []
         for interaction in self.interactions:
-            h = h + interaction(h, radial, envelope, geometry.graph.edge_index)
+            h = h + interaction(h, radial, envelope, edge_index, chunks)
             blocks.append(h)
         return BackboneOutput(node_features=h, block_features=blocks)

@@ -15,6 +15,7 @@ import torch
 from ase import Atoms
 from ase.build import molecule
 
+from phicalc.build import build_model
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
@@ -29,7 +30,7 @@ from phicalc.nn.backbones.clifford import (
     MVLinear,
     invariant_features,
 )
-from phicalc.potential import Potential, build_model
+from phicalc.potential import Potential
 from phicalc.testing import MODEL_VARIANTS, PotentialContract
 
 HYPERPARAMETERS = {"num_channels": 8, "num_blocks": 2, "num_radial": 6}

@@ -11,6 +11,7 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.fd import calculate_numerical_forces
 
+from phicalc.build import build_model
 from phicalc.calculator import PhiCalculator
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph, collate
@@ -19,7 +20,7 @@ from phicalc.nn.backbones.base import Geometry
 from phicalc.nn.backbones.erwin import ErwinConfig
 from phicalc.nn.backbones.erwin_tree import build_ball_tree
 from phicalc.nn.backbones.partition import PartitionCache
-from phicalc.potential import Potential, build_model
+from phicalc.potential import Potential
 from phicalc.testing import ELEMENTS, PotentialContract, random_rotation, small_periodic_cell
 
 #: Small molecules fit in one ball: no partition, the trunk is dense enveloped attention.

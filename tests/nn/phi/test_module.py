@@ -8,6 +8,7 @@ import torch
 from ase import Atoms
 from ase.build import molecule
 
+from phicalc.build import build_model
 from phicalc.errors import ConfigError
 from phicalc.graph import atoms_list_to_graph, atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
@@ -19,7 +20,6 @@ from phicalc.nn.phi.laplacian import (
     dense_laplacian,
     laplacian_matvec,
 )
-from phicalc.potential import build_model
 from phicalc.testing import ammonium_and_water
 
 CUTOFF = 5.0
