@@ -141,6 +141,10 @@ class LazyCompiled(ABC):
     def eager(self, *args: Any) -> Any:
         """The plain call this object compiles."""
 
+    def tracing(self) -> contextlib.AbstractContextManager:
+        """Settings for tracing (compiling) :meth:`eager`; none by default."""
+        return contextlib.nullcontext()
+
     def __call__(self, *args: Any) -> Any:
         """:meth:`eager`'s result, through the compiled function."""
         if not self.enabled:
@@ -151,7 +155,7 @@ class LazyCompiled(ABC):
                 self.eager, dynamic=self.dynamic, options={"cpp_wrapper": True}
             )
         try:
-            with trace_autograd(), cpu_codegen_workaround(self.model.device):
+            with trace_autograd(), cpu_codegen_workaround(self.model.device), self.tracing():
                 return self._compiled(*args)
         except Exception as error:
             if not isinstance(error, compile_errors()):
@@ -218,9 +222,10 @@ class CompiledReceiverSums(LazyCompiled):
     """A message block's ``receiver_sums`` over one run of receivers through ``torch.compile``
     with symbolic sizes (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.sums`): the fused loops over
     the edges of :class:`CompiledBackbone`, for a pass that sums messages in runs
-    (:mod:`phicalc.nn.edge_chunks`). One compilation serves every block of the model (their
-    weights are inputs) and every run and structure, forward and the recomputation in the
-    backward pass. Inference only, like edge chunking itself.
+    (:mod:`phicalc.nn.edge_chunks`). The blocks' weights are inputs, so at most four graphs
+    (the first block, without vectors, or another; runs of more or fewer than 4,097 edges, where
+    inductor's CPU code changes how it accumulates) serve every block, run and structure,
+    forward and the recomputation in the backward pass. Inference only, like edge chunking.
 
     Args:
         model: a Potential in eval mode, on the CPU, whose backbone has
@@ -238,3 +243,11 @@ class CompiledReceiverSums(LazyCompiled):
     def eager(self, module: torch.nn.Module, *args: Any) -> tuple[torch.Tensor, ...]:
         """The plain call this object compiles: ``module.receiver_sums(*args)``."""
         return module.receiver_sums(*args)
+
+    def tracing(self) -> contextlib.AbstractContextManager:
+        """Without duck shaping: a structure whose atom count equals a feature width (64
+        waters: 192 atoms, 3F = 192) would otherwise tie the atom count to that width, and every
+        other size would compile again."""
+        import torch.fx.experimental._config
+
+        return torch.fx.experimental._config.patch(use_duck_shape=False)

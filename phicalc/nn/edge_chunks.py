@@ -152,11 +152,11 @@ def chunked_receiver_sums(
         strict=True,
     )
     for e0, e1, a0, a1 in bounds:
-        args = (
-            module,
+        args = (  # each run's edge tensors in their own storage: for a compiled ``sums``, the
+            module,  # first run's offset 0 would otherwise specialise a graph of its own
             *node_inputs,
-            *(t[e0:e1] for t in edge_inputs),
-            senders[e0:e1],
+            *(t[e0:e1].clone() for t in edge_inputs),
+            senders[e0:e1].clone(),
             receivers[e0:e1] - a0,
             a1 - a0,
         )

@@ -39,14 +39,16 @@ def _model(backbone: str) -> torch.nn.Module:
 
 
 def _waters(n_waters: int, seed: int, periodic: bool) -> Atoms:
-    """Rattled waters in a triclinic cell (periodic) or the same positions as a cluster."""
+    """Rattled waters in a triclinic cell (periodic) or the same positions as a cluster, at
+    random sites of a 3 × 3 × 3 grid (at most 27 waters, none overlapping)."""
     rng = np.random.default_rng(seed)
     cell = np.array([[6.5, 0.0, 0.0], [0.5, 6.8, 0.0], [0.3, -0.4, 7.0]])
+    sites = np.stack(np.meshgrid(*[np.arange(3) / 3] * 3, indexing="ij"), -1).reshape(-1, 3)
     atoms = Atoms(cell=cell, pbc=periodic)
-    for _ in range(n_waters):
+    for site in rng.permutation(sites)[:n_waters]:
         water = molecule("H2O")
         water.rotate(rng.uniform(0, 360), rng.normal(size=3))
-        water.translate(cell.T @ rng.uniform(0, 1, size=3))
+        water.translate(cell.T @ (site + rng.uniform(0, 0.05, size=3)))
         atoms += water
     atoms.rattle(0.05, seed=seed)
     return atoms
@@ -175,16 +177,18 @@ def test_the_calculator_chunks_large_structures_by_default_and_as_told(one_torch
         np.testing.assert_allclose(chunked, plain, rtol=0, atol=1e-11)
 
 
-def test_compiled_runs_give_the_plain_numbers_through_one_compilation(one_torch_thread):
-    """With ``compile=True`` each run goes through one compiled function, for every block and
-    structure: the numbers of a plain unchunked call."""
+def test_compiled_runs_give_the_plain_numbers_and_compile_once(one_torch_thread):
+    """With ``compile=True`` each run goes through one compiled function for every block and
+    structure: the numbers of a plain unchunked call, and no compiling after the first structure
+    (whose atom count, 24, equals the blocks' width 3F: sizes must not be tied to it)."""
     from torch._dynamo.utils import counters
 
     model = _model("painn")
+    assert 3 * model.backbone.feature_dim == 24
     plain = PhiCalculator(model, dtype="float64", edge_chunk=None)
-    compiled = PhiCalculator(model, dtype="float64", edge_chunk=40, compile=True)
-    frames_before = counters["stats"]["calls_captured"]
-    for seed, n_waters in ((4, 5), (5, 6)):
+    compiled = PhiCalculator(model, dtype="float64", edge_chunk=150, compile=True)
+    graphs = []
+    for seed, n_waters in ((4, 8), (5, 6), (6, 11)):
         atoms = _waters(n_waters, seed, periodic=True)
         expected = None
         for calc in (plain, compiled):
@@ -194,9 +198,10 @@ def test_compiled_runs_give_the_plain_numbers_through_one_compilation(one_torch_
                 for a, b in zip(got, expected, strict=True):
                     np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
             expected = got
+        graphs.append(counters["stats"]["unique_graphs"])
     sums = compiled.edge_chunking.chunking.sums
     assert sums.compiled and sums.enabled
-    assert counters["stats"]["calls_captured"] > frames_before
+    assert graphs[0] == graphs[1] == graphs[2]
 
 
 def test_a_compiler_failure_falls_back_to_plain_runs(one_torch_thread, failing_compiler):
