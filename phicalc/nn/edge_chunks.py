@@ -4,11 +4,11 @@ A message block sums edge terms m_ij onto receivers: out_j = Σ_i m_ij. Kept for
 pass, its edge tensors ([n_edges, 3F] and [n_edges, 3, F] per block) are nearly all the memory of
 a force call: about 0.7 MB per atom for PaiNN in dense water. Here the edges are sorted by
 receiver (stably, so each receiver's terms keep their order and its sum the same value), cut
-into runs of whole receivers of at most ``max_edges`` edges, and each run's sums go through
-:func:`torch.utils.checkpoint.checkpoint`: the backward pass recomputes a run's edge terms when
-it reaches them, so only one run's edge tensors live at a time. The price is the message
-forward computed twice. For forces and stress (one backward pass); not for training, whose
-force loss differentiates the forces again.
+into runs of whole receivers of at most ``max_edges`` edges. The forward pass keeps none of a
+run's edge tensors; the backward pass recomputes each run from its senders' rows and adds the
+run's gradients into the inputs' in place, so only one run's edge tensors live at a time and the
+work stays O(n_edges). The price is the message forward computed twice. For forces and stress
+(one backward pass); not for training, whose force loss differentiates the forces again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from phicalc.errors import ConfigError
 
@@ -129,40 +128,125 @@ def chunked_receiver_sums(
     """Per-receiver sums of a message block, one run of receivers at a time.
 
     Args:
-        module: a message block with ``receiver_sums(*node_inputs, *edge_inputs_of_run,
-            senders, local_receivers, n_receivers)`` returning tensors [n_receivers, ...]: the
-            run's sums, receivers counted from the run's first atom. The same method serves an
-            unchunked call (all edges, receivers as they are), so both compute the same terms.
-        node_inputs: per-atom tensors [n_atoms, ...] indexed by sender inside ``receiver_sums``
+        module: a message block with ``receiver_sums(*sender_rows, *edge_inputs_of_run,
+            local_receivers, n_receivers)`` returning tensors [n_receivers, ...]: the run's
+            sums from its edges' sender rows, receivers counted from the run's first atom. The
+            same method serves an unchunked call (all edges, receivers as they are), so both
+            compute the same terms.
+        node_inputs: per-atom tensors [n_atoms, ...] whose sender rows ``receiver_sums`` takes
             (or None).
         edge_inputs: per-edge tensors [n_edges, ...] already in ``chunks.order``.
         chunks: from :func:`receiver_chunks`.
 
     Returns:
-        The sums [n_atoms, ...] of all runs, in atom order. With gradients enabled each run is
-        recomputed in the backward pass instead of keeping its edge tensors.
+        The sums [n_atoms, ...] of all runs, in atom order. With gradients enabled the backward
+        pass recomputes each run (:class:`_RunSums`) instead of keeping its edge tensors.
     """
-    senders, receivers = chunks.edge_index
-    parts: list[tuple[torch.Tensor, ...]] = []
-    bounds = zip(
-        chunks.edge_bounds[:-1],
-        chunks.edge_bounds[1:],
-        chunks.atom_bounds[:-1],
-        chunks.atom_bounds[1:],
-        strict=True,
+    if not torch.is_grad_enabled():
+        return _sum_runs(module, node_inputs, edge_inputs, chunks)
+    layout = tuple(t is not None for t in node_inputs)
+    present = [t for t in node_inputs if t is not None]
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    return _RunSums.apply(
+        module, chunks, layout, len(edge_inputs), *present, *edge_inputs, *parameters
     )
-    for e0, e1, a0, a1 in bounds:
-        args = (  # each run's edge tensors in their own storage: for a compiled ``sums``, the
-            module,  # first run's offset 0 would otherwise specialise a graph of its own
-            *node_inputs,
-            *(t[e0:e1].clone() for t in edge_inputs),
-            senders[e0:e1].clone(),
-            receivers[e0:e1] - a0,
-            a1 - a0,
-        )
-        if torch.is_grad_enabled():
-            run = checkpoint(chunks.sums, *args, use_reentrant=False, preserve_rng_state=False)
-        else:
-            run = chunks.sums(*args)
-        parts.append(run)
+
+
+def _sum_runs(
+    module: nn.Module,
+    node_inputs: Sequence[torch.Tensor | None],
+    edge_inputs: Sequence[torch.Tensor],
+    chunks: ReceiverChunks,
+) -> tuple[torch.Tensor, ...]:
+    """Every run's sums, concatenated in atom order (no gradients kept)."""
+    senders, receivers = chunks.edge_index
+    parts = []
+    for e0, e1, a0, a1 in _runs(chunks):
+        rows = [None if t is None else t[senders[e0:e1]] for t in node_inputs]
+        edges = _run_edges(edge_inputs, e0, e1)
+        parts.append(chunks.sums(module, *rows, *edges, receivers[e0:e1] - a0, a1 - a0))
     return tuple(torch.cat(run, dim=0) for run in zip(*parts, strict=True))
+
+
+def _runs(chunks: ReceiverChunks):
+    """(first edge, end edge, first atom, end atom) of each run."""
+    bounds = chunks.edge_bounds, chunks.atom_bounds
+    return zip(bounds[0][:-1], bounds[0][1:], bounds[1][:-1], bounds[1][1:], strict=True)
+
+
+def _run_edges(edge_inputs: Sequence[torch.Tensor], e0: int, e1: int) -> list[torch.Tensor]:
+    """A run's edge tensors, each in its own storage: for a compiled ``sums`` the first run's
+    offset 0 would otherwise specialise a graph of its own."""
+    return [t[e0:e1].detach().clone() for t in edge_inputs]
+
+
+class _RunSums(torch.autograd.Function):
+    """:func:`chunked_receiver_sums` with gradients: the forward pass keeps only its inputs; the
+    backward pass recomputes one run at a time from the senders' rows gathered for it, and adds
+    the run's gradients into the inputs' (rows of the senders, slices of the edges) in place, so
+    the work stays O(n_edges) however many runs there are. Once differentiable (inference)."""
+
+    @staticmethod
+    def forward(ctx, module, chunks, layout, n_edge_inputs, *tensors):  # type: ignore[override]
+        n_node = sum(layout)
+        node_inputs = _with_nones(tensors[:n_node], layout)
+        edge_inputs = tensors[n_node : n_node + n_edge_inputs]
+        ctx.run_setup = (module, chunks, layout, n_edge_inputs)
+        ctx.save_for_backward(*tensors)
+        return _sum_runs(module, node_inputs, edge_inputs, chunks)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grad_outputs):  # type: ignore[override]
+        module, chunks, layout, n_edge_inputs = ctx.run_setup
+        tensors = ctx.saved_tensors
+        n_node = sum(layout)
+        n_inputs = n_node + n_edge_inputs
+        needs = ctx.needs_input_grad[4:]
+        grads = [
+            torch.zeros_like(t) if need else None for t, need in zip(tensors, needs, strict=True)
+        ]
+        senders, receivers = chunks.edge_index
+        for e0, e1, a0, a1 in _runs(chunks):
+            run_senders = senders[e0:e1]
+            with torch.enable_grad():
+                gathered = [
+                    t.detach()[run_senders].requires_grad_(need)
+                    for t, need in zip(tensors[:n_node], needs, strict=False)
+                ]
+                edges = [
+                    t.requires_grad_(need)
+                    for t, need in zip(
+                        _run_edges(tensors[n_node:n_inputs], e0, e1), needs[n_node:], strict=False
+                    )
+                ]
+                rows = _with_nones(gathered, layout)
+                local_receivers = receivers[e0:e1] - a0
+                outputs = chunks.sums(module, *rows, *edges, local_receivers, a1 - a0)
+                wanted = [
+                    (k, t)
+                    for k, t in enumerate([*gathered, *edges, *tensors[n_inputs:]])
+                    if needs[k]
+                ]
+                run_grads = torch.autograd.grad(
+                    outputs,
+                    [t for _, t in wanted],
+                    [g[a0:a1].clone() for g in grad_outputs],
+                    allow_unused=True,
+                )
+            for (k, _), grad in zip(wanted, run_grads, strict=True):
+                if grad is None:
+                    continue
+                if k < n_node:
+                    grads[k].index_add_(0, run_senders, grad)
+                elif k < n_inputs:
+                    grads[k][e0:e1] = grad
+                else:
+                    grads[k] += grad
+        return (None, None, None, None, *grads)
+
+
+def _with_nones(tensors: Sequence[torch.Tensor], layout: tuple[bool, ...]) -> list:
+    """``tensors`` back in the places ``layout`` marks present, None elsewhere."""
+    present = iter(tensors)
+    return [next(present) if here else None for here in layout]

@@ -119,8 +119,9 @@ def _saved_bytes(model, graph, chunking) -> int:
     storages: dict[int, int] = {}
 
     def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages.setdefault(storage.data_ptr(), storage.nbytes())
+        if torch._C._current_graph_task_id() == -1:  # kept by the forward pass, not the
+            storage = tensor.untyped_storage()  # backward pass's own transient recomputation
+            storages.setdefault(storage.data_ptr(), storage.nbytes())
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):

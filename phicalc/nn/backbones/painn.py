@@ -67,30 +67,31 @@ class PaiNNMessage(nn.Module):
         edges = (radial, envelope, unit_vectors)
         if chunks is None:
             i, j = edge_index
-            ds, dv = self.receiver_sums(scalars, v, *edges, i, j, s.shape[0])
+            rows = (scalars[i], None if v is None else v[i])
+            ds, dv = self.receiver_sums(*rows, *edges, j, s.shape[0])
         else:
             ds, dv = chunked_receiver_sums(self, (scalars, v), edges, chunks)
         return s + ds, dv if v is None else v + dv
 
     def receiver_sums(
         self,
-        scalars: torch.Tensor,
-        v: torch.Tensor | None,
+        sender_scalars: torch.Tensor,
+        sender_vectors: torch.Tensor | None,
         radial: torch.Tensor,
         envelope: torch.Tensor,
         unit_vectors: torch.Tensor,
-        senders: torch.Tensor,
         receivers: torch.Tensor,
         n_receivers: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ_i φ_s W_s and Σ_i [v_i ∘ φ_vv W_vv + r̂_ij ∘ φ_vs W_vs] per receiver, from
-        φ = MLP(s) [n_atoms, 3F] and the edges given: [n_receivers, F], [n_receivers, 3, F]."""
-        f = scalars.shape[-1] // 3
-        x = scalars[senders] * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
+        """Σ_i φ_s W_s and Σ_i [v_i ∘ φ_vv W_vv + r̂_ij ∘ φ_vs W_vs] per receiver over the edges
+        given, from each edge's sender rows φ_i = MLP(s_i) [n_edges, 3F] and v_i [n_edges, 3, F]:
+        [n_receivers, F], [n_receivers, 3, F]."""
+        f = sender_scalars.shape[-1] // 3
+        x = sender_scalars * self.filter(radial) * envelope.unsqueeze(-1)  # [n_edges, 3F]
         ds, dvv, dvs = torch.split(x, f, dim=-1)
         dv = unit_vectors.unsqueeze(-1) * dvs.unsqueeze(1)  # [n_edges, 3, F]
-        if v is not None:
-            dv = v[senders] * dvv.unsqueeze(1) + dv
+        if sender_vectors is not None:
+            dv = sender_vectors * dvv.unsqueeze(1) + dv
         return scatter_sum(ds, receivers, n_receivers), scatter_sum(dv, receivers, n_receivers)
 
 

@@ -68,22 +68,22 @@ class CFConv(nn.Module):
         features = self.lin_in(x)  # [n_atoms, num_filters]
         if chunks is None:
             i, j = edge_index
-            (summed,) = self.receiver_sums(features, radial, envelope, i, j, x.shape[0])
+            (summed,) = self.receiver_sums(features[i], radial, envelope, j, x.shape[0])
         else:
             (summed,) = chunked_receiver_sums(self, (features,), (radial, envelope), chunks)
         return self.lin_out(summed)  # [n_atoms, num_features]
 
     def receiver_sums(
         self,
-        features: torch.Tensor,
+        sender_features: torch.Tensor,
         radial: torch.Tensor,
         envelope: torch.Tensor,
-        senders: torch.Tensor,
         receivers: torch.Tensor,
         n_receivers: int,
     ) -> tuple[torch.Tensor]:
-        """Σ_i u(h_i) ∘ W(r_ij) per receiver [n_receivers, num_filters] over the edges given."""
-        messages = features[senders] * self.filter(radial) * envelope.unsqueeze(-1)
+        """Σ_i u(h_i) ∘ W(r_ij) per receiver [n_receivers, num_filters] over the edges given,
+        from each edge's sender row u(h_i) [n_edges, num_filters]."""
+        messages = sender_features * self.filter(radial) * envelope.unsqueeze(-1)
         return (scatter_sum(messages, receivers, n_receivers),)
 
 
