@@ -162,7 +162,7 @@ def _sum_runs(
     senders, receivers = chunks.edge_index
     parts = []
     for e0, e1, a0, a1 in _runs(chunks):
-        rows = [None if t is None else t[senders[e0:e1]] for t in node_inputs]
+        rows = [None if t is None else t.index_select(0, senders[e0:e1]) for t in node_inputs]
         edges = _run_edges(edge_inputs, e0, e1)
         parts.append(chunks.sums(module, *rows, *edges, receivers[e0:e1] - a0, a1 - a0))
     return tuple(torch.cat(run, dim=0) for run in zip(*parts, strict=True))
@@ -211,7 +211,7 @@ class _RunSums(torch.autograd.Function):
             run_senders = senders[e0:e1]
             with torch.enable_grad():
                 gathered = [
-                    t.detach()[run_senders].requires_grad_(need)
+                    t.detach().index_select(0, run_senders).requires_grad_(need)
                     for t, need in zip(tensors[:n_node], needs, strict=False)
                 ]
                 edges = [

@@ -67,7 +67,7 @@ class PaiNNMessage(nn.Module):
         edges = (radial, envelope, unit_vectors)
         if chunks is None:
             i, j = edge_index
-            rows = (scalars[i], None if v is None else v[i])
+            rows = (scalars.index_select(0, i), None if v is None else v.index_select(0, i))
             ds, dv = self.receiver_sums(*rows, *edges, j, s.shape[0])
         else:
             ds, dv = chunked_receiver_sums(self, (scalars, v), edges, chunks)
@@ -168,7 +168,8 @@ def painn_encode(
     chunks = None
     if geometry.edge_chunking is not None:
         chunks = receiver_chunks(edge_index, s.shape[0], geometry.edge_chunking)
-        radial, envelope, unit_vectors = (t[chunks.order] for t in (radial, envelope, unit_vectors))
+        edges = (radial, envelope, unit_vectors)
+        radial, envelope, unit_vectors = (t.index_select(0, chunks.order) for t in edges)
     blocks = []
     for message, update in zip(module.messages, module.updates):
         s, v = message(s, v, radial, envelope, unit_vectors, edge_index, chunks)

@@ -68,7 +68,8 @@ class CFConv(nn.Module):
         features = self.lin_in(x)  # [n_atoms, num_filters]
         if chunks is None:
             i, j = edge_index
-            (summed,) = self.receiver_sums(features[i], radial, envelope, j, x.shape[0])
+            rows = features.index_select(0, i)
+            (summed,) = self.receiver_sums(rows, radial, envelope, j, x.shape[0])
         else:
             (summed,) = chunked_receiver_sums(self, (features,), (radial, envelope), chunks)
         return self.lin_out(summed)  # [n_atoms, num_features]
@@ -116,7 +117,7 @@ class SchNet(Backbone):
         edge_index, chunks = geometry.graph.edge_index, None
         if geometry.edge_chunking is not None:
             chunks = receiver_chunks(edge_index, h.shape[0], geometry.edge_chunking)
-            radial, envelope = radial[chunks.order], envelope[chunks.order]
+            radial, envelope = (t.index_select(0, chunks.order) for t in (radial, envelope))
         blocks = []
         for interaction in self.interactions:
             h = h + interaction(h, radial, envelope, edge_index, chunks)
