@@ -116,7 +116,7 @@ class PhiCalculator(Calculator):
         edge_chunk: sum the messages over runs of receivers of at most this many edges, each
             recomputed in the backward pass (:mod:`phicalc.nn.edge_chunks`), so a force call
             keeps one run's edge tensors instead of all of them: about 0.08 instead of 0.7 MB
-            per atom of water (PaiNN, float32), for about 1.3× the time of an unchunked call
+            per atom of water (PaiNN, float32), for 1.2–1.5× the time of an unchunked call
             (with ``compile``, each run through a compiled function). ``"auto"`` (default):
             runs of :data:`~phicalc.nn.edge_chunks.DEFAULT_EDGES_PER_CHUNK` edges for
             structures with more than :data:`AUTO_CHUNK_EDGES` edges (about 10,000 atoms of
