@@ -145,8 +145,29 @@ def _pme_sum(
         cell=cell, ns_mesh=mesh, kernel=potential, fft_norm="backward", ifft_norm="forward"
     )
     interpolator.compute_weights(positions)
-    density = interpolator.points_to_mesh(particle_weights=charges[:, None])
-    return interpolator.mesh_to_points(kspace.forward(density))[:, 0] / volume
+    points, weights = _mesh_stencil(interpolator, mesh)
+    spread = (weights * charges).reshape(-1)
+    density = charges.new_zeros(int(mesh.prod())).index_add(0, points, spread)
+    filtered = kspace.forward(density.view(1, *mesh.tolist())).reshape(-1)
+    values = filtered.index_select(0, points).view_as(weights) * weights
+    return values.sum(dim=0) / volume
+
+
+def _mesh_stencil(
+    interpolator: MeshInterpolator, mesh: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each atom's interpolation stencil from torch-pme's computed weights: flat mesh indices
+    [n_nodes³ · n_atoms] (stencil point major) and weights w_x w_y w_z [n_nodes³, n_atoms].
+    The same spreading and interpolation as ``points_to_mesh``/``mesh_to_points``, with one
+    flat index_add / index_select in place of three-index advanced indexing (a third of the
+    PME sum's time at 1,536 atoms)."""
+    ny, nz = int(mesh[1]), int(mesh[2])
+    points = (interpolator.x_indices * ny + interpolator.y_indices) * nz + interpolator.z_indices
+    w = interpolator.interpolation_weights  # [n_nodes, n_atoms, 3]
+    shifts = (interpolator.x_shifts, interpolator.y_shifts, interpolator.z_shifts)
+    wx, wy, wz = (w[:, :, axis].index_select(0, shifts[axis]) for axis in range(3))
+    weights = wx * wy * wz
+    return points.reshape(-1), weights
 
 
 def periodic_potentials(

@@ -280,3 +280,31 @@ def test_a_sparse_cell_is_split_and_keeps_its_sum_small(method, monkeypatch):
     assert split == pytest.approx(unsplit.item(), rel=1e-6)
     energy_of(cfg, q, pos, cell)  # the dense cell, for its count
     assert sizes[0] < 2 * sizes[-1]  # the sparse cell's k-vectors or mesh ~ the dense cell's
+
+
+def test_pme_stencil_spreads_and_interpolates_as_torchpme_does():
+    """The flat-index spreading and interpolation of the PME sum give torch-pme's
+    ``points_to_mesh`` / ``mesh_to_points`` numbers (triclinic cell, float64)."""
+    from torchpme.lib import MeshInterpolator
+
+    generator = torch.Generator().manual_seed(3)
+    cell = torch.tensor([[9.0, 0.0, 0.0], [1.5, 8.0, 0.0], [-0.7, 0.9, 10.0]], dtype=torch.float64)
+    positions = torch.rand(40, 3, generator=generator, dtype=torch.float64) @ cell
+    charges = torch.randn(40, generator=generator, dtype=torch.float64)
+    mesh = periodic.pme_mesh(cell, 0.5)
+    interpolator = MeshInterpolator(
+        cell=cell,
+        ns_mesh=mesh,
+        interpolation_nodes=periodic.PME_INTERPOLATION_NODES,
+        method="Lagrange",
+    )
+    interpolator.compute_weights(positions)
+    points, weights = periodic._mesh_stencil(interpolator, mesh)
+    density = torch.zeros(int(mesh.prod()), dtype=torch.float64).index_add(
+        0, points, (weights * charges).reshape(-1)
+    )
+    expected = interpolator.points_to_mesh(charges[:, None])
+    torch.testing.assert_close(density.view_as(expected), expected, rtol=0, atol=1e-14)
+    field = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
+    values = (field.reshape(-1).index_select(0, points).view_as(weights) * weights).sum(0)
+    torch.testing.assert_close(values, interpolator.mesh_to_points(field)[:, 0], rtol=0, atol=1e-13)
