@@ -29,21 +29,7 @@ from phicalc.data.structures import water_box
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking
 from phicalc.serialization import load_model
-
-
-def kept_bytes(call) -> int:
-    """Bytes of the distinct storages autograd keeps for the backward pass of ``call()``."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor):
-        if torch._C._current_graph_task_id() == -1:  # kept by the forward pass, not the
-            storage = tensor.untyped_storage()  # backward pass's own transient recomputation
-            storages.setdefault(storage.data_ptr(), storage.nbytes())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        call()
-    return sum(storages.values())
+from phicalc.testing import kept_for_backward_bytes
 
 
 def main() -> None:
@@ -85,7 +71,7 @@ def main() -> None:
         plain = statistics.median(times["plain"])
         for name, options in arms.items():
             ms = statistics.median(times[name])
-            kept = kept_bytes(lambda options=options: call(options)) / 1e6
+            kept = kept_for_backward_bytes(lambda options=options: call(options)) / 1e6
             print(
                 f"{graph.n_atoms:6d} {graph.edge_index.shape[1]:8d} {name:20s}"
                 f"{1e3 * ms:10.1f}{ms / plain:9.2f}{kept:9.1f}"

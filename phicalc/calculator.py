@@ -285,25 +285,18 @@ class PhiCalculator(Calculator):
         lengths = check_min_distance(graph, self.parameters["min_distance"])
         compute_stress = is_3d_periodic(atoms)
         chunking = self.edge_chunking(graph.edge_index.shape[1])
-        if chunking is not None:  # the compiled backbone would keep every edge tensor
-            out = self.model(
-                graph.to(self.device),
-                compute_forces=True,
-                compute_stress=compute_stress,
-                training=False,
-                partition_cache=self.partition_cache,
-                edge_chunking=chunking,
-            )
-        elif self.graph_replay is not None and replay_blocker(self.model, graph) is None:
+        replay = self.graph_replay is not None and replay_blocker(self.model, graph) is None
+        if chunking is None and replay:
             out = self.graph_replay(graph, lengths)
-        else:
+        else:  # in runs, the compiled backbone's place is taken by compiled runs
             out = self.model(
                 graph.to(self.device),
                 compute_forces=True,
                 compute_stress=compute_stress,
                 training=False,
                 partition_cache=self.partition_cache,
-                backbone_call=self.compiled_backbone,
+                backbone_call=self.compiled_backbone if chunking is None else None,
+                edge_chunking=chunking,
             )
         arrays = outputs_to_host(out)
         bad = [name for name, value in arrays.items() if not np.isfinite(value).all()]

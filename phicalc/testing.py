@@ -13,6 +13,7 @@ charge conservation and save/load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -349,3 +350,20 @@ class PotentialContract:
         assert set(expected) == set(got)
         for key in expected:
             torch.testing.assert_close(got[key], expected[key], atol=0, rtol=0)
+
+
+def kept_for_backward_bytes(call: Callable[[], object]) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward pass while ``call()`` runs
+    its forward pass (``torch.autograd.graph.saved_tensors_hooks``; what a backward pass saves
+    for its own recomputation is not counted)."""
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if torch._C._current_graph_task_id() == -1:  # not inside a backward pass
+            storage = tensor.untyped_storage()
+            storages.setdefault(storage.data_ptr(), storage.nbytes())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        call()
+    return sum(storages.values())

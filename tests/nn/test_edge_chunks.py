@@ -20,7 +20,7 @@ from phicalc.nn.edge_chunks import (
     plain_sums,
     receiver_chunks,
 )
-from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
+from phicalc.testing import MODEL_VARIANTS, TINY_PAINN, kept_for_backward_bytes
 
 PROPERTIES = ("energy", "energies", "forces", "stress", "charges", "potentials")
 
@@ -114,29 +114,14 @@ def test_chunked_passes_give_the_unchunked_numbers(one_torch_thread, backbone, p
     torch.testing.assert_close(energy_only["energy"], expected["energy"], rtol=0, atol=1e-11)
 
 
-def _saved_bytes(model, graph, chunking) -> int:
-    """Bytes of the distinct storages autograd keeps for the backward pass of a force call."""
-    storages: dict[int, int] = {}
-
-    def pack(tensor):
-        if torch._C._current_graph_task_id() == -1:  # kept by the forward pass, not the
-            storage = tensor.untyped_storage()  # backward pass's own transient recomputation
-            storages.setdefault(storage.data_ptr(), storage.nbytes())
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        _outputs(model, graph, chunking)
-    return sum(storages.values())
-
-
 def test_a_chunked_pass_keeps_a_fraction_of_the_edge_tensors(one_torch_thread):
     """PaiNN's edge tensors (3F and 3×F per edge and block) are most of what a force call keeps
     for the backward pass; in runs it keeps one run's, recomputed when the backward pass needs
     them."""
     model = build_model(**TINY_PAINN, **MODEL_VARIANTS["local"]).double().eval()
     graph = atoms_to_graph(_waters(10, 2, periodic=True), model.cutoff)
-    unchunked = _saved_bytes(model, graph, None)
-    chunked = _saved_bytes(model, graph, EdgeChunking(max_edges=64))
+    unchunked = kept_for_backward_bytes(lambda: _outputs(model, graph, None))
+    chunked = kept_for_backward_bytes(lambda: _outputs(model, graph, EdgeChunking(max_edges=64)))
     edge_tensors = graph.edge_index.shape[1] * model.backbone.feature_dim * 8  # one [E, F] f64
     assert unchunked - chunked > 10 * edge_tensors
     assert chunked < unchunked / 2  # the rest: node features, Ewald k-vectors, the graph
