@@ -50,6 +50,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # tblite's OpenMP: one thread, li
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from phicalc.config import parse_edge_chunk  # noqa: E402
+
 SIZES = {42: None, 192: 64, 1536: 512}
 MODELS = ("phi-painn-organic", "painn-organic")  # the default model and its own baseline
 MACE_OFF_ELEMENTS = [1, 6, 7, 8, 9, 15, 16, 17, 35, 53]
@@ -356,15 +358,8 @@ def main() -> None:
         args.compile,
         args.keep_freed_memory,
         args.scaling_calls,
-        edge_chunk_option(args.edge_chunk),
+        parse_edge_chunk(args.edge_chunk),
     )
-
-
-def edge_chunk_option(text: str) -> int | str | None:
-    """``--edge-chunk`` as PhiCalculator takes it: "auto", None ("none") or an int."""
-    if text in ("auto", "none"):
-        return None if text == "none" else text
-    return int(text)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from phicalc.compiled import (
     CompiledReceiverSums,
     backbone_compile_blocker,
 )
-from phicalc.config import check_choice
+from phicalc.config import check_choice, check_edge_chunk
 from phicalc.device import resolve_device
 from phicalc.errors import ConfigError, ExtrapolationWarning, NonFiniteResultError
 from phicalc.graph.batch import (
@@ -409,19 +409,16 @@ def edge_chunking_for(
     """The chunking policy of ``PhiCalculator(edge_chunk=...)`` for ``model``: "auto" chunks
     structures above :data:`AUTO_CHUNK_EDGES` edges where the backbone can, a number chunks
     every structure, None none (:class:`ConfigError` for anything else)."""
+    check_edge_chunk(edge_chunk)
     supported = model.backbone.supports_edge_chunks
     if edge_chunk is None or (edge_chunk == "auto" and not supported):
         return ChunkingPolicy(None, 0)
-    if edge_chunk != "auto" and not supported:
+    if not supported:
         raise ConfigError(f"the {model.config.backbone} backbone does not sum messages in chunks")
     if edge_chunk == "auto":
         max_edges, above = DEFAULT_EDGES_PER_CHUNK, AUTO_CHUNK_EDGES
-    elif isinstance(edge_chunk, int) and not isinstance(edge_chunk, bool):
-        max_edges, above = edge_chunk, 0
     else:
-        raise ConfigError(
-            f'edge_chunk must be "auto", None or a number of edges, got {edge_chunk!r}'
-        )
+        max_edges, above = int(edge_chunk), 0
     sums = (
         CompiledReceiverSums(model)
         if compile and backbone_compile_blocker(model) is None

@@ -135,3 +135,27 @@ def optional_options(
     raise ConfigError(
         f"{name} must be True, False or a dict of {config_name} options, got {value!r}"
     )
+
+
+def check_edge_chunk(edge_chunk: object) -> None:
+    """Refuse an ``edge_chunk`` option other than "auto", None or a number of edges ≥ 1
+    (:class:`ConfigError`), the values ``PhiCalculator(edge_chunk=)`` and ``phicalc md
+    --edge-chunk`` take (:mod:`phicalc.nn.edge_chunks`)."""
+    whole = isinstance(edge_chunk, int) and not isinstance(edge_chunk, bool)
+    if not (edge_chunk is None or edge_chunk == "auto" or (whole and edge_chunk >= 1)):
+        raise ConfigError(
+            f'edge_chunk must be "auto", None or a number of edges >= 1, got {edge_chunk!r}'
+        )
+
+
+def parse_edge_chunk(text: str) -> int | str | None:
+    """A command line's ``--edge-chunk``: "auto", "none" (None) or a number of edges."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = int(text)
+    except ValueError:
+        message = f'--edge-chunk takes "auto", "none" or a number of edges, got {text!r}'
+        raise ConfigError(message) from None
+    check_edge_chunk(value)
+    return value

@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from phicalc.config import config_from_dict
+from phicalc.config import check_edge_chunk, config_from_dict
 from phicalc.errors import ConfigError
 
 Ensemble = Literal["nve", "langevin", "nose-hoover", "bussi"]
@@ -22,7 +22,7 @@ ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 AUTO_COMPILE_STEPS = 20_000
 
 #: MDConfig fields that may change between a run and its continuation.
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin", "compile")
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "neighbor_skin", "compile", "edge_chunk")
 
 #: MDConfig integer fields and their smallest allowed values.
 _INTEGERS = {"steps": 0, "seed": 0, "traj_every": 1, "log_every": 1, "checkpoint_every": 0}
@@ -69,6 +69,10 @@ class MDConfig:
             faster per step; same forces up to round-off. ``None`` (the default): compile on a
             CPU when the run has at least :data:`AUTO_COMPILE_STEPS` steps (see
             :meth:`compile_on`). A continuation may change it.
+        edge_chunk: sum the messages in runs of receivers, as
+            :class:`~phicalc.calculator.PhiCalculator`'s option: ``"auto"`` (the default: for
+            structures above about 10⁴ atoms, so they fit in memory), a number of edges per run,
+            or ``None`` (never: faster where memory allows). A continuation may change it.
     """
 
     ensemble: str = "langevin"
@@ -86,6 +90,7 @@ class MDConfig:
     partition_skin: float | None = math.inf
     neighbor_skin: float | None = 0.5
     compile: bool | None = None
+    edge_chunk: int | str | None = "auto"
 
     def __post_init__(self) -> None:
         if self.ensemble not in ENSEMBLES:
@@ -125,6 +130,7 @@ class MDConfig:
             or skin < 0
         ):
             raise ConfigError(f"MDConfig.neighbor_skin must be a finite number >= 0 Å, got {skin}")
+        check_edge_chunk(self.edge_chunk)
 
     def compile_on(self, device_type: str) -> bool:
         """Whether the run compiles the model on a device of ``device_type`` ("cpu", "cuda").

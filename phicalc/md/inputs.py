@@ -51,13 +51,15 @@ def make_calculator(
     partition_skin: float | None = math.inf,
     neighbor_skin: float | None = 0.5,
     compile: bool = False,
+    edge_chunk: int | str | None = "auto",
 ) -> BaseCalculator:
     """Wrap a model name, model file or :class:`~phicalc.potential.Potential` in a
     :class:`~phicalc.calculator.PhiCalculator` that keeps any spatial partition of the model
     for ``partition_skin`` Å (``inf``, the default: for good, as MD needs; ``None``: a fresh
     one every call) and reuses a Verlet neighbour list with ``neighbor_skin`` Å (``None``: a
-    fresh list every call), compiled with ``torch.compile`` when ``compile``; an ASE calculator is
-    returned unchanged."""
+    fresh list every call), compiled with ``torch.compile`` when ``compile``, summing messages in
+    runs as ``edge_chunk`` says (:class:`~phicalc.calculator.PhiCalculator`); an ASE calculator
+    is returned unchanged."""
     if isinstance(model, BaseCalculator):
         return model
     from phicalc import PhiCalculator
@@ -68,6 +70,7 @@ def make_calculator(
         "partition_skin": partition_skin,
         "neighbor_skin": neighbor_skin,
         "compile": compile,
+        "edge_chunk": edge_chunk,
     }
     if charge is not None:
         options["charge"] = float(charge)

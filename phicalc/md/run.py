@@ -180,6 +180,7 @@ def run(
         partition_skin=config.partition_skin,
         neighbor_skin=config.neighbor_skin,
         compile=compile_model,
+        edge_chunk=config.edge_chunk,
     )
     check_elements(atoms, calc)
     model_name = describe_model(model)

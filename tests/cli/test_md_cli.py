@@ -92,6 +92,8 @@ def test_md_then_analyze(tiny_model_path, ethanol_xyz, tmp_path, capsys):
         ({"--structure": "SIH4"}, "Si"),
         ({"--model": "no-such-model"}, "no-such-model"),
         ({"--dtype": "float16"}, "float16"),
+        ({"--edge-chunk": "0"}, "edge_chunk must be"),
+        ({"--edge-chunk": "always"}, "--edge-chunk takes"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
@@ -110,6 +112,25 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert "\n" not in error and error.startswith("phicalc md: error:"), error
     assert message in error
     assert not out.exists()
+
+
+def test_md_in_runs_of_edges_follows_the_unchunked_trajectory(
+    tiny_model_path, ethanol_xyz, tmp_path
+):
+    """``--edge-chunk 12`` (runs of at most 12 edges, each recomputed for the forces) follows
+    ``--edge-chunk none``'s NVE trajectory to round-off and says so in its checkpoint."""
+    frames = {}
+    for option in ("none", "12"):
+        out = tmp_path / option
+        extra = ("--ensemble", "nve", "--steps", "6", "--traj-every", "3", "--edge-chunk", option)
+        assert main(_md_args(tiny_model_path, ethanol_xyz, out, *extra)) == 0
+        with Trajectory(out / "trajectory.traj") as trajectory:
+            frames[option] = [atoms.copy() for atoms in trajectory]
+        frames[option + " config"] = load_checkpoint(out / "checkpoint.npz").config
+    assert frames["12 config"]["edge_chunk"] == 12 and frames["none config"]["edge_chunk"] is None
+    assert len(frames["none"]) == len(frames["12"]) == 3
+    for plain, chunked in zip(frames["none"], frames["12"], strict=True):
+        assert abs(chunked.positions - plain.positions).max() < 1e-12
 
 
 def test_analyze_missing_run_exits_2(tmp_path, capsys):

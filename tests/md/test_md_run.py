@@ -231,6 +231,8 @@ def test_unknown_element_is_rejected_before_writing(tiny_model, tmp_path):
         ({"traj_every": 0}, "traj_every"),
         ({"ensemble": "bussi", "temperature_K": 0.0}, "temperature_K > 0"),
         ({"tdamp_fs": -5.0}, "tdamp_fs"),
+        ({"edge_chunk": 0}, "edge_chunk"),
+        ({"edge_chunk": "always"}, "edge_chunk"),
     ],
 )
 def test_bad_settings_raise_config_error(settings, message):
