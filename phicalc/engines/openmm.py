@@ -17,8 +17,10 @@ Keyword arguments of ``createSystem`` / ``createMixedSystem`` read here: ``model
 name, a model file or a :class:`~phicalc.potential.Potential`; given to the constructor or
 here), ``charge`` (total charge Q, e; default 0), ``multiplicity`` (2S+1; ``spin`` is accepted
 too; default 1), ``device`` (default "cpu") and ``dtype`` ("float32" or "float64", default
-"float64", matching OpenMM's double-precision Reference/CPU reductions). Periodic topologies
-(with box vectors) are evaluated periodically, with the box read from each State.
+"float64", matching OpenMM's double-precision Reference/CPU reductions) and ``edge_chunk``
+(``PhiCalculator``'s option, default "auto": large systems sum messages in runs, see
+:mod:`phicalc.nn.edge_chunks`). Periodic topologies (with box vectors) are evaluated
+periodically, with the box read from each State.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class PhicalcEvaluator:
         numbers: [n_atoms] atomic numbers of the evaluated particles, in order.
         periodic: whether to use the State's periodic box.
         charge: total charge Q (e); multiplicity: 2S+1.
+        edge_chunk: messages in runs of receivers, as ``PhiCalculator(edge_chunk=)``.
     """
 
     def __init__(
@@ -66,8 +69,12 @@ class PhicalcEvaluator:
         periodic: bool,
         charge: float = 0.0,
         multiplicity: int = 1,
+        edge_chunk: int | str | None = "auto",
     ) -> None:
+        from phicalc.calculator import edge_chunking_for
+
         self.model = model
+        self.chunking = edge_chunking_for(model, edge_chunk, compile=False)
         self.atoms = Atoms(numbers=list(numbers), pbc=periodic)
         self.atoms.info.update(charge=float(charge), spin=int(multiplicity))
         self.periodic = periodic
@@ -82,7 +89,8 @@ class PhicalcEvaluator:
         graph = atoms_to_graph(
             self.atoms, self.model.cutoff, dtype=self.model.dtype, device=self.model.device
         )
-        out = self.model(graph, compute_forces=True, training=False)
+        chunking = self.chunking(graph.edge_index.shape[1])
+        out = self.model(graph, compute_forces=True, training=False, edge_chunking=chunking)
         forces = out["forces"].detach().to("cpu", torch.float64).numpy()
         return float(out["energy"][0]), forces
 
@@ -133,6 +141,7 @@ class PhicalcPotentialImpl(MLPotentialImpl):
             periodic=periodic,
             charge=args.get("charge", 0.0),
             multiplicity=args.get("multiplicity", args.get("spin", 1)),
+            edge_chunk=args.get("edge_chunk", "auto"),
         )
         force = openmm.PythonForce(evaluator)
         force.setForceGroup(forceGroup)

@@ -66,6 +66,8 @@ class PhiTorchSimModel(ModelInterface):
         compute_stress: return ``stress`` (NPT, cell relaxation); zeros for non-periodic states.
         charge: default total charge(s) Q in e.
         spin: default spin multiplicity(ies) 2S+1.
+        edge_chunk: messages in runs of receivers, as ``PhiCalculator(edge_chunk=)`` ("auto":
+            batches above :data:`~phicalc.calculator.AUTO_CHUNK_EDGES` edges).
     """
 
     def __init__(
@@ -78,13 +80,14 @@ class PhiTorchSimModel(ModelInterface):
         compute_stress: bool = False,
         charge: float | Sequence[float] = 0.0,
         spin: int | Sequence[int] = 1,
+        edge_chunk: int | str | None = "auto",
     ) -> None:
         if _IMPORT_ERROR is not None:
             raise ImportError(
                 "PhiTorchSimModel needs torch-sim: pip install 'phicalc[torchsim]'"
             ) from _IMPORT_ERROR
         super().__init__()
-        from phicalc.calculator import _inference_model
+        from phicalc.calculator import _inference_model, edge_chunking_for
 
         if device is None:
             device = model.device if isinstance(model, Potential) else torch.device("cpu")
@@ -95,6 +98,7 @@ class PhiTorchSimModel(ModelInterface):
         self._memory_scales_with = "n_atoms_x_density"
         self.potential = _inference_model(model, self._device, dtype)
         self.charge, self.spin = charge, spin
+        self._chunking = edge_chunking_for(self.potential, edge_chunk, compile=False)
 
     # compute_forces / compute_stress may be switched on (validate_model_outputs does)
     @property
@@ -162,6 +166,7 @@ class PhiTorchSimModel(ModelInterface):
             compute_forces=self._compute_forces,
             compute_stress=self._compute_stress,
             training=False,
+            edge_chunking=self._chunking(graph.edge_index.shape[1]),
         )
         result = {"energy": out["energy"].to(self._dtype)}
         if self._compute_forces:

@@ -15,6 +15,7 @@ from ase.build import molecule
 
 from phicalc import build_model
 from phicalc.calculator import PhiCalculator
+from phicalc.errors import ConfigError
 from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
 
 openmm = pytest.importorskip("openmm")
@@ -141,3 +142,19 @@ print(energy, atoms.get_potential_energy() * units.mol / units.kJ)
     assert done.returncode == 0, done.stderr[-2000:]
     openmm_kj, phicalc_kj = (float(x) for x in done.stdout.split())
     assert openmm_kj == pytest.approx(phicalc_kj, abs=1e-3)
+
+
+def test_edge_chunks_give_the_unchunked_system(tiny_model):
+    """``edge_chunk=12`` (messages in runs, recomputed for the forces) gives the same OpenMM
+    energy and forces as ``edge_chunk=None``."""
+    atoms = molecule("CH3CH2OH")
+    results = []
+    for edge_chunk in (None, 12):
+        system = MLPotential("phicalc").createSystem(
+            topology_of(atoms), model=tiny_model, edge_chunk=edge_chunk, removeCMMotion=False
+        )
+        results.append(openmm_energy_forces(system, atoms.positions))
+    assert results[1][0] == pytest.approx(results[0][0], abs=1e-9)
+    np.testing.assert_allclose(results[1][1], results[0][1], atol=1e-9)
+    with pytest.raises(ConfigError, match="edge_chunk"):  # the option is read, not ignored
+        MLPotential("phicalc").createSystem(topology_of(atoms), model=tiny_model, edge_chunk=0)

@@ -80,3 +80,15 @@ def test_langevin_batch_runs(tiny_model):
     )
     assert final.positions.shape == (4 * 9, 3)
     assert torch.isfinite(final.positions).all()
+
+
+def test_edge_chunks_give_the_unchunked_batch():
+    """Runs of 16 edges (each recomputed for the forces) give the unchunked batch's numbers."""
+    model = build_model(**{**TINY_PAINN, **MODEL_VARIANTS["charged"]})
+    state = ts.io.atoms_to_state(molecules(), torch.device("cpu"), torch.float64)
+    plain = PhiTorchSimModel(model, dtype=torch.float64, edge_chunk=None)(state)
+    adapter = PhiTorchSimModel(model, dtype=torch.float64, edge_chunk=16)
+    assert adapter._chunking(1) is not None  # every batch in runs of 16 edges
+    chunked = adapter(state)
+    for name in ("energy", "forces", "charges"):
+        torch.testing.assert_close(chunked[name], plain[name], rtol=0, atol=1e-11)
