@@ -218,14 +218,19 @@ class CompiledBackbone(LazyCompiled):
         return self.model.backbone(geometry)
 
 
+#: Graphs :class:`CompiledReceiverSums` may compile before dynamo falls back to plain calls.
+RECEIVER_SUMS_GRAPHS = 16
+
+
 class CompiledReceiverSums(LazyCompiled):
     """A message block's ``receiver_sums`` over one run of receivers through ``torch.compile``
     with symbolic sizes (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.sums`): the fused loops over
     the edges of :class:`CompiledBackbone`, for a pass that sums messages in runs
-    (:mod:`phicalc.nn.edge_chunks`). The blocks' weights are inputs, so at most four graphs
-    (the first block, without vectors, or another; runs of more or fewer than 4,097 edges, where
-    inductor's CPU code changes how it accumulates) serve every block, run and structure,
-    forward and the recomputation in the backward pass. Inference only, like edge chunking.
+    (:mod:`phicalc.nn.edge_chunks`). The blocks' weights are inputs, so a few graphs serve every
+    block, run and structure: six for PaiNN (the forward pass without gradients and the backward
+    pass's recomputation with them; the first block, without vectors, or another; with
+    gradients, runs of more or fewer than 4,097 edges, where inductor's CPU code changes how it
+    accumulates), within a raised recompile limit. Inference only, like edge chunking.
 
     Args:
         model: a Potential in eval mode, on the CPU, whose backbone has
@@ -245,9 +250,13 @@ class CompiledReceiverSums(LazyCompiled):
         return module.receiver_sums(*args)
 
     def tracing(self) -> contextlib.AbstractContextManager:
-        """Without duck shaping: a structure whose atom count equals a feature width (64
-        waters: 192 atoms, 3F = 192) would otherwise tie the atom count to that width, and every
-        other size would compile again."""
+        """Without duck shaping (a structure whose atom count equals a feature width, 64 waters:
+        192 atoms, 3F = 192, would otherwise tie the atom count to that width, and every other
+        size would compile again), and with room for twice dynamo's default 8 graphs."""
+        import torch._dynamo
         import torch.fx.experimental._config
 
-        return torch.fx.experimental._config.patch(use_duck_shape=False)
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.fx.experimental._config.patch(use_duck_shape=False))
+        stack.enter_context(torch._dynamo.config.patch(recompile_limit=RECEIVER_SUMS_GRAPHS))
+        return stack

@@ -12,6 +12,7 @@ from ase.build import molecule
 
 from phicalc import build_model
 from phicalc.calculator import AUTO_CHUNK_EDGES, PhiCalculator, edge_chunking_for
+from phicalc.compiled import RECEIVER_SUMS_GRAPHS
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.nn.edge_chunks import (
@@ -188,6 +189,8 @@ def test_compiled_runs_give_the_plain_numbers_and_compile_once(one_torch_thread)
     sums = compiled.edge_chunking.chunking.sums
     assert sums.compiled and sums.enabled
     assert graphs[0] == graphs[1] == graphs[2]
+    with sums.tracing():  # room for its graphs beyond dynamo's default limit of 8
+        assert torch._dynamo.config.recompile_limit == RECEIVER_SUMS_GRAPHS > 8
 
 
 def test_a_compiler_failure_falls_back_to_plain_runs(one_torch_thread, failing_compiler):
