@@ -6,7 +6,8 @@ interleaved round-robin, median process CPU time of ``--rounds`` rounds after a 
 
 * ``plain``: an unchunked plain call; ``plain, runs``: runs of ``--edge-chunk`` edges;
 * ``compiled backbone``: the calculator's compiled backbone (``compile=True``, unchunked);
-* ``compiled runs``: runs of ``--edge-chunk`` edges, each through the compiled receiver sums.
+* ``compiled runs``: runs of ``--edge-chunk`` edges, each through the compiled receiver sums and
+  its gradients through the compiled run gradients (what ``compile=True`` does).
 
 "kept MB" is the size of the distinct storages autograd keeps for the backward pass of one call
 (``torch.autograd.graph.saved_tensors_hooks``; the compiled backbone's own saved tensors are
@@ -24,7 +25,7 @@ import time
 
 import torch
 
-from phicalc.compiled import CompiledBackbone, CompiledReceiverSums
+from phicalc.compiled import CompiledBackbone, CompiledReceiverSums, CompiledRunGradients
 from phicalc.data.structures import water_box
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking
@@ -45,12 +46,13 @@ def main() -> None:
 
         print(f"keep_freed_memory: {keep_freed_memory()}")
     model = load_model("phi-painn-organic").float().eval()
-    backbone, sums = CompiledBackbone(model), CompiledReceiverSums(model)
+    backbone = CompiledBackbone(model)
+    sums, gradients = CompiledReceiverSums(model), CompiledRunGradients(model)
     arms = {
         "plain": {},
         "plain, runs": {"edge_chunking": EdgeChunking(args.edge_chunk)},
         "compiled backbone": {"backbone_call": backbone},
-        "compiled runs": {"edge_chunking": EdgeChunking(args.edge_chunk, sums)},
+        "compiled runs": {"edge_chunking": EdgeChunking(args.edge_chunk, sums, gradients)},
     }
     print(f"phi-painn-organic, float32, 1 thread, runs of {args.edge_chunk} edges")
     print(f"{'atoms':>6s} {'edges':>8s} {'arm':20s}{'ms/call':>10s}{'/ plain':>9s}{'kept MB':>9s}")

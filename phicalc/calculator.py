@@ -36,6 +36,7 @@ from phicalc.compiled import (
     CompiledBackbone,
     CompiledForward,
     CompiledReceiverSums,
+    CompiledRunGradients,
     backbone_compile_blocker,
 )
 from phicalc.config import check_choice, check_edge_chunk
@@ -50,7 +51,7 @@ from phicalc.graph.batch import (
 from phicalc.graph.verlet import NeighborCache
 from phicalc.graph_replay import GraphReplay, replay_blocker
 from phicalc.nn.backbones.partition import PartitionCache
-from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking, plain_sums
+from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking
 from phicalc.potential import Potential
 from phicalc.serialization import load_model
 
@@ -419,12 +420,10 @@ def edge_chunking_for(
         max_edges, above = DEFAULT_EDGES_PER_CHUNK, AUTO_CHUNK_EDGES
     else:
         max_edges, above = int(edge_chunk), 0
-    sums = (
-        CompiledReceiverSums(model)
-        if compile and backbone_compile_blocker(model) is None
-        else plain_sums
-    )
-    return ChunkingPolicy(EdgeChunking(max_edges, sums), above)
+    if compile and backbone_compile_blocker(model) is None:
+        compiled = EdgeChunking(max_edges, CompiledReceiverSums(model), CompiledRunGradients(model))
+        return ChunkingPolicy(compiled, above)
+    return ChunkingPolicy(EdgeChunking(max_edges), above)
 
 
 def unchanged(old: Atoms, new: Atoms) -> bool:

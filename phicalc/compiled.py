@@ -12,9 +12,10 @@ dispatch. Each compiled object is owned by its caller (a calculator), never by t
   serves every chunk). The caller has validated the graph.
 * :class:`CompiledBackbone` evaluates the backbone alone, with symbolic sizes, for everything
   else (periodic cells: Ewald/PME and the stress stay plain around it).
-* :class:`CompiledReceiverSums` evaluates one run of a message block's sums, with symbolic
-  sizes, where the messages are summed in runs of receivers (:mod:`phicalc.nn.edge_chunks`:
-  large structures); the loop over runs and the rest of the pass stay plain.
+* :class:`CompiledReceiverSums` and :class:`CompiledRunGradients` evaluate one run of a message
+  block's sums, and its gradients in the backward pass, with symbolic sizes, where the messages
+  are summed in runs of receivers (:mod:`phicalc.nn.edge_chunks`: large structures); the loop
+  over runs and the rest of the pass stay plain.
 
 A compiler failure warns once and falls back to plain calls for good: a run must never stop
 because the compiler could not cope. Refused on CUDA, where compiled code gave wrong charges
@@ -222,15 +223,13 @@ class CompiledBackbone(LazyCompiled):
 RECEIVER_SUMS_GRAPHS = 16
 
 
-class CompiledReceiverSums(LazyCompiled):
-    """A message block's ``receiver_sums`` over one run of receivers through ``torch.compile``
-    with symbolic sizes (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.sums`): the fused loops over
-    the edges of :class:`CompiledBackbone`, for a pass that sums messages in runs
-    (:mod:`phicalc.nn.edge_chunks`). The blocks' weights are inputs, so a few graphs serve every
-    block, run and structure: six for PaiNN (the forward pass without gradients and the backward
-    pass's recomputation with them; the first block, without vectors, or another; with
-    gradients, runs of more or fewer than 4,097 edges, where inductor's CPU code changes how it
-    accumulates), within a raised recompile limit. Inference only, like edge chunking.
+class CompiledRuns(LazyCompiled):
+    """Base of the compiled pieces of a pass that sums messages in runs of receivers
+    (:mod:`phicalc.nn.edge_chunks`), with symbolic sizes. The blocks' weights are inputs, so a
+    few graphs serve every block, run and structure (for PaiNN: the first block, without
+    vectors, or another; runs of more or fewer than 4,097 edges, where inductor's CPU code
+    changes how it accumulates), within a raised recompile limit. Inference only, like edge
+    chunking.
 
     Args:
         model: a Potential in eval mode, on the CPU, whose backbone has
@@ -245,10 +244,6 @@ class CompiledReceiverSums(LazyCompiled):
             )
         super().__init__(model, dynamic=True)
 
-    def eager(self, module: torch.nn.Module, *args: Any) -> tuple[torch.Tensor, ...]:
-        """The plain call this object compiles: ``module.receiver_sums(*args)``."""
-        return module.receiver_sums(*args)
-
     def tracing(self) -> contextlib.AbstractContextManager:
         """Without duck shaping (a structure whose atom count equals a feature width, 64 waters:
         192 atoms, 3F = 192, would otherwise tie the atom count to that width, and every other
@@ -260,3 +255,24 @@ class CompiledReceiverSums(LazyCompiled):
         stack.enter_context(torch.fx.experimental._config.patch(use_duck_shape=False))
         stack.enter_context(torch._dynamo.config.patch(recompile_limit=RECEIVER_SUMS_GRAPHS))
         return stack
+
+
+class CompiledReceiverSums(CompiledRuns):
+    """A message block's ``receiver_sums`` over one run, through ``torch.compile``
+    (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.sums`): the forward pass's runs."""
+
+    def eager(self, module: torch.nn.Module, *args: Any) -> tuple[torch.Tensor, ...]:
+        """The plain call this object compiles: ``module.receiver_sums(*args)``."""
+        return module.receiver_sums(*args)
+
+
+class CompiledRunGradients(CompiledRuns):
+    """:func:`~phicalc.nn.edge_chunks.run_gradients` through ``torch.compile``
+    (:attr:`~phicalc.nn.edge_chunks.EdgeChunking.gradients`): a run's gather, recomputation and
+    gradients in one compiled graph, with ``torch.autograd.grad`` traced in."""
+
+    def eager(self, *args: Any) -> list:
+        """The plain call this object compiles: ``run_gradients(*args)``."""
+        from phicalc.nn.edge_chunks import run_gradients
+
+        return run_gradients(*args)

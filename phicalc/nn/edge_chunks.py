@@ -29,11 +29,48 @@ DEFAULT_EDGES_PER_CHUNK = 1 << 13
 
 #: ``sums(module, *args)``: a message module's ``receiver_sums(*args)``, or a compiled version.
 MessageSums = Callable[..., tuple[torch.Tensor, ...]]
+#: ``gradients(module, ...)``: :func:`run_gradients`, or a compiled version.
+RunGradients = Callable[..., list]
 
 
 def plain_sums(module: nn.Module, *args: Any) -> tuple[torch.Tensor, ...]:
     """``module.receiver_sums(*args)``, evaluated as it is."""
     return module.receiver_sums(*args)
+
+
+def run_gradients(
+    module: nn.Module,
+    node_inputs: Sequence[torch.Tensor | None],
+    edge_inputs: Sequence[torch.Tensor],
+    parameters: Sequence[torch.Tensor],
+    senders: torch.Tensor,
+    receivers: torch.Tensor,
+    n_receivers: int,
+    grad_outputs: Sequence[torch.Tensor],
+    needs: Sequence[bool],
+) -> list[torch.Tensor | None]:
+    """The gradients of one run's sums (``module.receiver_sums``, recomputed) given the
+    gradients of its outputs [n_receivers, ...]: with respect to the senders' rows of each node
+    input [n_run_edges, ...], the run's edge inputs and ``parameters``, in that order, where
+    ``needs`` marks them (None elsewhere and for absent node inputs). The backward pass adds the
+    rows' gradients into the node inputs' at ``senders``."""
+    with torch.enable_grad():
+        rows = [
+            None if t is None else t.detach().index_select(0, senders).requires_grad_(need)
+            for t, need in zip(node_inputs, needs, strict=False)
+        ]
+        edge_needs = needs[len(rows) : len(rows) + len(edge_inputs)]
+        edges = [
+            t.detach().requires_grad_(need) for t, need in zip(edge_inputs, edge_needs, strict=True)
+        ]
+        outputs = module.receiver_sums(*rows, *edges, receivers, n_receivers)
+        candidates = [*rows, *edges, *parameters]
+        wanted = [t for t, need in zip(candidates, needs, strict=True) if need and t is not None]
+        found = iter(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
+    return [
+        next(found) if need and t is not None else None
+        for t, need in zip(candidates, needs, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -45,10 +82,14 @@ class EdgeChunking:
         max_edges: edges per run (default :data:`DEFAULT_EDGES_PER_CHUNK`).
         sums: how a run is evaluated, ``sums(module, *args)``: the caller's compiled receiver
             sums (:class:`~phicalc.compiled.CompiledReceiverSums`) or :func:`plain_sums`.
+        gradients: how a run's gradients are recomputed in the backward pass: the caller's
+            compiled :func:`run_gradients` (:class:`~phicalc.compiled.CompiledRunGradients`) or
+            :func:`run_gradients` itself.
     """
 
     max_edges: int = DEFAULT_EDGES_PER_CHUNK
     sums: MessageSums = plain_sums
+    gradients: RunGradients = run_gradients
 
     def __post_init__(self) -> None:
         if isinstance(self.max_edges, bool) or not isinstance(self.max_edges, int):
@@ -82,14 +123,14 @@ class ReceiverChunks:
         edge_bounds: run r holds sorted edges ``edge_bounds[r]:edge_bounds[r + 1]``.
         atom_bounds: ... and receivers ``atom_bounds[r]:atom_bounds[r + 1]`` (every atom in
             exactly one run, also atoms without edges).
-        sums: how each run is evaluated (:attr:`EdgeChunking.sums`).
+        chunking: how each run is evaluated (:class:`EdgeChunking`).
     """
 
     order: torch.Tensor
     edge_index: torch.Tensor
     edge_bounds: tuple[int, ...]
     atom_bounds: tuple[int, ...]
-    sums: MessageSums = plain_sums
+    chunking: EdgeChunking
 
     @property
     def num_chunks(self) -> int:
@@ -115,7 +156,7 @@ def receiver_chunks(
     edge_bounds.append(start)
     atom_bounds.append(n_atoms)
     return ReceiverChunks(
-        order, edge_index[:, order], tuple(edge_bounds), tuple(atom_bounds), chunking.sums
+        order, edge_index[:, order], tuple(edge_bounds), tuple(atom_bounds), chunking
     )
 
 
@@ -164,7 +205,7 @@ def _sum_runs(
     for e0, e1, a0, a1 in _runs(chunks):
         rows = [None if t is None else t.index_select(0, senders[e0:e1]) for t in node_inputs]
         edges = _run_edges(edge_inputs, e0, e1)
-        parts.append(chunks.sums(module, *rows, *edges, receivers[e0:e1] - a0, a1 - a0))
+        parts.append(chunks.chunking.sums(module, *rows, *edges, receivers[e0:e1] - a0, a1 - a0))
     return tuple(torch.cat(run, dim=0) for run in zip(*parts, strict=True))
 
 
@@ -206,35 +247,26 @@ class _RunSums(torch.autograd.Function):
         grads = [
             torch.zeros_like(t) if need else None for t, need in zip(tensors, needs, strict=True)
         ]
+        node_inputs = _with_nones([t.detach() for t in tensors[:n_node]], layout)
+        node_needs = [bool(need) for need in _with_nones(list(needs[:n_node]), layout)]
+        run_needs = [*node_needs, *needs[n_node:]]
+        parameters = list(tensors[n_inputs:])
         senders, receivers = chunks.edge_index
         for e0, e1, a0, a1 in _runs(chunks):
-            run_senders = senders[e0:e1]
-            with torch.enable_grad():
-                gathered = [
-                    t.detach().index_select(0, run_senders).requires_grad_(need)
-                    for t, need in zip(tensors[:n_node], needs, strict=False)
-                ]
-                edges = [
-                    t.requires_grad_(need)
-                    for t, need in zip(
-                        _run_edges(tensors[n_node:n_inputs], e0, e1), needs[n_node:], strict=False
-                    )
-                ]
-                rows = _with_nones(gathered, layout)
-                local_receivers = receivers[e0:e1] - a0
-                outputs = chunks.sums(module, *rows, *edges, local_receivers, a1 - a0)
-                wanted = [
-                    (k, t)
-                    for k, t in enumerate([*gathered, *edges, *tensors[n_inputs:]])
-                    if needs[k]
-                ]
-                run_grads = torch.autograd.grad(
-                    outputs,
-                    [t for _, t in wanted],
-                    [g[a0:a1].clone() for g in grad_outputs],
-                    allow_unused=True,
-                )
-            for (k, _), grad in zip(wanted, run_grads, strict=True):
+            run_senders = senders[e0:e1].clone()  # own storage, as _run_edges says
+            run_grads = chunks.chunking.gradients(
+                module,
+                node_inputs,
+                _run_edges(tensors[n_node:n_inputs], e0, e1),
+                parameters,
+                run_senders,
+                receivers[e0:e1] - a0,
+                a1 - a0,
+                [g[a0:a1].clone() for g in grad_outputs],
+                run_needs,
+            )
+            present = [grad for grad, here in zip(run_grads, [*layout], strict=False) if here]
+            for k, grad in enumerate([*present, *run_grads[len(layout) :]]):
                 if grad is None:
                     continue
                 if k < n_node:

@@ -186,8 +186,11 @@ def test_compiled_runs_give_the_plain_numbers_and_compile_once(one_torch_thread)
                     np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
             expected = got
         graphs.append(counters["stats"]["unique_graphs"])
-    sums = compiled.edge_chunking.chunking.sums
-    assert sums.compiled and sums.enabled
+    sums, gradients = (
+        compiled.edge_chunking.chunking.sums,
+        compiled.edge_chunking.chunking.gradients,
+    )
+    assert sums.compiled and sums.enabled and gradients.compiled and gradients.enabled
     assert graphs[0] == graphs[1] == graphs[2]
     with sums.tracing():  # room for its graphs beyond dynamo's default limit of 8
         assert torch._dynamo.config.recompile_limit == RECEIVER_SUMS_GRAPHS > 8
@@ -204,3 +207,4 @@ def test_a_compiler_failure_falls_back_to_plain_runs(one_torch_thread, failing_c
         forces = atoms.get_forces()
     np.testing.assert_allclose(forces, expected, rtol=0, atol=1e-11)
     assert not calc.edge_chunking.chunking.sums.enabled
+    assert not calc.edge_chunking.chunking.gradients.enabled
