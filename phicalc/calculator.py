@@ -117,8 +117,9 @@ class PhiCalculator(Calculator):
         edge_chunk: sum the messages over runs of receivers of at most this many edges, each
             recomputed in the backward pass (:mod:`phicalc.nn.edge_chunks`), so a force call
             keeps one run's edge tensors instead of all of them: about 0.08 instead of 0.7 MB
-            per atom of water (PaiNN, float32), for 1.2–1.5× the time of an unchunked call
-            (with ``compile``, each run through a compiled function). ``"auto"`` (default):
+            per atom of water (PaiNN, float32), for 1.2–1.5× the time of an unchunked plain
+            call (with ``compile``, each run's sums and gradients through compiled functions:
+            1.25–1.3× the compiled backbone's time). ``"auto"`` (default):
             runs of :data:`~phicalc.nn.edge_chunks.DEFAULT_EDGES_PER_CHUNK` edges for
             structures with more than :data:`AUTO_CHUNK_EDGES` edges (about 10,000 atoms of
             water), none below; ``None``: never. Backbones without ``supports_edge_chunks``
