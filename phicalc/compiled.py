@@ -35,6 +35,7 @@ import torch
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.backbones.base import BackboneOutput, Geometry
+from phicalc.nn.edge_chunks import run_gradients
 from phicalc.potential import Potential
 
 #: Why compiling is refused on CUDA.
@@ -273,6 +274,4 @@ class CompiledRunGradients(CompiledRuns):
 
     def eager(self, *args: Any) -> list:
         """The plain call this object compiles: ``run_gradients(*args)``."""
-        from phicalc.nn.edge_chunks import run_gradients
-
         return run_gradients(*args)

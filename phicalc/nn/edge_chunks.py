@@ -185,11 +185,9 @@ def chunked_receiver_sums(
     """
     if not torch.is_grad_enabled():
         return _sum_runs(module, node_inputs, edge_inputs, chunks)
-    layout = tuple(t is not None for t in node_inputs)
-    present = [t for t in node_inputs if t is not None]
     parameters = [p for p in module.parameters() if p.requires_grad]
     return _RunSums.apply(
-        module, chunks, layout, len(edge_inputs), *present, *edge_inputs, *parameters
+        module, chunks, len(node_inputs), len(edge_inputs), *node_inputs, *edge_inputs, *parameters
     )
 
 
@@ -225,60 +223,46 @@ class _RunSums(torch.autograd.Function):
     """:func:`chunked_receiver_sums` with gradients: the forward pass keeps only its inputs; the
     backward pass recomputes one run at a time from the senders' rows gathered for it, and adds
     the run's gradients into the inputs' (rows of the senders, slices of the edges) in place, so
-    the work stays O(n_edges) however many runs there are. Once differentiable (inference)."""
+    the work stays O(n_edges) however many runs there are. Once differentiable (inference).
+    Its inputs: node inputs (None where absent), edge inputs, then the module's parameters."""
 
     @staticmethod
-    def forward(ctx, module, chunks, layout, n_edge_inputs, *tensors):  # type: ignore[override]
-        n_node = sum(layout)
-        node_inputs = _with_nones(tensors[:n_node], layout)
-        edge_inputs = tensors[n_node : n_node + n_edge_inputs]
-        ctx.run_setup = (module, chunks, layout, n_edge_inputs)
-        ctx.save_for_backward(*tensors)
-        return _sum_runs(module, node_inputs, edge_inputs, chunks)
+    def forward(ctx, module, chunks, n_node, n_edge, *inputs):  # type: ignore[override]
+        ctx.run_setup = (module, chunks, n_node, n_edge)
+        ctx.save_for_backward(*inputs)
+        return _sum_runs(module, inputs[:n_node], inputs[n_node : n_node + n_edge], chunks)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, *grad_outputs):  # type: ignore[override]
-        module, chunks, layout, n_edge_inputs = ctx.run_setup
-        tensors = ctx.saved_tensors
-        n_node = sum(layout)
-        n_inputs = n_node + n_edge_inputs
-        needs = ctx.needs_input_grad[4:]
+        module, chunks, n_node, n_edge = ctx.run_setup
+        inputs = ctx.saved_tensors
+        needs = [bool(need) for need in ctx.needs_input_grad[4:]]
         grads = [
-            torch.zeros_like(t) if need else None for t, need in zip(tensors, needs, strict=True)
+            torch.zeros_like(t) if need else None for t, need in zip(inputs, needs, strict=True)
         ]
-        node_inputs = _with_nones([t.detach() for t in tensors[:n_node]], layout)
-        node_needs = [bool(need) for need in _with_nones(list(needs[:n_node]), layout)]
-        run_needs = [*node_needs, *needs[n_node:]]
-        parameters = list(tensors[n_inputs:])
+        node_inputs = [None if t is None else t.detach() for t in inputs[:n_node]]
         senders, receivers = chunks.edge_index
         for e0, e1, a0, a1 in _runs(chunks):
             run_senders = senders[e0:e1].clone()  # own storage, as _run_edges says
             run_grads = chunks.chunking.gradients(
                 module,
                 node_inputs,
-                _run_edges(tensors[n_node:n_inputs], e0, e1),
-                parameters,
+                _run_edges(inputs[n_node : n_node + n_edge], e0, e1),
+                list(inputs[n_node + n_edge :]),
                 run_senders,
                 receivers[e0:e1] - a0,
                 a1 - a0,
                 [g[a0:a1].clone() for g in grad_outputs],
-                run_needs,
+                needs,
             )
-            present = [grad for grad, here in zip(run_grads, [*layout], strict=False) if here]
-            for k, grad in enumerate([*present, *run_grads[len(layout) :]]):
+            for k, grad in enumerate(run_grads):
                 if grad is None:
                     continue
-                if k < n_node:
+                if k < n_node:  # the senders' rows
                     grads[k].index_add_(0, run_senders, grad)
-                elif k < n_inputs:
+                elif k < n_node + n_edge:  # the run's edges
                     grads[k][e0:e1] = grad
-                else:
+                else:  # a parameter
                     grads[k] += grad
         return (None, None, None, None, *grads)
-
-
-def _with_nones(tensors: Sequence[torch.Tensor], layout: tuple[bool, ...]) -> list:
-    """``tensors`` back in the places ``layout`` marks present, None elsewhere."""
-    present = iter(tensors)
-    return [next(present) if here else None for here in layout]
