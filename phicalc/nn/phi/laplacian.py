@@ -15,6 +15,12 @@ import torch
 from phicalc.nn.radial import PolynomialEnvelope
 from phicalc.nn.scatter import scatter_sum
 
+#: Batches of at most this many atoms apply L as one dense [n, n] matrix-vector product per step
+#: of a filter instead of gathers and scatters over the edges: a few large operations in place of
+#: many small ones, where dispatch costs more than arithmetic (0.64-0.78x the filter's time from 42
+#: to 300 atoms of water, even at 384, slower beyond; benchmarks/phi_filter.py). Memory n².
+DENSE_MAX_ATOMS = 256
+
 
 class LaplacianWeights(torch.nn.Module):
     """w_ij = u(r_ij) / r_ij (r in Å), shape [n_edges]."""
@@ -34,6 +40,14 @@ def laplacian_matvec(
     i, j = edge_index
     w = weights.reshape(-1, *([1] * (x.dim() - 1)))
     return scatter_sum(w * (x[j] - x[i]), j, x.shape[0])
+
+
+def adjacency_matrix(weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """Dense weighted adjacency W [n_atoms, n_atoms] of a batch: W_ji = Σ w_e over the edges
+    e = (i, j) (several images of one pair add up; a self-image lands on the diagonal), so that
+    W.sum(1) are the :func:`degrees` and (D − W) x = :func:`laplacian_matvec`."""
+    i, j = edge_index
+    return weights.new_zeros((n_atoms, n_atoms)).index_put((j, i), weights, accumulate=True)
 
 
 def degrees(weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:

@@ -61,6 +61,51 @@ def test_filter_forces_finite_and_consistent_on_degenerate_spectra(name, modes, 
     np.testing.assert_allclose(forces, numerical, atol=1e-7 + 1e-6 * np.abs(forces).max())
 
 
+def test_dense_and_edge_paths_of_the_chebyshev_filter_agree(monkeypatch) -> None:
+    """A batch small enough for the dense L̂ (a periodic box whose atoms see their own images, two
+    molecules 12 Å apart) gives the same φ̂ and the same gradients as the path over the edges,
+    and distant fragments stay exactly uncoupled in both."""
+    from phicalc.data.structures import water_box
+    from phicalc.nn.phi import filters
+    from phicalc.nn.phi.laplacian import DENSE_MAX_ATOMS
+
+    pair = molecule("CH3CH2OH") + molecule("H2O")
+    pair.positions[9:] += (12.0, 0.0, 0.0)
+    box = water_box(4, seed=0)  # a 4.9 Å cell: atoms bond to their own images
+    graph = atoms_list_to_graph([pair, box], CUTOFF)
+    assert graph.n_atoms <= DENSE_MAX_ATOMS
+    assert bool((graph.edge_index[0] == graph.edge_index[1]).any())
+    module = ChebyshevFilter(8).double()
+    sources = torch.as_tensor(np.random.default_rng(1).normal(size=graph.n_atoms))
+
+    def potentials_and_gradients():
+        positions = graph.positions.clone().requires_grad_(True)
+        source = sources.clone().requires_grad_(True)
+        vectors = edge_vectors(
+            positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+        )
+        weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+        phi = module(source, weights, graph.edge_index, graph.batch, graph.n_graphs)
+        loss = (phi * phi.detach().cos()).sum()
+        return (phi.detach(), *torch.autograd.grad(loss, (positions, source, module.coefficients)))
+
+    dense = potentials_and_gradients()
+    monkeypatch.setattr(filters, "DENSE_MAX_ATOMS", 0)
+    edges = potentials_and_gradients()
+    for a, b in zip(dense, edges):
+        torch.testing.assert_close(a, b.to(a.dtype), rtol=1e-12, atol=1e-12)
+    # sources on the ethanol alone leave the water 12 Å away at exactly zero in both paths
+    monkeypatch.setattr(filters, "DENSE_MAX_ATOMS", DENSE_MAX_ATOMS)
+    only_ethanol = torch.zeros(graph.n_atoms, dtype=torch.float64)
+    only_ethanol[:9] = sources[:9]
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
+    phi = module(only_ethanol, weights, graph.edge_index, graph.batch, graph.n_graphs)
+    assert torch.count_nonzero(phi[9:12]) == 0 and torch.count_nonzero(phi[:9]) == 9
+
+
 def test_eigenbasis_with_all_modes_is_the_pseudo_inverse_projection() -> None:
     """k ≥ n − 1 keeps every non-trivial mode: φ̂ is s minus its mean (up to the window's tails)."""
     atoms = molecule("H2O")
