@@ -1,9 +1,10 @@
 """What each electrostatic part of the default model costs on the compiled path, periodic boxes.
 
-Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone` (what
-``PhiCalculator(compile=True)`` does for a periodic cell) in a process that keeps freed memory
-(what the ``phicalc`` command does): ``painn-organic`` (the baseline), ``phi-painn-organic``, the
-same without its Coulomb term, and without Coulomb and Φ (charge equilibration and E_Q left).
+Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone` and
+:class:`~phicalc.compiled.CompiledEwaldSum` (what ``PhiCalculator(compile=True)`` does for a
+periodic cell) in a process that keeps freed memory (what the ``phicalc`` command does):
+``painn-organic`` (the baseline), ``phi-painn-organic``, the same with the plain Ewald sum, without
+its Coulomb term, and without Coulomb and Φ (charge equilibration and E_Q left).
 Energy, forces and stress of one ``Potential.forward`` on a water box (float32, one thread,
 process CPU ms, median of interleaved rounds; the graph built once outside the timing). The
 differences give the Coulomb sum (Ewald up to 200 atoms, PME beyond), Φ and the rest.
@@ -28,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     from phicalc import PhiCalculator, keep_freed_memory
-    from phicalc.compiled import CompiledBackbone
+    from phicalc.compiled import CompiledBackbone, CompiledEwaldSum
     from phicalc.data.structures import water_box
     from phicalc.graph.batch import atoms_to_graph
 
@@ -41,22 +42,35 @@ def main() -> None:
     models = {
         "painn-organic (baseline)": PhiCalculator("painn-organic", dtype="float32").model,
         "phi-painn-organic": default,
+        "  with the plain Ewald sum": default,
         "  without Coulomb": no_coulomb,
         "  without Coulomb and Φ": no_phi,
     }
-    arms = {name: (model, CompiledBackbone(model)) for name, model in models.items()}
-    print("compiled backbone, float32, 1 thread, process CPU ms per energy+forces+stress call")
+    arms = {
+        name: (
+            model,
+            {
+                "backbone_call": CompiledBackbone(model),
+                "ewald_sum_call": None if "plain Ewald" in name else CompiledEwaldSum(model),
+            },
+        )
+        for name, model in models.items()
+    }
+    print(
+        "compiled backbone and Ewald sum, float32, 1 thread, process CPU ms per "
+        "energy+forces+stress call (Ewald up to 200 atoms, PME beyond)"
+    )
     for waters in args.waters:
         atoms = water_box(waters, seed=0)
         graph = atoms_to_graph(atoms, default.cutoff, dtype=torch.float32)
-        for model, backbone in arms.values():  # compilation and warm-up
-            model(graph, compute_forces=True, compute_stress=True, backbone_call=backbone)
+        for model, compiled in arms.values():  # compilation and warm-up
+            model(graph, compute_forces=True, compute_stress=True, **compiled)
         times = {name: [] for name in arms}
         rounds = args.rounds if len(atoms) < 1000 else max(3, args.rounds // 3)
         for _ in range(rounds):
-            for name, (model, backbone) in arms.items():
+            for name, (model, compiled) in arms.items():
                 start = time.process_time()
-                model(graph, compute_forces=True, compute_stress=True, backbone_call=backbone)
+                model(graph, compute_forces=True, compute_stress=True, **compiled)
                 times[name].append(time.process_time() - start)
         ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
         base = ms["painn-organic (baseline)"]

@@ -34,6 +34,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from phicalc.batch_inference import is_3d_periodic, outputs_to_host, predict, split_results
 from phicalc.compiled import (
     CompiledBackbone,
+    CompiledEwaldSum,
     CompiledForward,
     CompiledReceiverSums,
     CompiledRunGradients,
@@ -112,7 +113,8 @@ class PhiCalculator(Calculator):
             chunks of open structures through a second compilation with symbolic sizes (one
             for every chunk; 1–2 minutes). Everything else (periodic cells: Ewald/PME, stress)
             goes through a compiled backbone with symbolic sizes (half a minute; about 2× faster
-            calls for water boxes of 192–1,536 atoms). PaiNN and SchNet models; refused on CUDA
+            calls for water boxes of 192–1,536 atoms), and cells summed by Ewald through a
+            compiled Ewald structure-factor sum. PaiNN and SchNet models; refused on CUDA
             (:class:`~phicalc.errors.ConfigError`), where it gave wrong charges.
         edge_chunk: sum the messages over runs of receivers of at most this many edges, each
             recomputed in the backward pass (:mod:`phicalc.nn.edge_chunks`), so a force call
@@ -187,6 +189,9 @@ class PhiCalculator(Calculator):
             CompiledBackbone(self.model)
             if compile and backbone_compile_blocker(self.model) is None
             else None
+        )
+        self.compiled_ewald_sum = (
+            CompiledEwaldSum(self.model) if compile and self.model.coulomb is not None else None
         )
         self.edge_chunking = edge_chunking_for(self.model, edge_chunk, compile=compile)
         self.parameters.update(
@@ -299,6 +304,7 @@ class PhiCalculator(Calculator):
                 partition_cache=self.partition_cache,
                 backbone_call=self.compiled_backbone if chunking is None else None,
                 edge_chunking=chunking,
+                ewald_sum_call=self.compiled_ewald_sum,
             )
         arrays = outputs_to_host(out)
         bad = [name for name, value in arrays.items() if not np.isfinite(value).all()]
@@ -370,7 +376,7 @@ class PhiCalculator(Calculator):
         ``max_atoms``: atom budget of one pass (default
         :func:`~phicalc.batch_inference.default_max_atoms`). With ``compile=True`` chunks of open
         structures go through the calculator's compiled pass, the others through its compiled
-        backbone. The calculator's cache is untouched."""
+        backbone and Ewald sum. The calculator's cache is untouched."""
         return predict(
             self.model,
             structures,
@@ -380,6 +386,7 @@ class PhiCalculator(Calculator):
             min_distance=self.parameters["min_distance"],
             compiled=self.batch_forward,
             compiled_backbone=self.compiled_backbone,
+            compiled_ewald_sum=self.compiled_ewald_sum,
         )
 
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:

@@ -41,6 +41,7 @@ from phicalc.nn.edge_chunks import EdgeChunking
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
+from phicalc.nn.electrostatics.periodic import StructureFactorSum
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.phi.laplacian import LaplacianWeights
 from phicalc.nn.repulsion import NuclearRepulsion
@@ -260,9 +261,11 @@ class Potential(nn.Module):
         positions: torch.Tensor,
         cell: torch.Tensor,
         equilibrated: Equilibrated | None = None,
+        ewald_sum_call: StructureFactorSum | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
-        :meth:`_equilibrate`'s output when the forward pass needed it before the readout).
+        :meth:`_equilibrate`'s output when the forward pass needed it before the readout;
+        ``ewald_sum_call``: :meth:`forward`'s).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -315,6 +318,7 @@ class Potential(nn.Module):
                 n_graphs,
                 graph.host_layout,
                 graph.coulomb_pairs,
+                ewald_sum_call,
             )
             out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
             out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
@@ -335,6 +339,7 @@ class Potential(nn.Module):
         validate: bool = True,
         backbone_call: Callable[[Geometry], BackboneOutput] | None = None,
         edge_chunking: EdgeChunking | None = None,
+        ewald_sum_call: StructureFactorSum | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -356,6 +361,9 @@ class Potential(nn.Module):
                 structure's force call stays O(run) instead of O(n_edges), for the message
                 forward computed twice; inference only, for backbones with
                 ``supports_edge_chunks``. ``None``: all edges at once.
+            ewald_sum_call: the caller's compiled Ewald structure-factor sum
+                (:class:`~phicalc.compiled.CompiledEwaldSum`) in place of the plain one, for
+                periodic structures the Coulomb term sums by Ewald; inference only.
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -364,8 +372,9 @@ class Potential(nn.Module):
             [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
-        if backbone_call is not None and training:  # a compiled backward is not differentiable
-            raise ConfigError("a compiled backbone is for inference only, not training=True")
+        if training and (backbone_call is not None or ewald_sum_call is not None):
+            # a compiled backward is not differentiable
+            raise ConfigError("compiled parts are for inference only, not training=True")
         if edge_chunking is not None:
             edge_chunking.check(self.backbone, training)
         if validate:
@@ -416,7 +425,7 @@ class Potential(nn.Module):
             if self.repulsion is not None:
                 energies = energies + self.repulsion(graph.numbers, graph.edge_index, lengths)
             outputs = self._electrostatics(
-                graph, features, lengths, positions_used, cell_used, equilibrated
+                graph, features, lengths, positions_used, cell_used, equilibrated, ewald_sum_call
             )
             energies = energies + outputs.pop("electrostatic_energies")
             if "charge_state_energies" in outputs:

@@ -127,6 +127,7 @@ def test_compiled_batches_equal_one_by_one_calls():
     equal plain one-by-one calls for every chunking; chunks with the periodic cell go through the
     compiled backbone. Chunks of other compositions reuse the one compiled graph of each (no
     per-structure loop guarded)."""
+    import torch._dynamo
     from torch._dynamo.utils import counters
 
     from phicalc.compiled import compile_blocker
@@ -137,8 +138,9 @@ def test_compiled_batches_equal_one_by_one_calls():
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
     batch = _mixed_batch()
     expected = one_by_one(plain, batch)
+    torch._dynamo.reset()  # no compiled code of an earlier test serves: each part compiles here
     graphs_before = counters["stats"]["unique_graphs"]
-    # one chunk with the cell (compiled backbone); then [H2O, ions] and [NH4+, C2H5OH] (compiled
+    # one chunk with the cell (compiled backbone and Ewald sum); then [H2O, ions] and [NH4+, C2H5OH] (compiled
     # pass, other sizes, molecule counts and charges) and [C2H5OH- doublet, cell] (backbone)
     for max_atoms in (10_000, 20):
         got = compiled.calculate_batch(batch, max_atoms=max_atoms)
@@ -148,7 +150,9 @@ def test_compiled_batches_equal_one_by_one_calls():
                 np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
     assert compiled.batch_forward is not None and compiled.batch_forward.compiled
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
-    assert counters["stats"]["unique_graphs"] - graphs_before == 2  # the pass, the backbone
+    assert compiled.compiled_ewald_sum is not None and compiled.compiled_ewald_sum.compiled
+    # the pass, the backbone, the Ewald sum
+    assert counters["stats"]["unique_graphs"] - graphs_before == 3
     assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-
     graphs = [atoms_to_graph(a, model.cutoff) for a in batch]
     assert compile_blocker(model, collate(graphs[:-1])) is None

@@ -11,12 +11,19 @@ from ase.build import molecule
 
 from phicalc import build_model
 from phicalc.calculator import PhiCalculator
-from phicalc.compiled import CompiledBackbone, backbone_compile_blocker
+from phicalc.compiled import CompiledBackbone, CompiledEwaldSum, backbone_compile_blocker
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
+from phicalc.nn.electrostatics.periodic import (
+    EWALD_TAIL_MARGIN,
+    accuracy_eta,
+    ewald_kvectors,
+)
 from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
 
 PROPERTIES = ("energy", "forces", "stress", "charges", "potentials")
+#: The Ewald k-cutoff (1/Å) of the test model's Coulomb term (σ = 1 Å, accuracy 1e-5).
+EWALD_K_CUT = 2**0.5 * accuracy_eta(1e-5 / EWALD_TAIL_MARGIN)
 
 
 def _model(backbone: str = "painn") -> torch.nn.Module:
@@ -29,10 +36,11 @@ def _model(backbone: str = "painn") -> torch.nn.Module:
     return build_model(**options).double().eval()
 
 
-def _ions_in_water(n_waters: int, seed: int) -> Atoms:
-    """Na⁺, Cl⁻ and ``n_waters`` waters at random places in a triclinic periodic cell."""
+def _ions_in_water(n_waters: int, seed: int, scale: float = 1.0) -> Atoms:
+    """Na⁺, Cl⁻ and ``n_waters`` waters at random places in a triclinic periodic cell (its
+    edges × ``scale``)."""
     rng = np.random.default_rng(seed)
-    cell = np.array([[7.0, 0.0, 0.0], [0.6, 7.2, 0.0], [0.4, -0.3, 7.4]])
+    cell = scale * np.array([[7.0, 0.0, 0.0], [0.6, 7.2, 0.0], [0.4, -0.3, 7.4]])
     atoms = Atoms("NaCl", scaled_positions=[[0.1, 0.1, 0.1], [0.6, 0.6, 0.6]], cell=cell, pbc=True)
     for k in range(n_waters):
         water = molecule("H2O")
@@ -46,18 +54,21 @@ def _ions_in_water(n_waters: int, seed: int) -> Atoms:
 @pytest.mark.parametrize("backbone", ["painn", "schnet"])
 def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone):
     """Energy, forces, stress, charges and potentials of a cell with ions (Ewald, per-molecule
-    charges) equal a plain call's, for cells of other sizes and edge counts through one
-    compilation (symbolic sizes)."""
+    charges) equal a plain call's, for cells of other sizes, edge and k-vector counts through
+    one compilation of the backbone and one of the Ewald sum (symbolic sizes)."""
+    import torch._dynamo
     from torch._dynamo.utils import counters
 
     model = _model(backbone)
     plain = PhiCalculator(model, dtype="float64", device="cpu")
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
-    graphs_before = counters["stats"]["unique_graphs"]
-    edge_counts = set()
-    for seed, n_waters in ((0, 3), (1, 4), (2, 3)):
-        atoms = _ions_in_water(n_waters, seed)
+    torch._dynamo.reset()  # no compiled code of an earlier test serves: each part compiles here
+    graphs = [counters["stats"]["unique_graphs"]]
+    edge_counts, k_counts = set(), set()
+    for seed, n_waters, scale in ((0, 3, 1.0), (1, 4, 1.0), (2, 3, 1.2)):
+        atoms = _ions_in_water(n_waters, seed, scale)
         edge_counts.add(atoms_to_graph(atoms, model.cutoff).edge_index.shape[1])
+        k_counts.add(len(ewald_kvectors(torch.tensor(atoms.cell.array), EWALD_K_CUT)))
         expected = {}
         for calc in (plain, compiled):
             atoms.calc = calc
@@ -65,18 +76,23 @@ def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone):
             for name, value in expected.items():
                 np.testing.assert_allclose(got[name], value, rtol=0, atol=1e-9, err_msg=name)
             expected = got
-    assert len(edge_counts) == 3  # three edge counts, and the ion charges mean something:
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert len(edge_counts) == 3 and len(k_counts) == 2  # and the ion charges mean something:
     assert expected["charges"][:2] == pytest.approx([1.0, -1.0], abs=0.3)
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
+    assert compiled.compiled_ewald_sum is not None and compiled.compiled_ewald_sum.compiled
     assert compiled.graph_replay is not None and not compiled.graph_replay.compiled  # cells only
-    assert counters["stats"]["unique_graphs"] - graphs_before == 1
+    # the backbone and the Ewald sum compiled at the first cell, nothing for the later cells
+    assert graphs[1] - graphs[0] == 2 and graphs[3] == graphs[1]
 
 
-def test_a_compiled_backbone_is_for_inference_only():
+def test_compiled_parts_are_for_inference_only():
     model = _model()
     graph = atoms_to_graph(_ions_in_water(2, 0), model.cutoff)
     with pytest.raises(ConfigError, match="inference only"):
         model(graph, training=True, backbone_call=CompiledBackbone(model))
+    with pytest.raises(ConfigError, match="inference only"):
+        model(graph, training=True, ewald_sum_call=CompiledEwaldSum(model))
 
 
 def test_backbones_that_do_not_compile_are_refused_and_left_plain():
@@ -105,5 +121,5 @@ def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler)
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         forces = atoms.get_forces()
     np.testing.assert_allclose(forces, expected, rtol=0, atol=1e-12)
-    assert calc.compiled_backbone is not None
-    assert not calc.compiled_backbone.enabled and not calc.compiled_backbone.compiled
+    for part in (calc.compiled_backbone, calc.compiled_ewald_sum):
+        assert part is not None and not part.enabled and not part.compiled

@@ -29,6 +29,7 @@ i.e. V_i contains −2πσ² k_e Q/V.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torchpme import CoulombPotential
@@ -106,6 +107,25 @@ def pme_mesh(cell: torch.Tensor, spacing: float) -> torch.Tensor:
     )
 
 
+#: The Ewald structure-factor sum's signature: (charges [n], positions [n, 3], k-vectors
+#: [n_k, 3], G(k) [n_k]) → [n]; :func:`structure_factor_sum` or a compiled version of it.
+StructureFactorSum = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
+]
+
+
+def structure_factor_sum(
+    charges: torch.Tensor, positions: torch.Tensor, kvectors: torch.Tensor, green: torch.Tensor
+) -> torch.Tensor:
+    """Σ_k G(k) [cos(k·r_i) C(k) + sin(k·r_i) S(k)] [n_atoms] with C, S = Σ_j q_j cos, sin(k·r_j):
+    the Ewald sum's [n_k, n_atoms] part (Å⁻²·e·Å³ before the 2/V), differentiable in every
+    input. Compiled by :class:`~phicalc.compiled.CompiledEwaldSum`, which fuses the phases,
+    their cosines and sines and both contractions into loops over k and atoms."""
+    phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    return (green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin
+
+
 def _ewald_sum(
     charges: torch.Tensor,
     positions: torch.Tensor,
@@ -113,20 +133,18 @@ def _ewald_sum(
     volume: torch.Tensor,
     potential: CoulombPotential,
     accuracy: float,
+    structure_sum: StructureFactorSum,
 ) -> torch.Tensor:
     """Σ_{j, n} q_j LR_s(r_ij) over all images with the j = i, n = 0 term included (Å⁻¹·e):
-    structure factors over half the k-sphere, V_i = (2/V) Σ_k G(k) [cos(k·r_i) C(k) +
-    sin(k·r_i) S(k)] with C, S = Σ_j q_j cos, sin(k·r_j) and G = 4π exp(−k²s²/2)/k² (torch-pme's
-    ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff takes ε/:data:`EWALD_TAIL_MARGIN`: the
-    k-shell beyond it holds many terms.
+    structure factors over half the k-sphere, V_i = (2/V) :func:`structure_factor_sum` with
+    G = 4π exp(−k²s²/2)/k² (torch-pme's ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff
+    takes ε/:data:`EWALD_TAIL_MARGIN`: the k-shell beyond it holds many terms.
     """
     s = float(potential.smearing)
     k_cut = math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / s
     kvectors = ewald_kvectors(cell, k_cut)
     green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
-    phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
-    cos, sin = torch.cos(phase), torch.sin(phase)
-    return (2.0 / volume) * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
+    return (2.0 / volume) * structure_sum(charges, positions, kvectors, green)
 
 
 def _pme_sum(
@@ -177,6 +195,7 @@ def periodic_potentials(
     sigma: float,
     method: str,
     accuracy: float,
+    structure_sum: StructureFactorSum | None = None,
 ) -> torch.Tensor:
     """Per-atom damped-Coulomb potentials V_i (V) of one 3D-periodic structure.
 
@@ -190,6 +209,8 @@ def periodic_potentials(
         sigma: Gaussian width σ in Å.
         method: "ewald" or "pme".
         accuracy: target ε of the Gaussian tails (relative), e.g. 1e-6.
+        structure_sum: the Ewald sum's [n_k, n_atoms] part, :func:`structure_factor_sum`
+            (default) or the caller's compiled one (inference only); PME ignores it.
 
     Returns:
         [n_atoms] potentials in V; differentiable w.r.t. charges, positions and cell.
@@ -198,7 +219,15 @@ def periodic_potentials(
     s, cutoff = smearing_and_cutoff(sigma, accuracy, float(volume.detach()), positions.shape[0])
     potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
     if method == "ewald":
-        lattice = _ewald_sum(charges, positions, cell, volume, potential, accuracy)
+        lattice = _ewald_sum(
+            charges,
+            positions,
+            cell,
+            volume,
+            potential,
+            accuracy,
+            structure_factor_sum if structure_sum is None else structure_sum,
+        )
     elif method == "pme":
         lattice = _pme_sum(charges, positions, cell, volume, potential)
     else:  # pragma: no cover - guarded by CoulombConfig
