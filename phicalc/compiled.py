@@ -238,13 +238,23 @@ def _without_duck_shapes(recompile_limit: int | None = None) -> contextlib.ExitS
     return stack
 
 
+#: Ewald sums of fewer terms (k-vectors × atoms) than this are plain calls even through a
+#: :class:`CompiledEwaldSum`: a compiled call's fixed cost (guards, wrappers) exceeds its gain
+#: there (the Coulomb term of water boxes compiled: 1.16× its plain time at 42 atoms, 2·10⁴
+#: terms; 1.04× at 72, 6·10⁴; 0.89-0.97× at 96, 1.1·10⁵; 0.73-0.75× at 192, 4.5·10⁵;
+#: benchmarks/ewald_sum.py).
+COMPILED_EWALD_MIN_TERMS = 100_000
+
+
 class CompiledEwaldSum(LazyCompiled):
     """:func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum` through
     ``torch.compile`` with symbolic atom and k-vector counts:
     ``model(graph, ewald_sum_call=compiled)``. The [n_k, n_atoms] phases, their cosines and
-    sines and both contractions run as fused loops, forward and backward (0.56x the plain sum's
-    time for a 192-atom water box; benchmarks/electrostatics_parts.py); the k-vectors, G(k)
-    and the rest of the Coulomb term stay plain. Inference only, like :class:`CompiledBackbone`.
+    sines and both contractions run as fused loops, forward and backward (the Coulomb term of a
+    192-atom water box, energy, forces and stress, 0.75× its plain time;
+    benchmarks/ewald_sum.py); the k-vectors, G(k) and the rest of the term stay plain, and so
+    do sums of fewer than :data:`COMPILED_EWALD_MIN_TERMS` terms. Inference only, like
+    :class:`CompiledBackbone`.
 
     Args:
         model: a Potential in eval mode, on the CPU.
@@ -260,6 +270,19 @@ class CompiledEwaldSum(LazyCompiled):
     def tracing(self) -> contextlib.AbstractContextManager:
         """Without duck shaping (a cell whose k-vector count equals its atom count)."""
         return _without_duck_shapes()
+
+    def __call__(
+        self,
+        charges: torch.Tensor,
+        positions: torch.Tensor,
+        kvectors: torch.Tensor,
+        green: torch.Tensor,
+    ) -> torch.Tensor:
+        """The sum, compiled from :data:`COMPILED_EWALD_MIN_TERMS` terms on, else plain."""
+        args = (charges, positions, kvectors, green)
+        if kvectors.shape[0] * positions.shape[0] < COMPILED_EWALD_MIN_TERMS:
+            return self.eager(*args)
+        return super().__call__(*args)
 
 
 #: Graphs :class:`CompiledReceiverSums` may compile before dynamo falls back to plain calls.

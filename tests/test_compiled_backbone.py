@@ -10,6 +10,7 @@ from ase import Atoms
 from ase.build import molecule
 
 from phicalc import build_model
+from phicalc import compiled as compiled_module
 from phicalc.calculator import PhiCalculator
 from phicalc.compiled import CompiledBackbone, CompiledEwaldSum, backbone_compile_blocker
 from phicalc.errors import ConfigError
@@ -52,13 +53,14 @@ def _ions_in_water(n_waters: int, seed: int, scale: float = 1.0) -> Atoms:
 
 
 @pytest.mark.parametrize("backbone", ["painn", "schnet"])
-def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone):
+def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone, monkeypatch):
     """Energy, forces, stress, charges and potentials of a cell with ions (Ewald, per-molecule
     charges) equal a plain call's, for cells of other sizes, edge and k-vector counts through
     one compilation of the backbone and one of the Ewald sum (symbolic sizes)."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
+    monkeypatch.setattr(compiled_module, "COMPILED_EWALD_MIN_TERMS", 0)  # these sums are small
     model = _model(backbone)
     plain = PhiCalculator(model, dtype="float64", device="cpu")
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
@@ -111,7 +113,24 @@ def test_backbones_that_do_not_compile_are_refused_and_left_plain():
     assert np.isfinite(box.get_stress()).all()
 
 
-def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler):
+def test_small_ewald_sums_stay_plain():
+    """Below COMPILED_EWALD_MIN_TERMS terms the compiled Ewald sum makes a plain call (nothing
+    compiled) with a plain call's numbers; the backbone is compiled all the same."""
+    model = _model()
+    atoms = _ions_in_water(2, 0)
+    n_k = len(ewald_kvectors(torch.tensor(atoms.cell.array), EWALD_K_CUT))
+    assert n_k * len(atoms) < compiled_module.COMPILED_EWALD_MIN_TERMS
+    atoms.calc = PhiCalculator(model, dtype="float64", device="cpu")
+    expected = atoms.get_forces()
+    calc = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
+    atoms.calc = calc
+    np.testing.assert_allclose(atoms.get_forces(), expected, rtol=0, atol=1e-9)
+    assert calc.compiled_backbone is not None and calc.compiled_backbone.compiled
+    assert calc.compiled_ewald_sum is not None and not calc.compiled_ewald_sum.compiled
+
+
+def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler, monkeypatch):
+    monkeypatch.setattr(compiled_module, "COMPILED_EWALD_MIN_TERMS", 0)
     model = _model()
     atoms = _ions_in_water(2, 0)
     atoms.calc = PhiCalculator(model, dtype="float64", device="cpu")
