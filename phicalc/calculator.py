@@ -1,7 +1,9 @@
 """PhiCalculator: an ASE calculator over a phicalc Potential.
 
 One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``energies``,
-``forces``, ``stress`` (3D-periodic cells), and for models with charges ``charges`` (e),
+``forces``, ``stress`` (3D-periodic cells, from the first call that asks for it on: before, MD
+without a barostat and relaxations at a fixed cell skip its cost, 5-6 % of a call of the default
+model; after, forces and stress come from one pass), and for models with charges ``charges`` (e),
 ``dipole`` (e·Å, about the centre of mass), ``potentials`` (per-atom electrostatic potential, V:
 the Coulomb potential of the charges when the model has a Coulomb term, else the Φ-Module's φ)
 and ``electrostatic_energy`` (eV), with its parts ``phi_energy`` and ``coulomb_energy`` where
@@ -172,6 +174,7 @@ class PhiCalculator(Calculator):
         self.model: Potential = _inference_model(model, self.device, self.dtype)
         self.partition_cache = None if partition_skin is None else PartitionCache(partition_skin)
         self.neighbor_cache = None if neighbor_skin is None else NeighborCache(neighbor_skin)
+        self.stress_asked = False  # computed for 3D cells once asked for (module docstring)
         if cuda_graphs is None:
             cuda_graphs = self.device.type == "cuda"
         use_replay = cuda_graphs or compile
@@ -290,7 +293,8 @@ class PhiCalculator(Calculator):
             neighbor_cache=self.neighbor_cache,
         )  # on the CPU: the replay copies it into its buffers, a plain call moves it
         lengths = check_min_distance(graph, self.parameters["min_distance"])
-        compute_stress = is_3d_periodic(atoms)
+        self.stress_asked = self.stress_asked or "stress" in (properties or [])
+        compute_stress = self.stress_asked and is_3d_periodic(atoms)
         chunking = self.edge_chunking(graph.edge_index.shape[1])
         replay = self.graph_replay is not None and replay_blocker(self.model, graph) is None
         if chunking is None and replay:

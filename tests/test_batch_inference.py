@@ -39,6 +39,8 @@ def one_by_one(calc, atoms_list):
         atoms = atoms.copy()
         atoms.calc = calc
         atoms.get_potential_energy()
+        if atoms.pbc.all():
+            atoms.get_stress()  # from then on the calculator computes it with everything else
         out.append(dict(calc.results))
     return out
 

@@ -56,6 +56,24 @@ def test_stress_only_for_periodic_cells(model) -> None:
         molecule_atoms.get_stress()
 
 
+def test_stress_is_computed_from_the_first_call_that_asks_for_it(model) -> None:
+    """Forces alone (MD without a barostat) skip the stress; asking for it computes it (the
+    same forces), and from then on every call brings it along (one pass for a barostat)."""
+    atoms = bulk("C", "diamond", a=3.57) * (2, 1, 1)
+    atoms.rattle(0.05, seed=0)
+    calc = PhiCalculator(model, dtype="float64")
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    assert "stress" not in calc.results and not calc.stress_asked
+    stress = atoms.get_stress()
+    np.testing.assert_allclose(calc.results["forces"], forces, rtol=0, atol=1e-12)
+    fresh = PhiCalculator(model, dtype="float64")
+    np.testing.assert_allclose(fresh.get_stress(atoms.copy()), stress, rtol=0, atol=1e-12)
+    atoms.positions[0] += 0.01
+    atoms.get_forces()
+    assert "stress" in calc.results  # asked once: computed with every call since
+
+
 def test_model_without_phi_has_no_charges() -> None:
     atoms = molecule("H2O")
     atoms.calc = PhiCalculator(build_model("schnet", phi=False, seed=0, num_features=8))

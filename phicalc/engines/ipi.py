@@ -121,12 +121,11 @@ class IPIClient:
     def compute(self) -> tuple[float, np.ndarray, np.ndarray, str]:
         """(energy eV, forces [n_atoms, 3] eV/Å, virial [3, 3] eV, extras JSON) of ``self.atoms``."""
         atoms = self.atoms
+        virial = np.zeros((3, 3))
+        if atoms.cell.rank == 3 and atoms.pbc.any():  # asked first: one pass fills the rest
+            virial = -atoms.get_volume() * atoms.get_stress(voigt=False)
         energy = atoms.get_potential_energy()
         forces = atoms.get_forces()
-        if atoms.cell.rank == 3 and atoms.pbc.any():
-            virial = -atoms.get_volume() * atoms.get_stress(voigt=False)
-        else:
-            virial = np.zeros((3, 3))
         return energy, forces, virial, extras_json(self.calculator.results)
 
     def serve(self, connect_timeout: float = 60.0) -> int:
