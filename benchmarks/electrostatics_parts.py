@@ -1,8 +1,8 @@
 """What each electrostatic part of the default model costs on the compiled path, periodic boxes.
 
-Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone` and
-:class:`~phicalc.compiled.CompiledEwaldSum` (what ``PhiCalculator(compile=True)`` does for a
-periodic cell) in a process that keeps freed memory (what the ``phicalc`` command does):
+Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone`,
+:class:`~phicalc.compiled.CompiledEwaldSum` and kept PME k-space filters (what
+``PhiCalculator(compile=True)`` does for a periodic cell) in a process that keeps freed memory (what the ``phicalc`` command does):
 ``painn-organic`` (the baseline), ``phi-painn-organic``, the same with the plain Ewald sum, without
 its Coulomb term, and without Coulomb and Φ (charge equilibration and E_Q left).
 Energy, forces and stress of one ``Potential.forward`` on a water box (float32, one thread,
@@ -32,6 +32,7 @@ def main() -> None:
     from phicalc.compiled import CompiledBackbone, CompiledEwaldSum
     from phicalc.data.structures import water_box
     from phicalc.graph.batch import atoms_to_graph
+    from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
 
     keep_freed_memory()
     default = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32").model
@@ -51,7 +52,10 @@ def main() -> None:
             model,
             {
                 "backbone_call": CompiledBackbone(model),
-                "ewald_sum_call": None if "plain Ewald" in name else CompiledEwaldSum(model),
+                "periodic_sums": PeriodicSums(
+                    structure_sum=None if "plain Ewald" in name else CompiledEwaldSum(model),
+                    kspace_filters=KSpaceFilters(),
+                ),
             },
         )
         for name, model in models.items()

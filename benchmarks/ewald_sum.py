@@ -26,13 +26,15 @@ from phicalc.data.structures import water_box
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.nn.electrostatics.periodic import (
     EWALD_TAIL_MARGIN,
+    PeriodicSums,
     accuracy_eta,
     ewald_kvectors,
 )
 
 
 def coulomb_gradients(model, graph, charges: torch.Tensor, ewald_sum) -> list[torch.Tensor]:
-    """(−forces, ∂E/∂q, ∂E/∂ε) of the Coulomb energy of ``charges`` in ``graph``'s cell."""
+    """(−forces, ∂E/∂q, ∂E/∂ε) of the Coulomb energy of ``charges`` in ``graph``'s cell, with
+    ``ewald_sum`` (None: the plain one) as the structure-factor sum."""
     dtype = charges.dtype
     strain = torch.zeros(1, 3, 3, dtype=dtype, requires_grad=True)
     positions = graph.positions.to(dtype).requires_grad_(True)
@@ -47,7 +49,7 @@ def coulomb_gradients(model, graph, charges: torch.Tensor, ewald_sum) -> list[to
         1,
         graph.host_layout,
         None,
-        ewald_sum,
+        PeriodicSums(structure_sum=ewald_sum),
     )
     return list(torch.autograd.grad(out.energy.sum(), (positions, charges, strain)))
 

@@ -25,7 +25,7 @@ import torch
 from ase import Atoms
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from phicalc.compiled import CompiledBackbone, CompiledEwaldSum, CompiledForward, compile_blocker
+from phicalc.compiled import CompiledBackbone, CompiledForward, compile_blocker
 from phicalc.graph.batch import (
     AtomGraph,
     atoms_to_graph,
@@ -35,6 +35,7 @@ from phicalc.graph.batch import (
 )
 from phicalc.molecule_charges import run_at_formal_charges, with_molecules
 from phicalc.nn.electrostatics.coulomb import intra_structure_pairs
+from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.potential import Potential
 
 #: Default atom budget of one chunk on a CPU. Measured (benchmarks/batch_inference.py, PaiNN+Φ,
@@ -86,7 +87,7 @@ def predict(
     min_distance: float | None = 0.5,
     compiled: CompiledForward | None = None,
     compiled_backbone: CompiledBackbone | None = None,
-    compiled_ewald_sum: CompiledEwaldSum | None = None,
+    periodic_sums: PeriodicSums | None = None,
 ) -> list[dict[str, Any]]:
     """Energy, forces, stress and electrostatics of many structures, batched.
 
@@ -103,8 +104,8 @@ def predict(
             every chunk without it, are plain calls.
         compiled_backbone: a compiled backbone of ``model`` for those plain calls
             (:class:`~phicalc.compiled.CompiledBackbone`), or ``None``.
-        compiled_ewald_sum: a compiled Ewald structure-factor sum for those plain calls
-            (:class:`~phicalc.compiled.CompiledEwaldSum`), or ``None``.
+        periodic_sums: what the caller brings to the periodic Coulomb sums of those plain calls
+            (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`), or ``None``.
 
     Returns:
         One dict per structure, in order (see the module docstring for keys and units); ``[]``
@@ -140,7 +141,7 @@ def predict(
                 compute_stress=any(periodic),
                 training=False,
                 backbone_call=compiled_backbone,
-                ewald_sum_call=compiled_ewald_sum,
+                periodic_sums=periodic_sums,
             )
         results.extend(split_results(model, outputs_to_host(out), graph, periodic))
     return results

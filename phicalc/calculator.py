@@ -55,6 +55,7 @@ from phicalc.graph.verlet import NeighborCache
 from phicalc.graph_replay import GraphReplay, replay_blocker
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking
+from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
 from phicalc.potential import Potential
 from phicalc.serialization import load_model
 
@@ -193,8 +194,11 @@ class PhiCalculator(Calculator):
             if compile and backbone_compile_blocker(self.model) is None
             else None
         )
-        self.compiled_ewald_sum = (
-            CompiledEwaldSum(self.model) if compile and self.model.coulomb is not None else None
+        self.periodic_sums = PeriodicSums(
+            structure_sum=(
+                CompiledEwaldSum(self.model) if compile and self.model.coulomb is not None else None
+            ),
+            kspace_filters=KSpaceFilters(),
         )
         self.edge_chunking = edge_chunking_for(self.model, edge_chunk, compile=compile)
         self.parameters.update(
@@ -232,7 +236,7 @@ class PhiCalculator(Calculator):
         """Clear the results, any kept partition and neighbour list (the next call starts
         afresh)."""
         super().reset()
-        for name in ("partition_cache", "neighbor_cache", "graph_replay"):
+        for name in ("partition_cache", "neighbor_cache", "graph_replay", "periodic_sums"):
             cache = getattr(self, name, None)  # ASE calls reset() before __init__ ends
             if cache is not None:
                 cache.clear()
@@ -308,7 +312,7 @@ class PhiCalculator(Calculator):
                 partition_cache=self.partition_cache,
                 backbone_call=self.compiled_backbone if chunking is None else None,
                 edge_chunking=chunking,
-                ewald_sum_call=self.compiled_ewald_sum,
+                periodic_sums=self.periodic_sums,
             )
         arrays = outputs_to_host(out)
         bad = [name for name, value in arrays.items() if not np.isfinite(value).all()]
@@ -390,7 +394,7 @@ class PhiCalculator(Calculator):
             min_distance=self.parameters["min_distance"],
             compiled=self.batch_forward,
             compiled_backbone=self.compiled_backbone,
-            compiled_ewald_sum=self.compiled_ewald_sum,
+            periodic_sums=self.periodic_sums,
         )
 
     def get_potentials(self, atoms: Atoms | None = None) -> np.ndarray:

@@ -249,7 +249,7 @@ COMPILED_EWALD_MIN_TERMS = 100_000
 class CompiledEwaldSum(LazyCompiled):
     """:func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum` through
     ``torch.compile`` with symbolic atom and k-vector counts:
-    ``model(graph, ewald_sum_call=compiled)``. The [n_k, n_atoms] phases, their cosines and
+    ``model(graph, periodic_sums=PeriodicSums(structure_sum=compiled))``. The [n_k, n_atoms] phases, their cosines and
     sines and both contractions run as fused loops, forward and backward (the Coulomb term of a
     192-atom water box, energy, forces and stress, 0.75× its plain time;
     benchmarks/ewald_sum.py); the k-vectors, G(k) and the rest of the term stay plain, and so

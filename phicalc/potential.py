@@ -41,7 +41,7 @@ from phicalc.nn.edge_chunks import EdgeChunking
 from phicalc.nn.electrostatics import ChargeEquilibration, Coulomb, CoulombConfig, equilibrate
 from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
-from phicalc.nn.electrostatics.periodic import StructureFactorSum
+from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.nn.phi import PhiConfig, PhiModule
 from phicalc.nn.phi.laplacian import LaplacianWeights
 from phicalc.nn.repulsion import NuclearRepulsion
@@ -261,11 +261,11 @@ class Potential(nn.Module):
         positions: torch.Tensor,
         cell: torch.Tensor,
         equilibrated: Equilibrated | None = None,
-        ewald_sum_call: StructureFactorSum | None = None,
+        periodic_sums: PeriodicSums | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
         :meth:`_equilibrate`'s output when the forward pass needed it before the readout;
-        ``ewald_sum_call``: :meth:`forward`'s).
+        ``periodic_sums``: :meth:`forward`'s).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -318,7 +318,7 @@ class Potential(nn.Module):
                 n_graphs,
                 graph.host_layout,
                 graph.coulomb_pairs,
-                ewald_sum_call,
+                periodic_sums,
             )
             out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
             out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
@@ -339,7 +339,7 @@ class Potential(nn.Module):
         validate: bool = True,
         backbone_call: Callable[[Geometry], BackboneOutput] | None = None,
         edge_chunking: EdgeChunking | None = None,
-        ewald_sum_call: StructureFactorSum | None = None,
+        periodic_sums: PeriodicSums | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energy, forces, stress and electrostatics of a batch.
 
@@ -361,9 +361,9 @@ class Potential(nn.Module):
                 structure's force call stays O(run) instead of O(n_edges), for the message
                 forward computed twice; inference only, for backbones with
                 ``supports_edge_chunks``. ``None``: all edges at once.
-            ewald_sum_call: the caller's compiled Ewald structure-factor sum
-                (:class:`~phicalc.compiled.CompiledEwaldSum`) in place of the plain one, for
-                periodic structures the Coulomb term sums by Ewald; inference only.
+            periodic_sums: what the caller brings to the Coulomb term's periodic sums
+                (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`): a compiled Ewald
+                structure-factor sum (inference only), PME k-space filters kept between calls.
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -372,7 +372,8 @@ class Potential(nn.Module):
             [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
-        if training and (backbone_call is not None or ewald_sum_call is not None):
+        compiled_sum = periodic_sums is not None and periodic_sums.structure_sum is not None
+        if training and (backbone_call is not None or compiled_sum):
             # a compiled backward is not differentiable
             raise ConfigError("compiled parts are for inference only, not training=True")
         if edge_chunking is not None:
@@ -425,7 +426,7 @@ class Potential(nn.Module):
             if self.repulsion is not None:
                 energies = energies + self.repulsion(graph.numbers, graph.edge_index, lengths)
             outputs = self._electrostatics(
-                graph, features, lengths, positions_used, cell_used, equilibrated, ewald_sum_call
+                graph, features, lengths, positions_used, cell_used, equilibrated, periodic_sums
             )
             energies = energies + outputs.pop("electrostatic_energies")
             if "charge_state_energies" in outputs:

@@ -154,7 +154,10 @@ def test_compiled_batches_equal_one_by_one_calls(monkeypatch):
                 np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
     assert compiled.batch_forward is not None and compiled.batch_forward.compiled
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
-    assert compiled.compiled_ewald_sum is not None and compiled.compiled_ewald_sum.compiled
+    assert (
+        compiled.periodic_sums.structure_sum is not None
+        and compiled.periodic_sums.structure_sum.compiled
+    )
     # the pass, the backbone, the Ewald sum
     assert counters["stats"]["unique_graphs"] - graphs_before == 3
     assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-

@@ -17,6 +17,7 @@ from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.nn.electrostatics.periodic import (
     EWALD_TAIL_MARGIN,
+    PeriodicSums,
     accuracy_eta,
     ewald_kvectors,
 )
@@ -82,7 +83,10 @@ def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone, monkey
     assert len(edge_counts) == 3 and len(k_counts) == 2  # and the ion charges mean something:
     assert expected["charges"][:2] == pytest.approx([1.0, -1.0], abs=0.3)
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
-    assert compiled.compiled_ewald_sum is not None and compiled.compiled_ewald_sum.compiled
+    assert (
+        compiled.periodic_sums.structure_sum is not None
+        and compiled.periodic_sums.structure_sum.compiled
+    )
     assert compiled.graph_replay is not None and not compiled.graph_replay.compiled  # cells only
     # the backbone and the Ewald sum compiled at the first cell (without the stress, for its
     # energy, then with it), nothing for the later cells
@@ -95,7 +99,7 @@ def test_compiled_parts_are_for_inference_only():
     with pytest.raises(ConfigError, match="inference only"):
         model(graph, training=True, backbone_call=CompiledBackbone(model))
     with pytest.raises(ConfigError, match="inference only"):
-        model(graph, training=True, ewald_sum_call=CompiledEwaldSum(model))
+        model(graph, training=True, periodic_sums=PeriodicSums(CompiledEwaldSum(model)))
 
 
 def test_backbones_that_do_not_compile_are_refused_and_left_plain():
@@ -127,7 +131,10 @@ def test_small_ewald_sums_stay_plain():
     atoms.calc = calc
     np.testing.assert_allclose(atoms.get_forces(), expected, rtol=0, atol=1e-9)
     assert calc.compiled_backbone is not None and calc.compiled_backbone.compiled
-    assert calc.compiled_ewald_sum is not None and not calc.compiled_ewald_sum.compiled
+    assert (
+        calc.periodic_sums.structure_sum is not None
+        and not calc.periodic_sums.structure_sum.compiled
+    )
 
 
 def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler, monkeypatch):
@@ -141,5 +148,5 @@ def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler,
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         forces = atoms.get_forces()
     np.testing.assert_allclose(forces, expected, rtol=0, atol=1e-12)
-    for part in (calc.compiled_backbone, calc.compiled_ewald_sum):
+    for part in (calc.compiled_backbone, calc.periodic_sums.structure_sum):
         assert part is not None and not part.enabled and not part.compiled

@@ -43,7 +43,7 @@ from phicalc.nn.electrostatics.kernels import (
     dsf_scalar,
     safe_norm_sq,
 )
-from phicalc.nn.electrostatics.periodic import StructureFactorSum, periodic_potentials
+from phicalc.nn.electrostatics.periodic import PeriodicSums, periodic_potentials
 from phicalc.nn.scatter import scatter_sum
 
 METHODS = ("auto", "direct", "dsf", "ewald", "pme")
@@ -200,7 +200,7 @@ class Coulomb(nn.Module):
         n_graphs: int,
         layout: Sequence[tuple[int, Sequence[bool]]] | None = None,
         pairs: torch.Tensor | None = None,
-        structure_sum: StructureFactorSum | None = None,
+        periodic_sums: PeriodicSums | None = None,
     ) -> CoulombOutput:
         """Energies and potentials of a flattened batch, each structure on its own.
 
@@ -217,9 +217,9 @@ class Coulomb(nn.Module):
             pairs: [2, n_pairs] every pair within a structure (:func:`intra_structure_pairs`),
                 for a batch whose every structure takes the direct sum: one sum over them
                 all, with no loop over the structures (compiled batches); ``None``: the loop.
-            structure_sum: the caller's compiled Ewald structure-factor sum
-                (:class:`~phicalc.compiled.CompiledEwaldSum`; inference only) for the
-                structures summed by Ewald; ``None``: the plain one.
+            periodic_sums: what the caller brings to the periodic sums
+                (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`: a compiled Ewald
+                sum, kept PME filters); ``None``: plain sums.
 
         Returns:
             :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V).
@@ -248,7 +248,7 @@ class Coulomb(nn.Module):
                 v = dsf_potentials(q, pos, cfg.sigma, cfg.dsf_alpha, cfg.dsf_cutoff)
             else:
                 v = periodic_potentials(
-                    q, pos, cell[g], cfg.sigma, method, cfg.accuracy, structure_sum
+                    q, pos, cell[g], cfg.sigma, method, cfg.accuracy, periodic_sums
                 )
             potentials = potentials.index_put((idx,), v)
         energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torchpme import CoulombPotential
@@ -126,6 +127,69 @@ def structure_factor_sum(
     return (green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin
 
 
+def _kspace_filter(
+    cell: torch.Tensor, mesh: torch.Tensor, potential: CoulombPotential
+) -> KSpaceFilter:
+    """torch-pme's k-space filter of ``potential`` on ``mesh`` for ``cell`` (its kernel G(k)
+    on the mesh's Fourier grid, differentiable in the cell)."""
+    return KSpaceFilter(
+        cell=cell, ns_mesh=mesh, kernel=potential, fft_norm="backward", ifft_norm="forward"
+    )
+
+
+class KSpaceFilters:
+    """PME k-space filters kept by their caller between calls: a call with the cell, mesh,
+    smearing, dtype and device of the last one reuses its filter (MD at a fixed cell; computing
+    the kernel is about a quarter of the PME sum of a 1,536-atom water box,
+    benchmarks/pme_kspace.py). A cell that carries gradients (the stress) always gets a fresh
+    filter, differentiable in the cell. The numbers are the same either way."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._filter: KSpaceFilter | None = None
+
+    def get(
+        self, cell: torch.Tensor, mesh: torch.Tensor, potential: CoulombPotential
+    ) -> KSpaceFilter:
+        """The filter of ``potential`` on ``mesh`` [3] for ``cell`` [3, 3] (Å)."""
+        if cell.requires_grad:
+            return _kspace_filter(cell, mesh, potential)
+        key = (
+            cell.detach().cpu().numpy().tobytes(),
+            tuple(mesh.tolist()),
+            float(potential.smearing),
+            cell.dtype,
+            cell.device,
+        )
+        if key != self._key or self._filter is None:
+            self._filter, self._key = _kspace_filter(cell, mesh, potential), key
+        return self._filter
+
+    def clear(self) -> None:
+        """Forget the kept filter."""
+        self._key = self._filter = None
+
+
+@dataclass
+class PeriodicSums:
+    """What a caller brings to the periodic Coulomb sums (each optional; ``None``: plain).
+
+    Attributes:
+        structure_sum: the Ewald sum's [n_k, n_atoms] part in place of
+            :func:`structure_factor_sum`: a compiled one
+            (:class:`~phicalc.compiled.CompiledEwaldSum`; inference only).
+        kspace_filters: PME k-space filters kept between calls (:class:`KSpaceFilters`).
+    """
+
+    structure_sum: StructureFactorSum | None = None
+    kspace_filters: KSpaceFilters | None = None
+
+    def clear(self) -> None:
+        """Forget what is kept between calls."""
+        if self.kspace_filters is not None:
+            self.kspace_filters.clear()
+
+
 def _ewald_sum(
     charges: torch.Tensor,
     positions: torch.Tensor,
@@ -153,15 +217,18 @@ def _pme_sum(
     cell: torch.Tensor,
     volume: torch.Tensor,
     potential: CoulombPotential,
+    kspace_filters: KSpaceFilters | None,
 ) -> torch.Tensor:
-    """The same sum as :func:`_ewald_sum`, on a PME mesh (Å⁻¹·e)."""
+    """The same sum as :func:`_ewald_sum`, on a PME mesh (Å⁻¹·e); the k-space filter from
+    ``kspace_filters`` where the caller keeps them."""
     mesh = pme_mesh(cell, PME_MESH_PER_SMEARING * float(potential.smearing))
     interpolator = MeshInterpolator(
         cell=cell, ns_mesh=mesh, interpolation_nodes=PME_INTERPOLATION_NODES, method="Lagrange"
     )
-    kspace = KSpaceFilter(
-        cell=cell, ns_mesh=mesh, kernel=potential, fft_norm="backward", ifft_norm="forward"
-    )
+    if kspace_filters is None:
+        kspace = _kspace_filter(cell, mesh, potential)
+    else:
+        kspace = kspace_filters.get(cell, mesh, potential)
     interpolator.compute_weights(positions)
     points, weights = _mesh_stencil(interpolator, mesh)
     spread = (weights * charges).reshape(-1)
@@ -195,7 +262,7 @@ def periodic_potentials(
     sigma: float,
     method: str,
     accuracy: float,
-    structure_sum: StructureFactorSum | None = None,
+    sums: PeriodicSums | None = None,
 ) -> torch.Tensor:
     """Per-atom damped-Coulomb potentials V_i (V) of one 3D-periodic structure.
 
@@ -209,8 +276,8 @@ def periodic_potentials(
         sigma: Gaussian width σ in Å.
         method: "ewald" or "pme".
         accuracy: target ε of the Gaussian tails (relative), e.g. 1e-6.
-        structure_sum: the Ewald sum's [n_k, n_atoms] part, :func:`structure_factor_sum`
-            (default) or the caller's compiled one (inference only); PME ignores it.
+        sums: what the caller brings (:class:`PeriodicSums`: a compiled Ewald sum, kept PME
+            filters); ``None``: plain sums.
 
     Returns:
         [n_atoms] potentials in V; differentiable w.r.t. charges, positions and cell.
@@ -218,18 +285,12 @@ def periodic_potentials(
     volume = torch.abs(torch.linalg.det(cell))  # Å³, differentiable in the cell
     s, cutoff = smearing_and_cutoff(sigma, accuracy, float(volume.detach()), positions.shape[0])
     potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
+    sums = PeriodicSums() if sums is None else sums
     if method == "ewald":
-        lattice = _ewald_sum(
-            charges,
-            positions,
-            cell,
-            volume,
-            potential,
-            accuracy,
-            structure_factor_sum if structure_sum is None else structure_sum,
-        )
+        structure_sum = structure_factor_sum if sums.structure_sum is None else sums.structure_sum
+        lattice = _ewald_sum(charges, positions, cell, volume, potential, accuracy, structure_sum)
     elif method == "pme":
-        lattice = _pme_sum(charges, positions, cell, volume, potential)
+        lattice = _pme_sum(charges, positions, cell, volume, potential, sums.kspace_filters)
     else:  # pragma: no cover - guarded by CoulombConfig
         raise ValueError(f"periodic method {method!r} is not one of ['ewald', 'pme']")
     # minus each charge's own Gaussian (the n = 0 self term), with the neutralising background

@@ -308,3 +308,40 @@ def test_pme_stencil_spreads_and_interpolates_as_torchpme_does():
     field = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
     values = (field.reshape(-1).index_select(0, points).view_as(weights) * weights).sum(0)
     torch.testing.assert_close(values, interpolator.mesh_to_points(field)[:, 0], rtol=0, atol=1e-13)
+
+
+def test_kept_pme_filters_give_the_same_sums_and_follow_the_cell():
+    """PME with filters kept between calls: the numbers of a fresh filter (potentials and
+    gradients, float64), the same filter again for the same cell, a new one for another cell,
+    and a fresh, cell-differentiable one whenever the cell carries gradients (the stress)."""
+    q, positions, cell = rattled_nacl(seed=1, triclinic=True)
+    kept = periodic.KSpaceFilters()
+    sums = periodic.PeriodicSums(kspace_filters=kept)
+
+    def potentials_and_gradients(cell, sums):
+        strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=cell.requires_grad)
+        pos = positions.clone().requires_grad_(True)
+        charges = q.clone().requires_grad_(True)
+        deformed = (
+            cell @ (torch.eye(3, dtype=torch.float64) + strain) if strain.requires_grad else cell
+        )
+        v = periodic.periodic_potentials(charges, pos, deformed, 1.0, "pme", 1e-6, sums)
+        wrt = (pos, charges, strain) if strain.requires_grad else (pos, charges)
+        return [v.detach(), *torch.autograd.grad((charges * v).sum(), wrt)]
+
+    for current in (cell, 1.05 * cell, 1.05 * cell):  # the third call reuses the second's filter
+        expected = potentials_and_gradients(current, None)
+        got = potentials_and_gradients(current, sums)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
+    mesh = periodic.pme_mesh(1.05 * cell, periodic.PME_MESH_PER_SMEARING)
+    potential = periodic.CoulombPotential(smearing=1.0).to(dtype=torch.float64)
+    first = kept.get(1.05 * cell, mesh, potential)
+    assert kept.get(1.05 * cell, mesh, potential) is first
+    assert kept.get(cell, periodic.pme_mesh(cell, 0.5), potential) is not first
+    # a cell with gradients: a fresh filter each time, and the stress of a fresh one
+    with_stress = cell.clone().requires_grad_(True)
+    assert kept.get(with_stress, mesh, potential) is not kept.get(with_stress, mesh, potential)
+    expected = potentials_and_gradients(with_stress, None)
+    for a, b in zip(potentials_and_gradients(with_stress, sums), expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
