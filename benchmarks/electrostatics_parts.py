@@ -5,11 +5,12 @@ Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone`,
 ``PhiCalculator(compile=True)`` does for a periodic cell) in a process that keeps freed memory (what the ``phicalc`` command does):
 ``painn-organic`` (the baseline), ``phi-painn-organic``, the same with the plain Ewald sum, without
 its Coulomb term, and without Coulomb and Φ (charge equilibration and E_Q left).
-Energy, forces and stress of one ``Potential.forward`` on a water box (float32, one thread,
-process CPU ms, median of interleaved rounds; the graph built once outside the timing). The
+Energy and forces (what MD asks for; with ``--stress`` the stress too) of one
+``Potential.forward`` on a water box (float32, one thread, process CPU ms, median of interleaved
+rounds; the graph built once outside the timing). The
 differences give the Coulomb sum (Ewald up to 200 atoms, PME beyond), Φ and the rest.
 
-    PYTHONPATH=$PWD python benchmarks/electrostatics_parts.py [--waters 64 512] [--rounds 15]
+    PYTHONPATH=$PWD python benchmarks/electrostatics_parts.py [--waters 64 512] [--rounds 15] [--stress]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waters", type=int, nargs="*", default=[64, 512])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--stress", action="store_true", help="compute the stress as well")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from phicalc import PhiCalculator, keep_freed_memory
@@ -60,21 +62,22 @@ def main() -> None:
         )
         for name, model in models.items()
     }
+    what = "energy+forces+stress" if args.stress else "energy+forces"
     print(
-        "compiled backbone and Ewald sum, float32, 1 thread, process CPU ms per "
-        "energy+forces+stress call (Ewald up to 200 atoms, PME beyond)"
+        "compiled backbone and Ewald sum, kept PME filters, float32, 1 thread, process CPU ms "
+        f"per {what} call (Ewald up to 200 atoms, PME beyond)"
     )
     for waters in args.waters:
         atoms = water_box(waters, seed=0)
         graph = atoms_to_graph(atoms, default.cutoff, dtype=torch.float32)
         for model, compiled in arms.values():  # compilation and warm-up
-            model(graph, compute_forces=True, compute_stress=True, **compiled)
+            model(graph, compute_forces=True, compute_stress=args.stress, **compiled)
         times = {name: [] for name in arms}
         rounds = args.rounds if len(atoms) < 1000 else max(3, args.rounds // 3)
         for _ in range(rounds):
             for name, (model, compiled) in arms.items():
                 start = time.process_time()
-                model(graph, compute_forces=True, compute_stress=True, **compiled)
+                model(graph, compute_forces=True, compute_stress=args.stress, **compiled)
                 times[name].append(time.process_time() - start)
         ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
         base = ms["painn-organic (baseline)"]

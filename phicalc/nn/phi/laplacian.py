@@ -16,10 +16,10 @@ from phicalc.nn.radial import PolynomialEnvelope
 from phicalc.nn.scatter import scatter_sum
 
 #: Batches of at most this many atoms apply L as one dense [n, n] matrix-vector product per step
-#: of a filter instead of gathers and scatters over the edges: a few large operations in place of
-#: many small ones, where dispatch costs more than arithmetic (0.64-0.78x the filter's time from 42
-#: to 300 atoms of water, even at 384, slower beyond; benchmarks/phi_filter.py). Memory n².
-DENSE_MAX_ATOMS = 256
+#: of a filter instead of a gather and a scatter over the edges: a few large operations in place
+#: of many small ones, where dispatch costs more than arithmetic (0.78-0.86x the filter's time
+#: from 42 to 192 atoms of water, 1.14x at 258; benchmarks/phi_filter.py). Memory n².
+DENSE_MAX_ATOMS = 200
 
 
 class LaplacianWeights(torch.nn.Module):
@@ -39,7 +39,7 @@ def laplacian_matvec(
     """(L x)_j = Σ_i w_ij (x_j − x_i) over the full (symmetric) edge list; x: [n_atoms, ...]."""
     i, j = edge_index
     w = weights.reshape(-1, *([1] * (x.dim() - 1)))
-    return scatter_sum(w * (x[j] - x[i]), j, x.shape[0])
+    return scatter_sum(w * (x.index_select(0, j) - x.index_select(0, i)), j, x.shape[0])
 
 
 def adjacency_matrix(weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
