@@ -34,6 +34,7 @@ import torch
 from ase import Atoms, units
 
 from phicalc.graph.batch import atoms_to_graph
+from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
 from phicalc.potential import Potential
 
 #: eV → kJ/mol.
@@ -75,6 +76,8 @@ class PhicalcEvaluator:
 
         self.model = model
         self.chunking = edge_chunking_for(model, edge_chunk, compile=False)
+        # PME filters kept between steps at a fixed box, as the calculator keeps them
+        self.periodic_sums = PeriodicSums(kspace_filters=KSpaceFilters())
         self.atoms = Atoms(numbers=list(numbers), pbc=periodic)
         self.atoms.info.update(charge=float(charge), spin=int(multiplicity))
         self.periodic = periodic
@@ -90,7 +93,13 @@ class PhicalcEvaluator:
             self.atoms, self.model.cutoff, dtype=self.model.dtype, device=self.model.device
         )
         chunking = self.chunking(graph.edge_index.shape[1])
-        out = self.model(graph, compute_forces=True, training=False, edge_chunking=chunking)
+        out = self.model(
+            graph,
+            compute_forces=True,
+            training=False,
+            edge_chunking=chunking,
+            periodic_sums=self.periodic_sums,
+        )
         forces = out["forces"].detach().to("cpu", torch.float64).numpy()
         return float(out["energy"][0]), forces
 

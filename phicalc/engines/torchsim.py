@@ -34,6 +34,7 @@ import torch
 
 from phicalc.graph.batch import AtomGraph, collate
 from phicalc.graph.neighbors import build_neighbor_list
+from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
 from phicalc.potential import Potential
 
 try:
@@ -99,6 +100,8 @@ class PhiTorchSimModel(ModelInterface):
         self.potential = _inference_model(model, self._device, dtype)
         self.charge, self.spin = charge, spin
         self._chunking = edge_chunking_for(self.potential, edge_chunk, compile=False)
+        # PME filters kept between steps at a fixed cell, as the calculator keeps them
+        self._periodic_sums = PeriodicSums(kspace_filters=KSpaceFilters())
 
     # compute_forces / compute_stress may be switched on (validate_model_outputs does)
     @property
@@ -167,6 +170,7 @@ class PhiTorchSimModel(ModelInterface):
             compute_stress=self._compute_stress,
             training=False,
             edge_chunking=self._chunking(graph.edge_index.shape[1]),
+            periodic_sums=self._periodic_sums,
         )
         result = {"energy": out["energy"].to(self._dtype)}
         if self._compute_forces:
