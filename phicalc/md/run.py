@@ -250,7 +250,8 @@ def _remove_if_made(out: Path, created: bool) -> None:
 def _compile_model(config: MDConfig, model: object, device: str) -> bool:
     """Whether the run compiles its model (:meth:`MDConfig.compile_on`); an ASE calculator of
     the user's is used as is. Open structures go through the compiled replay, periodic cells
-    through a compiled backbone (:class:`~phicalc.compiled.CompiledBackbone`)."""
+    through a compiled backbone (:class:`~phicalc.compiled.CompiledBackbone`) and, summed by
+    Ewald, a compiled Ewald sum (:class:`~phicalc.compiled.CompiledEwaldSum`)."""
     if isinstance(model, BaseCalculator):
         return False
     from phicalc.device import resolve_device
@@ -268,8 +269,13 @@ def _compile_model(config: MDConfig, model: object, device: str) -> bool:
 
 def _ran_compiled(calc: BaseCalculator) -> bool:
     """Whether ``calc`` evaluated the model through ``torch.compile``."""
-    compiled = getattr(calc, "graph_replay", None), getattr(calc, "compiled_backbone", None)
-    return any(part is not None and part.compiled for part in compiled)
+    sums = getattr(calc, "periodic_sums", None)
+    compiled = (
+        getattr(calc, "graph_replay", None),
+        getattr(calc, "compiled_backbone", None),
+        getattr(sums, "structure_sum", None),
+    )
+    return any(getattr(part, "compiled", False) for part in compiled)
 
 
 def _claim_directory(
