@@ -166,13 +166,15 @@ def arms_for(n_atoms: int, gfn2_max: int) -> dict:
 
 def call(arm, rng) -> float:
     """Process CPU seconds of one energy + forces call after a small random displacement."""
+    from phicalc import PhiCalculator
+
     atoms = arm.atoms if isinstance(arm, MaceCall) else arm
     atoms.positions += rng.normal(scale=1e-3, size=atoms.positions.shape)
     start = time.process_time()
     if isinstance(arm, MaceCall):
         arm()
     else:
-        if atoms.pbc.all() and hasattr(atoms.calc, "stress_asked"):
+        if atoms.pbc.all() and isinstance(atoms.calc, PhiCalculator):
             atoms.get_stress()  # phicalc computes stress when asked: one pass fills all three
         arm.get_potential_energy()
         arm.get_forces()

@@ -24,12 +24,7 @@ import torch
 from phicalc import PhiCalculator, compiled, keep_freed_memory
 from phicalc.data.structures import water_box
 from phicalc.graph.batch import atoms_to_graph
-from phicalc.nn.electrostatics.periodic import (
-    EWALD_TAIL_MARGIN,
-    PeriodicSums,
-    accuracy_eta,
-    ewald_kvectors,
-)
+from phicalc.nn.electrostatics.periodic import PeriodicSums, ewald_cutoff, ewald_kvectors
 
 
 def coulomb_gradients(model, graph, charges: torch.Tensor, ewald_sum) -> list[torch.Tensor]:
@@ -65,7 +60,7 @@ def main() -> None:
     compiled.COMPILED_EWALD_MIN_TERMS = 0
     compiled_sum = compiled.CompiledEwaldSum(model)
     config = model.coulomb.config
-    k_cut = 2**0.5 * accuracy_eta(config.accuracy / EWALD_TAIL_MARGIN) / config.sigma
+    k_cut = ewald_cutoff(config.accuracy, config.sigma)
     print("Coulomb term (energy, forces, stress), Ewald sum plain / compiled, float32, 1 thread")
     print(
         f"{'atoms':>6s}{'terms':>9s}{'plain ms':>10s}{'compiled ms':>13s}{'ratio':>7s}"

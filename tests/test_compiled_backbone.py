@@ -15,17 +15,12 @@ from phicalc.calculator import PhiCalculator
 from phicalc.compiled import CompiledBackbone, CompiledEwaldSum, backbone_compile_blocker
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
-from phicalc.nn.electrostatics.periodic import (
-    EWALD_TAIL_MARGIN,
-    PeriodicSums,
-    accuracy_eta,
-    ewald_kvectors,
-)
+from phicalc.nn.electrostatics.periodic import PeriodicSums, ewald_cutoff, ewald_kvectors
 from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
 
 PROPERTIES = ("energy", "forces", "stress", "charges", "potentials")
 #: The Ewald k-cutoff (1/Å) of the test model's Coulomb term (σ = 1 Å, accuracy 1e-5).
-EWALD_K_CUT = 2**0.5 * accuracy_eta(1e-5 / EWALD_TAIL_MARGIN)
+EWALD_K_CUT = ewald_cutoff(1e-5, 1.0)
 
 
 def _model(backbone: str = "painn") -> torch.nn.Module:

@@ -71,6 +71,12 @@ def smearing_and_cutoff(
     return s, (math.sqrt(2.0) * s * accuracy_eta(accuracy) if s != sigma else 0.0)
 
 
+def ewald_cutoff(accuracy: float, smearing: float) -> float:
+    """The Ewald sum's k-cutoff √2·η/s (Å⁻¹) at ε/:data:`EWALD_TAIL_MARGIN` for splitting
+    width ``smearing`` s (Å)."""
+    return math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / smearing
+
+
 def ewald_kvectors(cell: torch.Tensor, k_cut: float) -> torch.Tensor:
     """[n_k, 3] reciprocal vectors k = 2π n·cell⁻ᵀ (Å⁻¹), 0 < |k| ≤ k_cut, one of each ±k.
 
@@ -204,9 +210,7 @@ def _ewald_sum(
     G = 4π exp(−k²s²/2)/k² (torch-pme's ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff
     takes ε/:data:`EWALD_TAIL_MARGIN`: the k-shell beyond it holds many terms.
     """
-    s = float(potential.smearing)
-    k_cut = math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / s
-    kvectors = ewald_kvectors(cell, k_cut)
+    kvectors = ewald_kvectors(cell, ewald_cutoff(accuracy, float(potential.smearing)))
     green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
     return (2.0 / volume) * structure_sum(charges, positions, kvectors, green)
 
