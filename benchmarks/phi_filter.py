@@ -21,16 +21,16 @@ import torch
 from phicalc.data.structures import water_box
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph.neighbors import edge_vectors
-from phicalc.nn.phi import filters
-from phicalc.nn.phi.laplacian import LaplacianWeights
+from phicalc.nn.phi import filters, laplacian
+from phicalc.nn.phi.laplacian import GraphLaplacian, LaplacianWeights
 
 CUTOFF = 5.0
 
 
 def filter_gradient(module: filters.ChebyshevFilter, graph, dense_max_atoms: int) -> torch.Tensor:
     """∂(Σ φ̂²)/∂r [n_atoms, 3] with the filter's dense limit set to ``dense_max_atoms``."""
-    default = filters.DENSE_MAX_ATOMS
-    filters.DENSE_MAX_ATOMS = dense_max_atoms
+    default = laplacian.DENSE_MAX_ATOMS
+    laplacian.DENSE_MAX_ATOMS = dense_max_atoms
     try:
         positions = graph.positions.clone().requires_grad_(True)
         vectors = edge_vectors(
@@ -38,10 +38,11 @@ def filter_gradient(module: filters.ChebyshevFilter, graph, dense_max_atoms: int
         )
         weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
         sources = torch.sin(positions[:, 0])
-        phi = module(sources, weights, graph.edge_index, graph.batch, 1)
+        graph_laplacian = GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+        phi = module(sources, graph_laplacian, graph.batch, 1)
         return torch.autograd.grad((phi * phi).sum(), positions)[0]
     finally:
-        filters.DENSE_MAX_ATOMS = default
+        laplacian.DENSE_MAX_ATOMS = default
 
 
 def main() -> None:

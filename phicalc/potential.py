@@ -43,7 +43,7 @@ from phicalc.nn.electrostatics.dipole import dipole_about_com
 from phicalc.nn.electrostatics.fragments import equilibrate_per_molecule, transfer_charges
 from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.nn.phi import PhiConfig, PhiModule
-from phicalc.nn.phi.laplacian import LaplacianWeights
+from phicalc.nn.phi.laplacian import GraphLaplacian, LaplacianWeights
 from phicalc.nn.repulsion import NuclearRepulsion
 from phicalc.nn.scatter import scatter_sum
 from phicalc.potential_config import CHARGE_INPUTS, EQUILIBRATION_SCOPES, PotentialConfig
@@ -221,14 +221,29 @@ class Potential(nn.Module):
                 '(atoms.info["charge"] = 0, atoms.info["spin"] = 1)'
             )
 
+    def _laplacian(self, graph: AtomGraph, lengths: torch.Tensor) -> GraphLaplacian | None:
+        """L of the batch (w_ij = u(r_ij)/r_ij at the model's cutoff), made once for the Φ
+        filter and the charge transfer between molecules; ``None`` when the model has neither."""
+        if self.phi is not None:
+            return self.phi.laplacian(lengths, graph.edge_index, graph.n_atoms)
+        if self.config.equilibration_scope == "molecule":
+            weights = self.transfer_weights(lengths)
+            return GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+        return None
+
     def _equilibrate(
-        self, graph: AtomGraph, node_features: torch.Tensor, lengths: torch.Tensor
+        self,
+        graph: AtomGraph,
+        node_features: torch.Tensor,
+        lengths: torch.Tensor,
+        laplacian: GraphLaplacian | None,
     ) -> Equilibrated:
         """Equilibrated charges q⁰ [n_atoms] (e) of a batch, Σq⁰ = Q per structure (with
         ``equilibration_scope="molecule"`` per molecule at formal integer charges, then moved
         between neighbours: :mod:`~phicalc.nn.electrostatics.fragments`), and with
         ``charge_state_energy`` each atom's share of E_Q ([n_atoms], eV, float64; else None);
-        with molecules the graph brought, their summed equilibrium charges (for replay)."""
+        with molecules the graph brought, their summed equilibrium charges (for replay);
+        ``laplacian``: :meth:`_laplacian`'s."""
         assert self.equilibration is not None
         chi, hardness = self.equilibration.chi_and_hardness(node_features)
         total = graph.total_charge.to(node_features.dtype)
@@ -238,12 +253,12 @@ class Potential(nn.Module):
             charges, molecule_sums = equilibrate_per_molecule(
                 chi, hardness, charges, graph, lengths
             )
+            assert laplacian is not None
             charges, transfer = transfer_charges(
                 charges,
                 chi,
                 hardness,
-                self.transfer_weights(lengths),
-                graph.edge_index,
+                laplacian,
                 nn.functional.softplus(self.raw_transfer_strength),
             )
         if not self.config.charge_state_energy:
@@ -262,10 +277,12 @@ class Potential(nn.Module):
         cell: torch.Tensor,
         equilibrated: Equilibrated | None = None,
         periodic_sums: PeriodicSums | None = None,
+        laplacian: GraphLaplacian | None = None,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
         :meth:`_equilibrate`'s output when the forward pass needed it before the readout;
-        ``periodic_sums``: :meth:`forward`'s).
+        ``periodic_sums``: :meth:`forward`'s; ``laplacian``: :meth:`_laplacian`'s, else made
+        here).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -280,8 +297,10 @@ class Potential(nn.Module):
             "electrostatic_energy": torch.zeros(n_graphs, dtype=float64, device=device),
             "electrostatic_energies": torch.zeros(graph.n_atoms, dtype=float64, device=device),
         }
+        if laplacian is None:
+            laplacian = self._laplacian(graph, lengths)
         if equilibrated is None and self.equilibration is not None:
-            equilibrated = self._equilibrate(graph, features.node_features, lengths)
+            equilibrated = self._equilibrate(graph, features.node_features, lengths, laplacian)
         charges = charge_state = None
         if equilibrated is not None:
             charges, charge_state, molecule_sums = equilibrated
@@ -296,6 +315,7 @@ class Potential(nn.Module):
                 features.block_features,
                 base_charges=charges,
                 head_charges=charges if self.charge_through_equilibration else None,
+                laplacian=laplacian,
             )
             charges = phi.charges
             out["electrostatic_energy"] = out["electrostatic_energy"] + phi.energy.to(float64)
@@ -415,9 +435,10 @@ class Potential(nn.Module):
             )
             features = (self.backbone if backbone_call is None else backbone_call)(geometry)
             readout_features, equilibrated = features.node_features, None
+            laplacian = self._laplacian(graph, lengths)
             if self.charge_through_equilibration:  # Q reaches the atoms only through q⁰
                 assert self.backbone.charge_spin is not None
-                equilibrated = self._equilibrate(graph, features.node_features, lengths)
+                equilibrated = self._equilibrate(graph, features.node_features, lengths, laplacian)
                 readout_features = readout_features + self.backbone.charge_spin.atom_charge_term(
                     species, equilibrated.charges
                 )
@@ -426,7 +447,14 @@ class Potential(nn.Module):
             if self.repulsion is not None:
                 energies = energies + self.repulsion(graph.numbers, graph.edge_index, lengths)
             outputs = self._electrostatics(
-                graph, features, lengths, positions_used, cell_used, equilibrated, periodic_sums
+                graph,
+                features,
+                lengths,
+                positions_used,
+                cell_used,
+                equilibrated,
+                periodic_sums,
+                laplacian,
             )
             energies = energies + outputs.pop("electrostatic_energies")
             if "charge_state_energies" in outputs:
@@ -434,9 +462,10 @@ class Potential(nn.Module):
                 energies = energies + shares
                 outputs["charge_state_energy"] = scatter_sum(shares, graph.batch, graph.n_graphs)
             if "charges" in outputs:
-                outputs["dipole"] = dipole_about_com(
-                    outputs["charges"], positions, graph, self.masses_of_z
-                )
+                with torch.set_grad_enabled(training):  # only a dipole loss differentiates it
+                    outputs["dipole"] = dipole_about_com(
+                        outputs["charges"], positions, graph, self.masses_of_z
+                    )
             energy = scatter_sum(energies, graph.batch, graph.n_graphs)  # [n_graphs]
             outputs.update(energy=energy, energies=energies)
             if need_grad:

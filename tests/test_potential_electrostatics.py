@@ -405,3 +405,19 @@ def test_a_hydrogen_bond_to_a_halide_does_not_merge_molecules() -> None:
     assert curvature.max() < 2e-3, curvature.round(4)  # eV per (0.01 Å)²
     assert molecules(Atoms("HCl", positions=[[0, 0, 0], [1.27, 0, 0]])) == [0, 0]
     assert molecules(Atoms("FHF", positions=[[0, 0, 0], [1.14, 0, 0], [2.28, 0, 0]])) == [0, 0, 0]
+
+
+def test_the_dipole_carries_gradients_only_when_training() -> None:
+    """A dipole loss differentiates the dipole with respect to the weights (training=True);
+    inference computes it without a graph and returns it detached, the same value."""
+    _, model = molecule_scope_model()
+    graph = atoms_to_graph(molecule("CH3CH2OH"), CUTOFF, dtype=torch.float64)
+    trained = model(graph, training=True)["dipole"]
+    assert trained.requires_grad
+    (gradient,) = torch.autograd.grad(
+        trained.square().sum(), model.equilibration.hardness[0].weight
+    )
+    assert gradient.abs().max() > 0
+    inferred = model(graph, training=False)["dipole"]
+    assert not inferred.requires_grad
+    torch.testing.assert_close(inferred, trained.detach(), rtol=1e-12, atol=1e-12)

@@ -171,6 +171,26 @@ class Coulomb(nn.Module):
         super().__init__()
         self.config = config or CoulombConfig()
 
+    def _structure_potentials(
+        self,
+        charges: torch.Tensor,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+        pbc: Sequence[bool],
+        periodic_sums: PeriodicSums | None,
+    ) -> torch.Tensor:
+        """Potentials [n] (V) of one structure's charges [n] (e) at positions [n, 3] (Å) in
+        its cell [3, 3] (Å) by :meth:`method_for`'s method."""
+        cfg = self.config
+        method = self.method_for(charges.shape[0], pbc)
+        if method == "direct":
+            return direct_potentials(charges, positions, cfg.sigma)
+        if method == "dsf":
+            return dsf_potentials(charges, positions, cfg.sigma, cfg.dsf_alpha, cfg.dsf_cutoff)
+        return periodic_potentials(
+            charges, positions, cell, cfg.sigma, method, cfg.accuracy, periodic_sums
+        )
+
     def method_for(self, n_atoms: int, pbc: torch.Tensor | Sequence[bool]) -> str:
         """Method used for one structure of ``n_atoms`` atoms with periodic flags ``pbc`` [3]."""
         flags = [bool(p) for p in (pbc.tolist() if isinstance(pbc, torch.Tensor) else pbc)]
@@ -229,27 +249,28 @@ class Coulomb(nn.Module):
             potentials = direct_potentials(charges, positions, cfg.sigma, pairs)
             energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)
             return CoulombOutput(energy=energy, potentials=potentials)
-        potentials = torch.zeros_like(charges)
         if layout is None:
             counts = torch.bincount(batch, minlength=n_graphs).tolist()
             layout = list(zip(counts, pbc.tolist()))
-        order = torch.argsort(batch, stable=True)
-        start = 0
-        for g, (count, flags) in enumerate(layout):
-            idx = order[start : start + count]
-            start += count
-            if count == 0:
-                continue
-            method = self.method_for(count, flags)
-            q, pos = charges[idx], positions[idx]
-            if method == "direct":
-                v = direct_potentials(q, pos, cfg.sigma)
-            elif method == "dsf":
-                v = dsf_potentials(q, pos, cfg.sigma, cfg.dsf_alpha, cfg.dsf_cutoff)
-            else:
-                v = periodic_potentials(
-                    q, pos, cell[g], cfg.sigma, method, cfg.accuracy, periodic_sums
+        if n_graphs == 1:  # one structure: its atoms are the batch's, nothing to gather
+            count, flags = layout[0]
+            potentials = (
+                self._structure_potentials(charges, positions, cell[0], flags, periodic_sums)
+                if count
+                else torch.zeros_like(charges)
+            )
+        else:
+            potentials = torch.zeros_like(charges)
+            order = torch.argsort(batch, stable=True)
+            start = 0
+            for g, (count, flags) in enumerate(layout):
+                idx = order[start : start + count]
+                start += count
+                if count == 0:
+                    continue
+                v = self._structure_potentials(
+                    charges[idx], positions[idx], cell[g], flags, periodic_sums
                 )
-            potentials = potentials.index_put((idx,), v)
+                potentials = potentials.index_put((idx,), v)
         energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)
         return CoulombOutput(energy=energy, potentials=potentials)

@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import connected_components
 
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.electrostatics.equilibration import equilibrate
-from phicalc.nn.phi.laplacian import laplacian_matvec
+from phicalc.nn.phi.laplacian import GraphLaplacian
 from phicalc.nn.scatter import scatter_sum
 
 #: A pair is covalently bonded when r_ij < BOND_FACTOR · (R_i + R_j).
@@ -73,8 +73,9 @@ def candidate_bonds(
     :data:`IONIC_NUMBERS`, r_ij/(R_i + R_j) [n_edges]), NumPy."""
     z = numbers.detach().cpu().numpy()
     i, j = edge_index.detach().cpu().numpy()
-    ratio = lengths.detach().cpu().double().numpy() / (_RADII[z[i]] + _RADII[z[j]])
-    return (ratio < BOND_FACTOR) & ~(_IONIC[z[i]] | _IONIC[z[j]]), ratio
+    zi, zj = z[i], z[j]
+    ratio = lengths.detach().cpu().numpy() / (_RADII[zi] + _RADII[zj])
+    return (ratio < BOND_FACTOR) & ~(_IONIC[zi] | _IONIC[zj]), ratio
 
 
 def bonded_pairs(
@@ -91,26 +92,55 @@ def bonded_pairs(
     X–H···Y⁻ does not merge two molecules; the partition changes where the proton is nearer Y
     than X relative to the radii, i.e. where it has moved); pairs keep the edges' order.
     """
-    bonded, ratio = candidate_bonds(numbers, edge_index, lengths)
+    candidates, ratio = candidate_bonds(numbers, edge_index, lengths)
     z = numbers.detach().cpu().numpy()
-    i, j = edge_index.detach().cpu().numpy()
+    kept = np.flatnonzero(candidates)  # the hydrogen rule looks at the few candidates only
+    i, j = edge_index.detach().cpu().numpy()[:, kept]
+    ratio = ratio[kept]
+    hydrogen_i, hydrogen_j = z[i] == 1, z[j] == 1
     closest = np.full(z.shape[0], np.inf)
-    for end in (i, j):
-        hydrogen = bonded & (z[end] == 1)
-        np.minimum.at(closest, end[hydrogen], ratio[hydrogen])
-    bonded &= ((z[i] != 1) | (ratio <= closest[i])) & ((z[j] != 1) | (ratio <= closest[j]))
-    return np.stack([i[bonded], j[bonded]])
+    np.minimum.at(closest, i[hydrogen_i], ratio[hydrogen_i])
+    np.minimum.at(closest, j[hydrogen_j], ratio[hydrogen_j])
+    bonded = (~hydrogen_i | (ratio <= closest[i])) & (~hydrogen_j | (ratio <= closest[j]))
+    return np.stack([i[bonded], j[bonded]]).astype(np.int64, copy=False)
+
+
+#: Up to this many bonds :func:`molecules_of_bonds` joins them in Python (a union-find, a few
+#: µs for a small molecule); beyond, SciPy's connected components (a fixed ~0.1 ms, then fast).
+UNION_FIND_MAX_BONDS = 512
 
 
 def molecules_of_bonds(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
     """Molecule index [n_atoms] (int64 NumPy) of each atom: the connected components of
     ``bonds`` [2, n_bonds], numbered in order of their first atom."""
+    if bonds.shape[1] <= UNION_FIND_MAX_BONDS:
+        return _components_by_union_find(bonds, n_atoms)
     adjacency = coo_matrix(
         (np.ones(bonds.shape[1], dtype=np.int8), (bonds[0], bonds[1])), shape=(n_atoms,) * 2
     )
     # scipy labels components in order of their first atom (it starts from atoms in order)
     _, labels = connected_components(adjacency, directed=False)
     return labels.astype(np.int64)
+
+
+def _components_by_union_find(bonds: np.ndarray, n_atoms: int) -> np.ndarray:
+    """:func:`molecules_of_bonds` by union-find with path halving, each component's root its
+    lowest atom, so ordering the roots orders the components by their first atom."""
+    root = list(range(n_atoms))
+
+    def find(atom: int) -> int:
+        while root[atom] != atom:
+            root[atom] = root[root[atom]]
+            atom = root[atom]
+        return atom
+
+    for a, b in zip(bonds[0].tolist(), bonds[1].tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            root[max(ra, rb)] = min(ra, rb)
+    roots = np.fromiter((find(atom) for atom in range(n_atoms)), np.int64, n_atoms)
+    numbered = np.cumsum(roots == np.arange(n_atoms)) - 1  # a root's rank among the roots
+    return numbered[roots]
 
 
 def covalent_molecules(
@@ -248,15 +278,14 @@ def transfer_charges(
     charges: torch.Tensor,
     chi: torch.Tensor,
     hardness: torch.Tensor,
-    weights: torch.Tensor,
-    edge_index: torch.Tensor,
+    laplacian: GraphLaplacian,
     strength: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of charge flow down the chemical-potential gradient on the graph.
 
     Args:
         charges: [n_atoms] q_m (e); chi: [n_atoms] χ (V); hardness: [n_atoms] J (V/e).
-        weights: [n_edges] Laplacian edge weights (1/Å, zero at the cutoff).
+        laplacian: L_w of the batch (edge weights in 1/Å, zero at the cutoff).
         strength: s (e/V·Å), scalar > 0.
 
     Returns:
@@ -264,5 +293,5 @@ def transfer_charges(
         atom's share ½ s μ_i (L_w μ)_i of the transfer energy [n_atoms] (eV), μ = χ + J q_m.
     """
     potential = chi + hardness * charges
-    flow = laplacian_matvec(potential, weights, edge_index)
+    flow = laplacian.matvec(potential)
     return charges - strength * flow, 0.5 * strength * potential * flow

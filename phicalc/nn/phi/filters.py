@@ -21,13 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from phicalc.nn.phi.laplacian import (
-    DENSE_MAX_ATOMS,
-    adjacency_matrix,
-    degrees,
-    dense_laplacian,
-    spectral_bound,
-)
+from phicalc.nn.phi.laplacian import GraphLaplacian, dense_laplacian, spectral_bound
 
 #: ε added to degrees so an isolated atom (no neighbours) stays finite, in 1/Å.
 DEGREE_EPS = 1e-3
@@ -63,22 +57,20 @@ class ChebyshevFilter(nn.Module):
     def forward(
         self,
         sources: torch.Tensor,
-        weights: torch.Tensor,
-        edge_index: torch.Tensor,
+        laplacian: GraphLaplacian,
         batch: torch.Tensor,
         n_graphs: int,
     ) -> torch.Tensor:
-        """Args: sources [n_atoms], weights [n_edges], batch [n_atoms]; returns φ̂ [n_atoms].
+        """Args: sources [n_atoms], the batch's Laplacian, batch [n_atoms]; returns φ̂
+        [n_atoms].
 
-        Batches of up to :data:`~phicalc.nn.phi.laplacian.DENSE_MAX_ATOMS` atoms apply L̂ as a
-        dense matrix (one matrix-vector product per degree), larger ones over the edges; the
-        two agree to rounding."""
+        Where the Laplacian has its dense W (small batches) L̂ is applied as a dense matrix (one
+        matrix-vector product per degree), else over the edges; the two agree to rounding."""
         n_atoms = sources.shape[0]
-        if n_atoms <= DENSE_MAX_ATOMS:
-            adjacency = adjacency_matrix(weights, edge_index, n_atoms)
-            inverse_degree = 1.0 / (adjacency.sum(1) + DEGREE_EPS)
+        inverse_degree = 1.0 / (laplacian.degree + DEGREE_EPS)
+        if laplacian.adjacency is not None:
             # L̂ = (D + ε)⁻¹(D − W) − 1 = −(D + ε)⁻¹(W + ε)
-            scaled = -inverse_degree.unsqueeze(1) * adjacency
+            scaled = -inverse_degree.unsqueeze(1) * laplacian.adjacency
             scaled = scaled - torch.diag(DEGREE_EPS * inverse_degree)
 
             def next_term(t_curr: torch.Tensor, t_prev: torch.Tensor) -> torch.Tensor:
@@ -86,8 +78,7 @@ class ChebyshevFilter(nn.Module):
 
             first = scaled @ sources
         else:
-            inverse_degree = 1.0 / (degrees(weights, edge_index, n_atoms) + DEGREE_EPS)
-            senders, receivers = edge_index
+            weights, (senders, receivers) = laplacian.weights, laplacian.edge_index
             minus_inverse, minus_eps = -inverse_degree, -DEGREE_EPS * inverse_degree
 
             def apply_scaled(x: torch.Tensor) -> torch.Tensor:  # L̂ x = −(D + ε)⁻¹(W + ε) x
@@ -148,13 +139,14 @@ class EigenbasisWindow(nn.Module):
     def forward(
         self,
         sources: torch.Tensor,
-        weights: torch.Tensor,
-        edge_index: torch.Tensor,
+        laplacian: GraphLaplacian,
         batch: torch.Tensor,
         n_graphs: int,
     ) -> torch.Tensor:
-        """Args: sources [n_atoms], weights [n_edges], batch [n_atoms]; returns φ̂ [n_atoms]."""
-        bound = spectral_bound(degrees(weights, edge_index, batch.shape[0]), batch, n_graphs)
+        """Args: sources [n_atoms], the batch's Laplacian, batch [n_atoms]; returns φ̂
+        [n_atoms]."""
+        weights, edge_index = laplacian.weights, laplacian.edge_index
+        bound = spectral_bound(laplacian.degree, batch, n_graphs)
         counts = torch.bincount(batch, minlength=n_graphs)
         n_max = int(counts.max())
         starts = torch.cumsum(counts, 0) - counts

@@ -10,15 +10,18 @@ Units: weights and eigenvalues of L in 1/Å (times r₀ = 1 Å, i.e. dimensionle
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from phicalc.nn.radial import PolynomialEnvelope
 from phicalc.nn.scatter import scatter_sum
 
-#: Batches of at most this many atoms apply L as one dense [n, n] matrix-vector product per step
-#: of a filter instead of a gather and a scatter over the edges: a few large operations in place
-#: of many small ones, where dispatch costs more than arithmetic (0.78-0.86x the filter's time
-#: from 42 to 192 atoms of water, 1.14x at 258; benchmarks/phi_filter.py). Memory n².
+#: Batches of at most this many atoms apply L as one dense [n, n] matrix-vector product (each
+#: step of the Φ filter, L φ̂, the charge transfer) instead of a gather and a scatter over the
+#: edges: a few large operations in place of many small ones, where dispatch costs more than
+#: arithmetic (0.78-0.86x the filter's time from 42 to 192 atoms of water, 1.14x at 258;
+#: benchmarks/phi_filter.py). Memory n².
 DENSE_MAX_ATOMS = 200
 
 
@@ -53,6 +56,38 @@ def adjacency_matrix(weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: i
 def degrees(weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
     """d_j = Σ_i w_ij, shape [n_atoms]."""
     return scatter_sum(weights, edge_index[1], n_atoms)
+
+
+@dataclass(frozen=True)
+class GraphLaplacian:
+    """L = D − W of a batch, made once per forward pass for everything that applies it (the Φ
+    filter, L φ̂, the charge transfer between molecules).
+
+    Attributes:
+        weights: [n_edges] w_ij (1/Å); edge_index: [2, n_edges] (i, j) over the full list.
+        degree: [n_atoms] d_j = Σ_i w_ij.
+        adjacency: dense W [n_atoms, n_atoms] (:func:`adjacency_matrix`) for batches of at
+            most :data:`DENSE_MAX_ATOMS` atoms, else ``None`` (products go over the edges).
+    """
+
+    weights: torch.Tensor
+    edge_index: torch.Tensor
+    degree: torch.Tensor
+    adjacency: torch.Tensor | None
+
+    @classmethod
+    def of(cls, weights: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> GraphLaplacian:
+        """The Laplacian of the edges ``edge_index`` with weights ``weights`` on ``n_atoms``."""
+        if n_atoms <= DENSE_MAX_ATOMS:
+            adjacency = adjacency_matrix(weights, edge_index, n_atoms)
+            return cls(weights, edge_index, adjacency.sum(1), adjacency)
+        return cls(weights, edge_index, degrees(weights, edge_index, n_atoms), None)
+
+    def matvec(self, x: torch.Tensor) -> torch.Tensor:
+        """L x for x [n_atoms]: d x − W x (equal to :func:`laplacian_matvec` to rounding)."""
+        if self.adjacency is None:
+            return laplacian_matvec(x, self.weights, self.edge_index)
+        return torch.addmv(self.degree * x, self.adjacency, x, alpha=-1.0)
 
 
 def spectral_bound(

@@ -35,7 +35,7 @@ from torch import nn
 from phicalc.config import check_choice, check_int_at_least, check_positive
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.phi.filters import ChebyshevFilter, EigenbasisWindow
-from phicalc.nn.phi.laplacian import LaplacianWeights, laplacian_matvec
+from phicalc.nn.phi.laplacian import GraphLaplacian, LaplacianWeights
 from phicalc.nn.scatter import scatter_sum
 
 PHI_METHODS = ("spectral", "eigenbasis")
@@ -118,6 +118,13 @@ class PhiModule(nn.Module):
         """κ > 0 (V per unit of φ̂)."""
         return nn.functional.softplus(self.raw_scale)
 
+    def laplacian(
+        self, edge_lengths: torch.Tensor, edge_index: torch.Tensor, n_atoms: int
+    ) -> GraphLaplacian:
+        """L of a batch of ``n_atoms`` with this module's weights w_ij = u(r_ij)/r_ij
+        (edge_lengths [n_edges], Å)."""
+        return GraphLaplacian.of(self.weights(edge_lengths), edge_index, n_atoms)
+
     def forward(
         self,
         graph: AtomGraph,
@@ -125,6 +132,7 @@ class PhiModule(nn.Module):
         block_features: list[torch.Tensor],
         base_charges: torch.Tensor | None = None,
         head_charges: torch.Tensor | None = None,
+        laplacian: GraphLaplacian | None = None,
     ) -> PhiOutput:
         """Charges ρ = L φ̂ + q⁰, potentials φ = κ φ̂ and E_ES = ½ Σ φρ per structure.
 
@@ -135,6 +143,8 @@ class PhiModule(nn.Module):
             base_charges: [n_atoms] q⁰ in e, the zero mode carrying the total charge (e.g.
                 equilibrated charges, Σ q⁰ = Q per structure); default Q/n on every atom.
             head_charges: [n_atoms] the per-atom charge the source heads read (e); default Q/n.
+            laplacian: the batch's L where the caller has made it (:meth:`laplacian`), else made
+                here.
         """
         if len(block_features) != len(self.heads):
             raise ValueError(
@@ -150,11 +160,12 @@ class PhiModule(nn.Module):
             head(torch.cat([h, head_input.unsqueeze(-1)], dim=-1)).squeeze(-1)
             for head, h in zip(self.heads, block_features)
         )  # [n_atoms]
-        weights = self.weights(edge_lengths)  # [n_edges]
-        phi_hat = self.filter(sources, weights, edge_index, batch, n_graphs)  # [n_atoms]
+        if laplacian is None:
+            laplacian = self.laplacian(edge_lengths, edge_index, graph.n_atoms)
+        phi_hat = self.filter(sources, laplacian, batch, n_graphs)  # [n_atoms]
         if self.config.gauge == "structure":  # format ≤ 3: zero mean over the structure
             phi_hat = phi_hat - (scatter_sum(phi_hat, batch, n_graphs) / counts)[batch]
-        l_phi_hat = laplacian_matvec(phi_hat, weights, edge_index)
+        l_phi_hat = laplacian.matvec(phi_hat)
         charges = l_phi_hat + (charge_per_atom if base_charges is None else base_charges)
         kappa = self.scale.to(dtype)
         potentials = kappa * phi_hat

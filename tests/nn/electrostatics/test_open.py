@@ -134,6 +134,15 @@ def test_invariances_and_batch_independence():
         )
         assert out.energy[0].item() == pytest.approx(energy_of(cfg, q2, pos2).item(), rel=1e-12)
         assert out.energy[1].item() == pytest.approx(energy_of(cfg, q, pos).item(), rel=1e-12)
+        alone = Coulomb(cfg)(
+            q,
+            pos,
+            torch.zeros(1, 3, 3),
+            torch.zeros(1, 3, dtype=torch.bool),
+            torch.zeros(len(q), dtype=torch.int64),
+            1,
+        )  # one structure skips the gather into and out of the batch: the same potentials
+        torch.testing.assert_close(out.potentials[3:], alone.potentials, rtol=1e-12, atol=0)
 
 
 def test_one_sum_over_intra_structure_pairs_equals_the_loop():

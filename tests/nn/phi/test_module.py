@@ -15,6 +15,7 @@ from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.phi import PhiConfig
 from phicalc.nn.phi.filters import DEGREE_EPS, ChebyshevFilter, EigenbasisWindow
 from phicalc.nn.phi.laplacian import (
+    GraphLaplacian,
     LaplacianWeights,
     degrees,
     dense_laplacian,
@@ -31,7 +32,8 @@ def reduced_potential_energy(filter_module, atoms: Atoms, sources: torch.Tensor)
     positions = graph.positions.clone().requires_grad_(True)
     vectors = edge_vectors(positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch)
     weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
-    phi = filter_module(sources, weights, graph.edge_index, graph.batch, 1)
+    laplacian = GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+    phi = filter_module(sources, laplacian, graph.batch, 1)
     energy = 0.5 * (phi * laplacian_matvec(phi, weights, graph.edge_index)).sum()
     (gradient,) = torch.autograd.grad(energy, positions)
     return energy.item(), -gradient.numpy()
@@ -63,10 +65,10 @@ def test_filter_forces_finite_and_consistent_on_degenerate_spectra(name, modes, 
 
 def test_dense_and_edge_paths_of_the_chebyshev_filter_agree(monkeypatch) -> None:
     """A batch small enough for the dense L̂ (a periodic box whose atoms see their own images, two
-    molecules 12 Å apart) gives the same φ̂ and the same gradients as the path over the edges,
-    and distant fragments stay exactly uncoupled in both."""
+    molecules 12 Å apart) gives the same φ̂, L φ̂ and the same gradients as the path over the
+    edges, and distant fragments stay exactly uncoupled in both."""
     from phicalc.data.structures import water_box
-    from phicalc.nn.phi import filters
+    from phicalc.nn.phi import laplacian as laplacian_module
     from phicalc.nn.phi.laplacian import DENSE_MAX_ATOMS
 
     pair = molecule("CH3CH2OH") + molecule("H2O")
@@ -85,25 +87,32 @@ def test_dense_and_edge_paths_of_the_chebyshev_filter_agree(monkeypatch) -> None
             positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
         )
         weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
-        phi = module(source, weights, graph.edge_index, graph.batch, graph.n_graphs)
-        loss = (phi * phi.detach().cos()).sum()
-        return (phi.detach(), *torch.autograd.grad(loss, (positions, source, module.coefficients)))
+        laplacian = GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+        phi = module(source, laplacian, graph.batch, graph.n_graphs)
+        l_phi = laplacian.matvec(phi)
+        loss = (phi * phi.detach().cos()).sum() + (l_phi * l_phi.detach().sin()).sum()
+        gradients = torch.autograd.grad(loss, (positions, source, module.coefficients))
+        return (phi.detach(), l_phi.detach(), *gradients)
 
     dense = potentials_and_gradients()
-    monkeypatch.setattr(filters, "DENSE_MAX_ATOMS", 0)
+    monkeypatch.setattr(laplacian_module, "DENSE_MAX_ATOMS", 0)
     edges = potentials_and_gradients()
     for a, b in zip(dense, edges):
         torch.testing.assert_close(a, b.to(a.dtype), rtol=1e-12, atol=1e-12)
     # sources on the ethanol alone leave the water 12 Å away at exactly zero in both paths
-    monkeypatch.setattr(filters, "DENSE_MAX_ATOMS", DENSE_MAX_ATOMS)
     only_ethanol = torch.zeros(graph.n_atoms, dtype=torch.float64)
     only_ethanol[:9] = sources[:9]
     vectors = edge_vectors(
         graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
     )
     weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
-    phi = module(only_ethanol, weights, graph.edge_index, graph.batch, graph.n_graphs)
-    assert torch.count_nonzero(phi[9:12]) == 0 and torch.count_nonzero(phi[:9]) == 9
+    for limit in (0, DENSE_MAX_ATOMS):
+        monkeypatch.setattr(laplacian_module, "DENSE_MAX_ATOMS", limit)
+        laplacian = GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+        assert (laplacian.adjacency is None) == (limit == 0)
+        phi = module(only_ethanol, laplacian, graph.batch, graph.n_graphs)
+        assert torch.count_nonzero(phi[9:12]) == 0 and torch.count_nonzero(phi[:9]) == 9
+        assert torch.count_nonzero(laplacian.matvec(phi)[9:12]) == 0
 
 
 def test_eigenbasis_with_all_modes_is_the_pseudo_inverse_projection() -> None:
@@ -115,7 +124,8 @@ def test_eigenbasis_with_all_modes_is_the_pseudo_inverse_projection() -> None:
     )
     weights = LaplacianWeights(CUTOFF)(vectors.norm(dim=-1))
     sources = torch.tensor([1.0, -0.5, 0.2], dtype=torch.float64)
-    phi = EigenbasisWindow(8)(sources, weights, graph.edge_index, graph.batch, 1)
+    laplacian = GraphLaplacian.of(weights, graph.edge_index, graph.n_atoms)
+    phi = EigenbasisWindow(8)(sources, laplacian, graph.batch, 1)
     np.testing.assert_allclose(phi.numpy(), (sources - sources.mean()).numpy(), atol=2e-2)
 
 
