@@ -263,7 +263,7 @@ class CompiledEwaldSum(LazyCompiled):
     def __init__(self, model: Potential) -> None:
         super().__init__(model, dynamic=True)
 
-    def eager(self, *args: torch.Tensor) -> torch.Tensor:
+    def eager(self, *args: Any) -> torch.Tensor:
         """The plain call this object compiles: ``structure_factor_sum(*args)``."""
         return structure_factor_sum(*args)
 
@@ -277,9 +277,11 @@ class CompiledEwaldSum(LazyCompiled):
         positions: torch.Tensor,
         kvectors: torch.Tensor,
         green: torch.Tensor,
+        own_positions: bool = False,
     ) -> torch.Tensor:
-        """The sum, compiled from :data:`COMPILED_EWALD_MIN_TERMS` terms on, else plain."""
-        args = (charges, positions, kvectors, green)
+        """The sum, compiled from :data:`COMPILED_EWALD_MIN_TERMS` terms on, else plain (one
+        graph per value of ``own_positions``)."""
+        args = (charges, positions, kvectors, green, own_positions)
         if kvectors.shape[0] * positions.shape[0] < COMPILED_EWALD_MIN_TERMS:
             return self.eager(*args)
         return super().__call__(*args)

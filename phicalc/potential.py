@@ -278,11 +278,13 @@ class Potential(nn.Module):
         equilibrated: Equilibrated | None = None,
         periodic_sums: PeriodicSums | None = None,
         laplacian: GraphLaplacian | None = None,
+        energy_only: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Charges, potentials and the electrostatic energy parts of a batch (``equilibrated``:
         :meth:`_equilibrate`'s output when the forward pass needed it before the readout;
         ``periodic_sums``: :meth:`forward`'s; ``laplacian``: :meth:`_laplacian`'s, else made
-        here).
+        here; ``energy_only``: only the energy is differentiated, at a fixed cell:
+        :meth:`Coulomb.forward`).
 
         Returns ``electrostatic_energy`` [n_graphs] (float64, eV; E_Φ + E_C) and
         ``electrostatic_energies`` [n_atoms] (its per-atom shares), and where the parts exist
@@ -339,11 +341,12 @@ class Potential(nn.Module):
                 graph.host_layout,
                 graph.coulomb_pairs,
                 periodic_sums,
+                energy_only,
             )
             out["electrostatic_energy"] = out["electrostatic_energy"] + coulomb.energy.to(float64)
-            out["electrostatic_energies"] = out["electrostatic_energies"] + 0.5 * (
-                charges * coulomb.potentials
-            ).to(float64)
+            out["electrostatic_energies"] = out["electrostatic_energies"] + coulomb.shares.to(
+                float64
+            )
             out.update(coulomb_energy=coulomb.energy, potentials=coulomb.potentials)
         return out
 
@@ -455,6 +458,7 @@ class Potential(nn.Module):
                 equilibrated,
                 periodic_sums,
                 laplacian,
+                energy_only=not (training or compute_stress),
             )
             energies = energies + outputs.pop("electrostatic_energies")
             if "charge_state_energies" in outputs:

@@ -421,3 +421,35 @@ def test_the_dipole_carries_gradients_only_when_training() -> None:
     inferred = model(graph, training=False)["dipole"]
     assert not inferred.requires_grad
     torch.testing.assert_close(inferred, trained.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["ewald", "pme"])
+def test_forces_without_the_stress_take_the_energy_only_coulomb_sum(method: str) -> None:
+    """A periodic force call without the stress sums Coulomb energy-only (no structure
+    factors or mesh in the backward pass); with the stress it takes the full sums. Both give
+    the same energy, per-atom energies, charges and forces."""
+    from dataclasses import replace
+
+    from phicalc.data.structures import water_box
+    from phicalc.nn.electrostatics import periodic
+
+    model = charged_model(charge_input="equilibrated", equilibration_scope="molecule")
+    if method == "pme":
+        model.coulomb.config = replace(model.coulomb.config, ewald_max_atoms=1)
+    atoms = water_box(6, seed=2)
+    atoms.info["charge"] = 1
+    graph = atoms_to_graph(atoms, CUTOFF, dtype=torch.float64)
+    seen = []
+    original = periodic.periodic_potentials
+
+    def recording(*args, **kwargs):
+        seen.append(args[7] if len(args) > 7 else kwargs.get("own_positions", False))
+        return original(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("phicalc.nn.electrostatics.coulomb.periodic_potentials", recording)
+        forces_only = model(graph, compute_forces=True)
+        with_stress = model(graph, compute_forces=True, compute_stress=True)
+    assert seen == [True, False]
+    for key in ("energy", "energies", "charges", "potentials", "forces"):
+        torch.testing.assert_close(forces_only[key], with_stress[key], rtol=1e-10, atol=1e-12)

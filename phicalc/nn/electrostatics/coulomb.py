@@ -93,10 +93,13 @@ class CoulombConfig:
 
 
 class CoulombOutput(NamedTuple):
-    """energy [n_graphs] in eV; potentials [n_atoms] in V (= eV/e)."""
+    """energy [n_graphs] in eV; potentials [n_atoms] in V (= eV/e); shares [n_atoms] in eV,
+    each atom's share ½ q_i V_i of the energy, whose sum has the energy's gradient (with
+    ``energy_only`` the potentials alone do not: :meth:`Coulomb.forward`)."""
 
     energy: torch.Tensor
     potentials: torch.Tensor
+    shares: torch.Tensor
 
 
 def direct_potentials(
@@ -178,18 +181,27 @@ class Coulomb(nn.Module):
         cell: torch.Tensor,
         pbc: Sequence[bool],
         periodic_sums: PeriodicSums | None,
-    ) -> torch.Tensor:
-        """Potentials [n] (V) of one structure's charges [n] (e) at positions [n, 3] (Å) in
-        its cell [3, 3] (Å) by :meth:`method_for`'s method."""
+        energy_only: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Potentials [n] (V) and energy shares [n] (eV) of one structure's charges [n] (e) at
+        positions [n, 3] (Å) in its cell [3, 3] (Å) by :meth:`method_for`'s method."""
         cfg = self.config
         method = self.method_for(charges.shape[0], pbc)
         if method == "direct":
-            return direct_potentials(charges, positions, cfg.sigma)
-        if method == "dsf":
-            return dsf_potentials(charges, positions, cfg.sigma, cfg.dsf_alpha, cfg.dsf_cutoff)
-        return periodic_potentials(
-            charges, positions, cell, cfg.sigma, method, cfg.accuracy, periodic_sums
-        )
+            v = direct_potentials(charges, positions, cfg.sigma)
+        elif method == "dsf":
+            v = dsf_potentials(charges, positions, cfg.sigma, cfg.dsf_alpha, cfg.dsf_cutoff)
+        elif energy_only:  # V_i differentiable in r_i alone: Σ q_i V_i = 2E has E's gradient
+            v = periodic_potentials(
+                charges, positions, cell, cfg.sigma, method, cfg.accuracy, periodic_sums, True
+            )
+            product = charges * v
+            return v, product - 0.5 * product.detach()  # values ½ q V, gradient E's
+        else:
+            v = periodic_potentials(
+                charges, positions, cell, cfg.sigma, method, cfg.accuracy, periodic_sums
+            )
+        return v, 0.5 * charges * v
 
     def method_for(self, n_atoms: int, pbc: torch.Tensor | Sequence[bool]) -> str:
         """Method used for one structure of ``n_atoms`` atoms with periodic flags ``pbc`` [3]."""
@@ -221,6 +233,7 @@ class Coulomb(nn.Module):
         layout: Sequence[tuple[int, Sequence[bool]]] | None = None,
         pairs: torch.Tensor | None = None,
         periodic_sums: PeriodicSums | None = None,
+        energy_only: bool = False,
     ) -> CoulombOutput:
         """Energies and potentials of a flattened batch, each structure on its own.
 
@@ -240,27 +253,30 @@ class Coulomb(nn.Module):
             periodic_sums: what the caller brings to the periodic sums
                 (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`: a compiled Ewald
                 sum, kept PME filters); ``None``: plain sums.
+            energy_only: the caller differentiates the energy (the shares' sum) alone, at a
+                fixed cell: periodic structures then sum with
+                :func:`~phicalc.nn.electrostatics.periodic.periodic_potentials`'
+                ``own_positions`` (no structure factors or mesh in the backward pass), and only
+                the shares carry the energy's gradient. Not for a stress or a second derivative.
 
         Returns:
-            :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V).
+            :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V, shares
+            [n_atoms] eV).
         """
         cfg = self.config
         if pairs is not None:
             potentials = direct_potentials(charges, positions, cfg.sigma, pairs)
-            energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)
-            return CoulombOutput(energy=energy, potentials=potentials)
+            shares = 0.5 * charges * potentials
+            return CoulombOutput(scatter_sum(shares, batch, n_graphs), potentials, shares)
         if layout is None:
             counts = torch.bincount(batch, minlength=n_graphs).tolist()
             layout = list(zip(counts, pbc.tolist()))
-        if n_graphs == 1:  # one structure: its atoms are the batch's, nothing to gather
-            count, flags = layout[0]
-            potentials = (
-                self._structure_potentials(charges, positions, cell[0], flags, periodic_sums)
-                if count
-                else torch.zeros_like(charges)
+        if n_graphs == 1 and layout[0][0]:  # one structure: nothing to gather out of the batch
+            potentials, shares = self._structure_potentials(
+                charges, positions, cell[0], layout[0][1], periodic_sums, energy_only
             )
         else:
-            potentials = torch.zeros_like(charges)
+            potentials, shares = torch.zeros_like(charges), torch.zeros_like(charges)
             order = torch.argsort(batch, stable=True)
             start = 0
             for g, (count, flags) in enumerate(layout):
@@ -268,9 +284,9 @@ class Coulomb(nn.Module):
                 start += count
                 if count == 0:
                     continue
-                v = self._structure_potentials(
-                    charges[idx], positions[idx], cell[g], flags, periodic_sums
+                v, share = self._structure_potentials(
+                    charges[idx], positions[idx], cell[g], flags, periodic_sums, energy_only
                 )
                 potentials = potentials.index_put((idx,), v)
-        energy = 0.5 * scatter_sum(charges * potentials, batch, n_graphs)
-        return CoulombOutput(energy=energy, potentials=potentials)
+                shares = shares.index_put((idx,), share)
+        return CoulombOutput(scatter_sum(shares, batch, n_graphs), potentials, shares)

@@ -345,3 +345,49 @@ def test_kept_pme_filters_give_the_same_sums_and_follow_the_cell():
     expected = potentials_and_gradients(with_stress, None)
     for a, b in zip(potentials_and_gradients(with_stress, sums), expected):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "method,sigma,scale",
+    [("ewald", 1.0, 1.0), ("pme", 1.0, 1.0), ("ewald", 0.7, 1.0), ("pme", 1.0, 3.0)],
+    ids=["ewald", "pme", "ewald-narrow-charges", "pme-sparse-cell"],
+)
+def test_energy_only_sums_have_the_energy_and_its_gradient(method, sigma, scale):
+    """energy_only (each V_i differentiable in its own position alone; no structure factors or
+    mesh in the backward pass) gives the same energy, potentials and shares, and the shares'
+    sum the same gradient in charges and positions as the full sums; with a real-space
+    remainder too (narrow charges, a sparse cell). Two cells in one batch take the loop."""
+    q0, pos0, cell = rattled_nacl(seed=3, triclinic=True)
+    q0 = q0 + 0.05 * torch.sin(torch.arange(8.0))  # a charged cell: the background term too
+    q1, pos1, cell1 = rattled_nacl(seed=4)
+    charges = torch.cat([q0, q1])
+    positions = torch.cat([pos0, pos1])
+    cells = torch.stack([scale * cell, cell1])
+    coulomb = Coulomb(CoulombConfig(sigma=sigma, method=method, accuracy=1e-8))
+
+    def run(energy_only: bool, n: int):
+        q = charges[:n].clone().requires_grad_(True)
+        pos = positions[:n].clone().requires_grad_(True)
+        out = coulomb(
+            q,
+            pos,
+            cells[: n // 8],
+            torch.ones(n // 8, 3, dtype=torch.bool),
+            torch.arange(n) // 8,
+            n // 8,
+            energy_only=energy_only,
+        )
+        gradients = torch.autograd.grad(out.shares.sum(), (q, pos))
+        return out, gradients
+
+    for n in (8, 16):
+        (full, full_grad), (only, only_grad) = run(False, n), run(True, n)
+        for a, b in [*zip(full, only), *zip(full_grad, only_grad)]:
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-10, atol=1e-12)
+        half_qv = 0.5 * charges[:n] * only.potentials.detach()
+        torch.testing.assert_close(only.shares.detach(), half_qv, rtol=1e-12, atol=1e-14)
+    # the potentials themselves no longer depend on the charges: only the shares carry them
+    q = charges[:8].clone().requires_grad_(True)
+    pos = positions[:8].clone().requires_grad_(True)
+    v = periodic.periodic_potentials(q, pos, scale * cell, sigma, method, 1e-8, None, True)
+    assert torch.autograd.grad(v.sum(), q, allow_unused=True)[0] is None
