@@ -1,7 +1,8 @@
 """Anchors: phicalc's cost next to MACE (MACE-OFF23-small's size) and GFN2-xTB, CPU, 1 thread.
 
 Part 1, per call (energy + forces; + stress for the periodic water boxes, for every model that
-can), float32 for the neural models, in one run with the arms interleaved round-robin and the
+can, unless ``--no-stress``: what MD without a barostat asks for), float32 for the neural
+models, in one run with the arms interleaved round-robin and the
 median process CPU time (``time.process_time``) per arm, at 42 (Ac-Ala3-NHMe), 192 and 1,536
 atoms (water boxes):
 
@@ -30,7 +31,7 @@ the previous one's per-atom time or memory, scaled linearly, predicts it would o
 (default: messages summed in runs of receivers above 524,288 edges, about 10⁴ atoms), "none"
 or a number of edges per run for every size.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5]
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5] [--no-stress]
         [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile] [--keep-freed-memory]
         (--sizes alone: part 1 only)
 
@@ -104,15 +105,16 @@ def mace_off_small():
 
 
 class MaceCall:
-    """Energy and forces (and stress for 3D cells) of ``atoms`` from a MACE model."""
+    """Energy and forces (and, with ``stress``, the stress of 3D cells) of ``atoms`` from a MACE
+    model."""
 
-    def __init__(self, model, atoms) -> None:
+    def __init__(self, model, atoms, stress: bool = True) -> None:
         self.model = model
         self.atoms = atoms
         index = {z: k for k, z in enumerate(MACE_OFF_ELEMENTS)}
         species = torch.tensor([index[int(z)] for z in atoms.numbers])
         self.node_attrs = torch.nn.functional.one_hot(species, len(MACE_OFF_ELEMENTS)).float()
-        self.periodic = bool(atoms.pbc.all())
+        self.stress = stress and bool(atoms.pbc.all())
 
     def __call__(self) -> float:
         from phicalc.graph.neighbors import build_neighbor_list
@@ -133,12 +135,12 @@ class MaceCall:
             "batch": torch.zeros(len(atoms), dtype=torch.int64),
             "ptr": torch.tensor([0, len(atoms)]),
         }
-        out = self.model(data, compute_force=True, compute_stress=self.periodic)
+        out = self.model(data, compute_force=True, compute_stress=self.stress)
         out["forces"].detach().numpy()
         return float(out["energy"][0].detach())
 
 
-def arms_for(n_atoms: int, gfn2_max: int) -> dict:
+def arms_for(n_atoms: int, gfn2_max: int, stress: bool) -> dict:
     """Callables (one energy + forces call each) of every arm at ``n_atoms``."""
     from phicalc import PhiCalculator
 
@@ -154,7 +156,7 @@ def arms_for(n_atoms: int, gfn2_max: int) -> dict:
         )
         atoms.get_forces()  # compilation (about a minute) before the timed calls
         arms[f"{name} compiled"] = atoms
-    arms["MACE-OFF23-small size"] = MaceCall(mace_off_small(), structure(n_atoms))
+    arms["MACE-OFF23-small size"] = MaceCall(mace_off_small(), structure(n_atoms), stress)
     if n_atoms <= gfn2_max:
         from tblite.ase import TBLite
 
@@ -164,7 +166,7 @@ def arms_for(n_atoms: int, gfn2_max: int) -> dict:
     return arms
 
 
-def call(arm, rng) -> float:
+def call(arm, rng, stress: bool) -> float:
     """Process CPU seconds of one energy + forces call after a small random displacement."""
     from phicalc import PhiCalculator
 
@@ -174,27 +176,28 @@ def call(arm, rng) -> float:
     if isinstance(arm, MaceCall):
         arm()
     else:
-        if atoms.pbc.all() and isinstance(atoms.calc, PhiCalculator):
+        if stress and atoms.pbc.all() and isinstance(atoms.calc, PhiCalculator):
             atoms.get_stress()  # phicalc computes stress when asked: one pass fills all three
         arm.get_potential_energy()
         arm.get_forces()
     return time.process_time() - start
 
 
-def anchors(rounds: int, gfn2_max: int, sizes: list[int]) -> None:
-    print("Part 1: energy + forces per call (stress too for the periodic boxes), process CPU ms,")
+def anchors(rounds: int, gfn2_max: int, sizes: list[int], stress: bool) -> None:
+    what = "stress too for the periodic boxes" if stress else "no stress"
+    print(f"Part 1: energy + forces per call ({what}), process CPU ms,")
     print(f"median of {rounds} interleaved rounds, 1 thread; neural models float32, GFN2 float64")
     print(f"{'atoms':>6s} {'arm':28s}{'ms':>10s}{'µs/atom':>9s}")
     summary = []
     for n_atoms in sizes:
-        arms = arms_for(n_atoms, gfn2_max)
+        arms = arms_for(n_atoms, gfn2_max, stress)
         rng = np.random.default_rng(0)
         for arm in arms.values():
-            call(arm, rng)  # warm-up
+            call(arm, rng, stress)  # warm-up
         times = {name: [] for name in arms}
         for _ in range(rounds):
             for name, arm in arms.items():
-                times[name].append(call(arm, rng))
+                times[name].append(call(arm, rng, stress))
         ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
         for name, value in ms.items():
             print(f"{n_atoms:6d} {name:28s}{value:10.1f}{1e3 * value / n_atoms:9.1f}")
@@ -333,6 +336,9 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=120.0, help="wall time for part 2")
     parser.add_argument("--max-rss-gb", type=float, default=8.0)
     parser.add_argument("--skip-anchors", action="store_true")
+    parser.add_argument(
+        "--no-stress", action="store_true", help="part 1: energy + forces alone for the boxes too"
+    )
     parser.add_argument("--compile", action="store_true", help="part 2 through compile=True")
     parser.add_argument("--scaling-calls", type=int, default=3, help="timed calls per size")
     parser.add_argument(
@@ -355,7 +361,7 @@ def main() -> None:
 
         print(f"keep_freed_memory: {keep_freed_memory()}")
     if not args.skip_anchors:
-        anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes)
+        anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes, not args.no_stress)
     scaling(
         args.sizes,
         args.budget_s,
