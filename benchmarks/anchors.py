@@ -32,6 +32,7 @@ the previous one's per-atom time or memory, scaled linearly, predicts it would o
 or a number of edges per run for every size.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/anchors.py [--rounds 5] [--no-stress]
+        [--models-only]
         [--anchor-sizes 42 192 1536] [--sizes N ...] [--compile] [--keep-freed-memory]
         (--sizes alone: part 1 only)
 
@@ -140,7 +141,7 @@ class MaceCall:
         return float(out["energy"][0].detach())
 
 
-def arms_for(n_atoms: int, gfn2_max: int, stress: bool) -> dict:
+def arms_for(n_atoms: int, gfn2_max: int, stress: bool, anchors: bool = True) -> dict:
     """Callables (one energy + forces call each) of every arm at ``n_atoms``."""
     from phicalc import PhiCalculator
 
@@ -156,6 +157,8 @@ def arms_for(n_atoms: int, gfn2_max: int, stress: bool) -> dict:
         )
         atoms.get_forces()  # compilation (about a minute) before the timed calls
         arms[f"{name} compiled"] = atoms
+    if not anchors:
+        return arms
     arms["MACE-OFF23-small size"] = MaceCall(mace_off_small(), structure(n_atoms), stress)
     if n_atoms <= gfn2_max:
         from tblite.ase import TBLite
@@ -183,14 +186,16 @@ def call(arm, rng, stress: bool) -> float:
     return time.process_time() - start
 
 
-def anchors(rounds: int, gfn2_max: int, sizes: list[int], stress: bool) -> None:
+def anchors(
+    rounds: int, gfn2_max: int, sizes: list[int], stress: bool, with_anchors: bool = True
+) -> None:
     what = "stress too for the periodic boxes" if stress else "no stress"
     print(f"Part 1: energy + forces per call ({what}), process CPU ms,")
     print(f"median of {rounds} interleaved rounds, 1 thread; neural models float32, GFN2 float64")
     print(f"{'atoms':>6s} {'arm':28s}{'ms':>10s}{'µs/atom':>9s}")
     summary = []
     for n_atoms in sizes:
-        arms = arms_for(n_atoms, gfn2_max, stress)
+        arms = arms_for(n_atoms, gfn2_max, stress, with_anchors)
         rng = np.random.default_rng(0)
         for arm in arms.values():
             call(arm, rng, stress)  # warm-up
@@ -209,12 +214,13 @@ def anchors(rounds: int, gfn2_max: int, sizes: list[int], stress: bool) -> None:
         for path in ("", " compiled"):
             for name in MODELS:
                 arm = name + path
-                mace = ms[arm] / ms["MACE-OFF23-small size"]
+                mace = ms.get("MACE-OFF23-small size")
+                mace_text = f"{ms[arm] / mace:9.2f}" if mace else f"{'—':>9s}"
                 gfn2 = ms.get("GFN2-xTB (tblite)")
                 gfn2_text = f"{ms[arm] / gfn2:9.4f}" if gfn2 else f"{'—':>9s}"
                 own = ms[arm] / ms[MODELS[1] + path] if name == MODELS[0] else None
                 own_text = f"{own:8.2f}" if own is not None else f"{'':8s}"
-                print(f"{n_atoms:6d} {arm:28s}{mace:9.2f}{gfn2_text}{own_text}")
+                print(f"{n_atoms:6d} {arm:28s}{mace_text}{gfn2_text}{own_text}")
 
 
 def reset_peak_rss() -> int:
@@ -339,6 +345,11 @@ def main() -> None:
     parser.add_argument(
         "--no-stress", action="store_true", help="part 1: energy + forces alone for the boxes too"
     )
+    parser.add_argument(
+        "--models-only",
+        action="store_true",
+        help="part 1: the phicalc arms alone (the default model against its own baseline)",
+    )
     parser.add_argument("--compile", action="store_true", help="part 2 through compile=True")
     parser.add_argument("--scaling-calls", type=int, default=3, help="timed calls per size")
     parser.add_argument(
@@ -361,7 +372,13 @@ def main() -> None:
 
         print(f"keep_freed_memory: {keep_freed_memory()}")
     if not args.skip_anchors:
-        anchors(args.rounds, args.gfn2_max_atoms, args.anchor_sizes, not args.no_stress)
+        anchors(
+            args.rounds,
+            args.gfn2_max_atoms,
+            args.anchor_sizes,
+            not args.no_stress,
+            not args.models_only,
+        )
     scaling(
         args.sizes,
         args.budget_s,
