@@ -2,9 +2,9 @@
 
 One pass fills every property (ASE caches them): ``energy``, ``free_energy``, ``energies``,
 ``forces``, ``stress`` (3D-periodic cells, from the first call that asks for it on: before, MD
-without a barostat and relaxations at a fixed cell skip its cost, 6 % of a compiled call of the
-default model at 192 atoms and 14-18 % at 1,536, where the stress also needs a fresh PME filter;
-after, forces and stress come from one pass), and for models with charges ``charges`` (e),
+without a barostat and relaxations at a fixed cell skip its cost and take the cheaper
+energy-only Coulomb sums; after, forces and stress come from one pass), and for models with
+charges ``charges`` (e),
 ``dipole`` (e·Å, about the centre of mass), ``potentials`` (per-atom electrostatic potential, V:
 the Coulomb potential of the charges when the model has a Coulomb term, else the Φ-Module's φ)
 and ``electrostatic_energy`` (eV), with its parts ``phi_energy`` and ``coulomb_energy`` where

@@ -105,8 +105,9 @@ def bonded_pairs(
     return np.stack([i[bonded], j[bonded]]).astype(np.int64, copy=False)
 
 
-#: Up to this many bonds :func:`molecules_of_bonds` joins them in Python (a union-find, a few
-#: µs for a small molecule); beyond, SciPy's connected components (a fixed ~0.1 ms, then fast).
+#: Up to this many bonds :func:`molecules_of_bonds` joins them in Python (a union-find); beyond,
+#: SciPy's connected components, whose fixed cost (~0.1 ms) dominates small molecules
+#: (benchmarks/electrostatics_operators.py).
 UNION_FIND_MAX_BONDS = 512
 
 

@@ -26,8 +26,7 @@ lattice energy E = ½ Σ_i q_i V_i is a symmetric quadratic form in the charges,
 E in the charges and positions equals that of Σ_i q_i Ṽ_i, where Ṽ_i is V_i differentiated only
 through atom i's own position (its phases, its mesh stencil), every charge and every other
 position held fixed. The structure factors, the spread charge density and its FFTs then need no
-backward pass (energy and forces of a 1,536-atom water box by PME in 0.61-0.71x the time,
-192 atoms by Ewald 0.90x; benchmarks/energy_only_sums.py).
+backward pass (benchmarks/energy_only_sums.py).
 
 Charged cells: torch-pme's uniform neutralising background is applied. The result is independent
 of the splitting s and equals the Ewald sum of the Gaussian charges with the k = 0 term omitted,
