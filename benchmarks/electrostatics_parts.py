@@ -1,9 +1,9 @@
 """What each electrostatic part of the default model costs on the compiled path, periodic boxes.
 
-Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone`,
-:class:`~phicalc.compiled.CompiledEwaldSum` and kept PME k-space filters (what
-``PhiCalculator(compile=True)`` does for a periodic cell) in a process that keeps freed memory (what the ``phicalc`` command does):
-``painn-organic`` (the baseline), ``phi-painn-organic``, the same with the plain Ewald sum, without
+Arms, each through its own :class:`~phicalc.compiled.CompiledBackbone` and kept Ewald grids and
+PME k-space filters (what ``PhiCalculator(compile=True)`` does for a periodic cell) in a process
+that keeps freed memory (what the ``phicalc`` command does): ``painn-organic`` (the baseline),
+``phi-painn-organic``, the same making its Ewald grid or PME filter afresh at every call, without
 its Coulomb term, and without Coulomb and Φ (charge equilibration and E_Q left); and the
 default model computing the stress as well (what a call with a barostat costs).
 Energy and forces (what MD asks for; with ``--stress`` the stress too) of one
@@ -32,10 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     from phicalc import PhiCalculator, keep_freed_memory
-    from phicalc.compiled import CompiledBackbone, CompiledEwaldSum
+    from phicalc.compiled import CompiledBackbone
     from phicalc.data.structures import water_box
     from phicalc.graph.batch import atoms_to_graph
-    from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
+    from phicalc.nn.electrostatics.periodic import PeriodicSums
 
     keep_freed_memory()
     default = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32").model
@@ -46,7 +46,7 @@ def main() -> None:
     models = {
         "painn-organic (baseline)": PhiCalculator("painn-organic", dtype="float32").model,
         "phi-painn-organic": default,
-        "  with the plain Ewald sum": default,
+        "  with a fresh Ewald grid, PME filter": default,
         "  with the stress as well": default,
         "  without Coulomb": no_coulomb,
         "  without Coulomb and Φ": no_phi,
@@ -56,10 +56,7 @@ def main() -> None:
             model,
             {
                 "backbone_call": CompiledBackbone(model),
-                "periodic_sums": PeriodicSums(
-                    structure_sum=None if "plain Ewald" in name else CompiledEwaldSum(model),
-                    kspace_filters=KSpaceFilters(),
-                ),
+                "periodic_sums": PeriodicSums() if "fresh" in name else PeriodicSums.kept(),
                 "compute_stress": args.stress or "stress" in name,
             },
         )
@@ -67,7 +64,7 @@ def main() -> None:
     }
     what = "energy+forces+stress" if args.stress else "energy+forces"
     print(
-        "compiled backbone and Ewald sum, kept PME filters, float32, 1 thread, process CPU ms "
+        "compiled backbone, kept Ewald grids and PME filters, float32, 1 thread, process CPU ms "
         f"per {what} call (Ewald up to 200 atoms, PME beyond)"
     )
     for waters in args.waters:

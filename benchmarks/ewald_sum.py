@@ -1,14 +1,16 @@
-"""The default model's periodic Coulomb term with the plain and the compiled Ewald sum.
+"""The Ewald sum of the default model's Coulomb term: factorised phases against a cosine and a
+sine per (k, atom) pair.
 
-For periodic water boxes the ``auto`` method sums by Ewald (up to 200 atoms), with charges −0.8 /
-+0.4 e on O / H: energy, forces and stress (gradients in charges, positions and strain) of
-``phi-painn-organic``'s Coulomb term alone, with the plain
-:func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum` and through
-:class:`~phicalc.compiled.CompiledEwaldSum` (what ``PhiCalculator(compile=True)`` uses), float32,
-one thread, process CPU ms, median of interleaved rounds after an untimed compilation; the
-largest force difference between the two in float64; and the sum's terms (k-vectors × atoms).
-Every sum is compiled here, also those below ``COMPILED_EWALD_MIN_TERMS``, which the calculator
-leaves plain (this table is where that limit comes from).
+For periodic water boxes (the ``auto`` method sums by Ewald up to 200 atoms), charges −0.8 /
++0.4 e on O / H, σ = 1 Å: the reciprocal part of the potentials and the gradients of the energy
+through :func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum` (the phases
+e^{ik·r} = e^{in₁θ₁}e^{in₂θ₂}e^{in₃θ₃} per axis, two complex matrix products) with its grid made
+afresh and kept (what a calculator does at a fixed cell), against the direct sum written here
+(what the code did before: k-vectors of half the sphere, cos and sin of every k·r_i, the
+structure factors as two matrix-vector products). Two cases: energy, forces and stress (the
+full sum), and energy and forces at a fixed cell (``own_positions``, what MD without a barostat
+asks for). float32, one thread, process CPU ms, median of interleaved rounds; the largest force
+difference between the two in float64; the k-vectors (one of each ±k) × atoms.
 
     PYTHONPATH=$PWD python benchmarks/ewald_sum.py [--waters 14 32 64] [--rounds 21]
 """
@@ -16,37 +18,73 @@ leaves plain (this table is where that limit comes from).
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
-from phicalc import PhiCalculator, compiled, keep_freed_memory
+from phicalc import keep_freed_memory
 from phicalc.data.structures import water_box
-from phicalc.graph.batch import atoms_to_graph
-from phicalc.nn.electrostatics.periodic import PeriodicSums, ewald_cutoff, ewald_kvectors
+from phicalc.nn.electrostatics.periodic import (
+    CoulombPotential,
+    KeptForCell,
+    ewald_cutoff,
+    ewald_grid,
+    structure_factor_sum,
+)
+
+ACCURACY = 1e-5  # CoulombConfig's default
+SIGMA = 1.0
 
 
-def coulomb_gradients(model, graph, charges: torch.Tensor, ewald_sum) -> list[torch.Tensor]:
-    """(−forces, ∂E/∂q, ∂E/∂ε) of the Coulomb energy of ``charges`` in ``graph``'s cell, with
-    ``ewald_sum`` (None: the plain one) as the structure-factor sum."""
-    dtype = charges.dtype
-    strain = torch.zeros(1, 3, 3, dtype=dtype, requires_grad=True)
-    positions = graph.positions.to(dtype).requires_grad_(True)
-    charges = charges.clone().requires_grad_(True)
-    cell = graph.cell.to(dtype)
-    out = model.coulomb(
-        charges,
-        positions + positions @ strain[0],
-        cell + cell @ strain,
-        graph.pbc,
-        graph.batch,
-        1,
-        graph.host_layout,
-        None,
-        PeriodicSums(structure_sum=ewald_sum),
-    )
-    return list(torch.autograd.grad(out.energy.sum(), (positions, charges, strain)))
+def half_sphere(cell: torch.Tensor, k_cut: float) -> torch.Tensor:
+    """[n_k, 3] one k of each ±k pair with 0 < |k| ≤ k_cut, differentiable in ``cell``."""
+    reciprocal = 2.0 * math.pi * torch.linalg.inv(cell).transpose(0, 1)
+    m = [int(k_cut * float(a) / (2.0 * math.pi)) for a in torch.linalg.norm(cell.detach(), dim=1)]
+    axes = [torch.arange(-i, i + 1, dtype=cell.dtype) for i in m]
+    n = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+    first = torch.where(n[:, 0] != 0, n[:, 0], torch.where(n[:, 1] != 0, n[:, 1], n[:, 2]))
+    n = n[first > 0]
+    return n[((n @ reciprocal.detach()) ** 2).sum(-1) <= k_cut * k_cut] @ reciprocal
+
+
+def direct_sum(charges, positions, cell, potential, k_cut, own_positions) -> torch.Tensor:
+    """V_i·V before this cut: 2 Σ_k G(k)[cos(k·r_i) C(k) + sin(k·r_i) S(k)] over half the
+    sphere."""
+    k = half_sphere(cell, k_cut)
+    green = potential.lr_from_k_sq((k * k).sum(-1))
+    phase = k @ positions.transpose(0, 1)
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    if own_positions:
+        fixed = charges.detach()
+        return 2 * ((green * (cos.detach() @ fixed)) @ cos + (green * (sin.detach() @ fixed)) @ sin)
+    return 2 * ((green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin)
+
+
+def gradients(arm: str, own_positions: bool, charges, positions, cell) -> list[torch.Tensor]:
+    """(∂E/∂r, ∂E/∂q[, ∂E/∂strain]) of E = ½ Σ q_i V_i·V (without the 1/V's volume: the same
+    in both arms) by ``arm``: "direct", "fresh grid" or "kept grid"."""
+    potential = CoulombPotential(smearing=SIGMA).to(dtype=charges.dtype)
+    k_cut = ewald_cutoff(ACCURACY, SIGMA)
+    strain = torch.zeros(3, 3, dtype=charges.dtype, requires_grad=not own_positions)
+    q = charges.clone().requires_grad_(True)
+    r = positions.clone().requires_grad_(True)
+    at = cell + cell @ strain if not own_positions else cell
+    moved = r + r @ strain if not own_positions else r
+    if arm == "direct":
+        v = direct_sum(q, moved, at, potential, k_cut, own_positions)
+    else:
+        kept = KEPT if arm == "kept grid" else KeptForCell()
+        grid = kept.get(at, (k_cut, SIGMA), lambda: ewald_grid(at, k_cut, potential))
+        v = structure_factor_sum(q, moved, grid, own_positions)
+    energy = (q * v).sum() * (1.0 if own_positions else 0.5)
+    return list(torch.autograd.grad(energy, (r, q) if own_positions else (r, q, strain)))
+
+
+KEPT = KeptForCell()
 
 
 def main() -> None:
@@ -56,37 +94,46 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     keep_freed_memory()
-    model = PhiCalculator("phi-painn-organic", dtype="float32").model
-    compiled.COMPILED_EWALD_MIN_TERMS = 0
-    compiled_sum = compiled.CompiledEwaldSum(model)
-    config = model.coulomb.config
-    k_cut = ewald_cutoff(config.accuracy, config.sigma)
-    print("Coulomb term (energy, forces, stress), Ewald sum plain / compiled, float32, 1 thread")
+    print("Ewald reciprocal sum with gradients, direct phases / factorised, float32, 1 thread, ms")
     print(
-        f"{'atoms':>6s}{'terms':>9s}{'plain ms':>10s}{'compiled ms':>13s}{'ratio':>7s}"
-        f"{'max |dF| f64':>14s}"
+        f"{'atoms':>6s}{'terms':>9s}  {'case':24s}{'direct':>8s}{'fresh':>8s}{'kept':>8s}"
+        f"{'kept/direct':>12s}{'max |dF| f64':>14s}"
     )
+    k_cut = ewald_cutoff(ACCURACY, SIGMA)
     for waters in args.waters:
         atoms = water_box(waters, seed=0)
-        graph = atoms_to_graph(atoms, model.cutoff)
-        charges = torch.tensor([-0.8 if z == 8 else 0.4 for z in atoms.numbers])
-        terms = len(ewald_kvectors(graph.cell[0], k_cut)) * len(atoms)
-        reference = coulomb_gradients(model, graph, charges.double(), None)[0]
-        difference = coulomb_gradients(model, graph, charges.double(), compiled_sum)[0] - reference
-        arms = {"plain": None, "compiled": compiled_sum}
-        for ewald_sum in arms.values():  # compilation and warm-up
-            coulomb_gradients(model, graph, charges, ewald_sum)
-        times: dict[str, list[float]] = {name: [] for name in arms}
-        for _ in range(args.rounds):
-            for name, ewald_sum in arms.items():
-                start = time.process_time()
-                coulomb_gradients(model, graph, charges, ewald_sum)
-                times[name].append(time.process_time() - start)
-        ms = {name: 1e3 * statistics.median(values) for name, values in times.items()}
-        print(
-            f"{len(atoms):6d}{terms:9d}{ms['plain']:10.2f}{ms['compiled']:13.2f}"
-            f"{ms['compiled'] / ms['plain']:7.2f}{float(difference.abs().max()):14.1e}"
+        inputs64 = (
+            torch.tensor([-0.8 if z == 8 else 0.4 for z in atoms.numbers], dtype=torch.float64),
+            torch.tensor(atoms.positions),
+            torch.tensor(atoms.cell.array),
         )
+        inputs = [t.float() for t in inputs64]
+        terms = len(half_sphere(inputs64[2], k_cut)) * len(atoms)
+        for own, case in ((False, "energy, forces, stress"), (True, "energy, forces")):
+            KEPT.clear()
+            difference = float(
+                (gradients("direct", own, *inputs64)[0] - gradients("kept grid", own, *inputs64)[0])
+                .abs()
+                .max()
+            )
+            KEPT.clear()
+            arms: dict[str, Callable[[], list[torch.Tensor]]] = {
+                name: functools.partial(gradients, name, own, *inputs)
+                for name in ("direct", "fresh grid", "kept grid")
+            }
+            for arm in arms.values():
+                arm()
+            times: dict[str, list[float]] = {name: [] for name in arms}
+            for _ in range(args.rounds):
+                for name, arm in arms.items():
+                    start = time.process_time()
+                    arm()
+                    times[name].append(time.process_time() - start)
+            ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+            print(
+                f"{len(atoms):6d}{terms:9d}  {case:24s}{ms['direct']:8.2f}{ms['fresh grid']:8.2f}"
+                f"{ms['kept grid']:8.2f}{ms['kept grid'] / ms['direct']:12.2f}{difference:14.1e}"
+            )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Periodic water boxes (charges −0.8 / +0.4 e on O / H, σ = 1 Å, the shipped m
 potentials and their gradients in positions and charges (a force call at a fixed cell, as in MD
 without a barostat) through :func:`~phicalc.nn.electrostatics.periodic.periodic_potentials` with
 method "pme", each call making torch-pme's ``KSpaceFilter`` (the kernel G(k) on the mesh's
-Fourier grid) afresh, against :class:`~phicalc.nn.electrostatics.periodic.KSpaceFilters` kept
+Fourier grid) afresh, against :class:`~phicalc.nn.electrostatics.periodic.KeptForCell` kept
 between calls (what ``PhiCalculator`` does); and making the filter alone. float32, one thread,
 process CPU ms, median of interleaved rounds; the largest force difference in float64.
 
@@ -51,12 +51,12 @@ def measure(waters: int, rounds: int) -> None:
     positions = torch.tensor(atoms.positions, dtype=torch.float32)
     cell = torch.tensor(atoms.cell.array, dtype=torch.float32)
     as64 = [t.double() for t in (charges, positions, cell)]
-    kept64 = periodic.PeriodicSums(kspace_filters=periodic.KSpaceFilters())
+    kept64 = periodic.PeriodicSums(kspace_filters=periodic.KeptForCell())
     gradients(*as64, kept64)
     difference = gradients(*as64, kept64)[0] - gradients(*as64, None)[0]
     mesh = periodic.pme_mesh(cell, periodic.PME_MESH_PER_SMEARING)
     potential = periodic.CoulombPotential(smearing=1.0)
-    kept = periodic.PeriodicSums(kspace_filters=periodic.KSpaceFilters())
+    kept = periodic.PeriodicSums(kspace_filters=periodic.KeptForCell())
     arms = {
         "filter alone": lambda: periodic._kspace_filter(cell, mesh, potential),
         "fresh": lambda: gradients(charges, positions, cell, None),

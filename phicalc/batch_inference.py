@@ -104,8 +104,8 @@ def predict(
             every chunk without it, are plain calls.
         compiled_backbone: a compiled backbone of ``model`` for those plain calls
             (:class:`~phicalc.compiled.CompiledBackbone`), or ``None``.
-        periodic_sums: what the caller brings to the periodic Coulomb sums of those plain calls
-            (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`), or ``None``.
+        periodic_sums: what the caller keeps between the periodic Coulomb sums of those plain
+            calls (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`), or ``None``.
 
     Returns:
         One dict per structure, in order (see the module docstring for keys and units); ``[]``

@@ -37,7 +37,6 @@ from ase.calculators.calculator import Calculator, all_changes
 from phicalc.batch_inference import is_3d_periodic, outputs_to_host, predict, split_results
 from phicalc.compiled import (
     CompiledBackbone,
-    CompiledEwaldSum,
     CompiledForward,
     CompiledReceiverSums,
     CompiledRunGradients,
@@ -56,7 +55,7 @@ from phicalc.graph.verlet import NeighborCache
 from phicalc.graph_replay import GraphReplay, replay_blocker
 from phicalc.nn.backbones.partition import PartitionCache
 from phicalc.nn.edge_chunks import DEFAULT_EDGES_PER_CHUNK, EdgeChunking
-from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
+from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.potential import Potential
 from phicalc.serialization import load_model
 
@@ -117,8 +116,7 @@ class PhiCalculator(Calculator):
             chunks of open structures through a second compilation with symbolic sizes (one
             for every chunk; 1–2 minutes). Everything else (periodic cells: Ewald/PME, stress)
             goes through a compiled backbone with symbolic sizes (half a minute; about 2× faster
-            calls for water boxes of 192–1,536 atoms), and cells summed by Ewald through a
-            compiled Ewald structure-factor sum. PaiNN and SchNet models; refused on CUDA
+            calls for water boxes of 192–1,536 atoms). PaiNN and SchNet models; refused on CUDA
             (:class:`~phicalc.errors.ConfigError`), where it gave wrong charges.
         edge_chunk: sum the messages over runs of receivers of at most this many edges, each
             recomputed in the backward pass (:mod:`phicalc.nn.edge_chunks`), so a force call
@@ -195,12 +193,7 @@ class PhiCalculator(Calculator):
             if compile and backbone_compile_blocker(self.model) is None
             else None
         )
-        self.periodic_sums = PeriodicSums(
-            structure_sum=(
-                CompiledEwaldSum(self.model) if compile and self.model.coulomb is not None else None
-            ),
-            kspace_filters=KSpaceFilters(),
-        )
+        self.periodic_sums = PeriodicSums.kept()
         self.edge_chunking = edge_chunking_for(self.model, edge_chunk, compile=compile)
         self.parameters.update(
             dtype=dtype,
@@ -385,7 +378,7 @@ class PhiCalculator(Calculator):
         ``max_atoms``: atom budget of one pass (default
         :func:`~phicalc.batch_inference.default_max_atoms`). With ``compile=True`` chunks of open
         structures go through the calculator's compiled pass, the others through its compiled
-        backbone and Ewald sum. The calculator's cache is untouched."""
+        backbone. The calculator's cache is untouched."""
         return predict(
             self.model,
             structures,

@@ -12,9 +12,6 @@ dispatch. Each compiled object is owned by its caller (a calculator), never by t
   serves every chunk). The caller has validated the graph.
 * :class:`CompiledBackbone` evaluates the backbone alone, with symbolic sizes, for everything
   else (periodic cells: Ewald/PME and the stress stay plain around it).
-* :class:`CompiledEwaldSum` evaluates the Ewald structure-factor sum of the Coulomb term
-  (:func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum`) with symbolic sizes, for
-  the periodic cells that sum by Ewald, beside a :class:`CompiledBackbone`.
 * :class:`CompiledReceiverSums` and :class:`CompiledRunGradients` evaluate one run of a message
   block's sums, and its gradients in the backward pass, with symbolic sizes, where the messages
   are summed in runs of receivers (:mod:`phicalc.nn.edge_chunks`: large structures); the loop
@@ -39,7 +36,6 @@ from phicalc.errors import ConfigError
 from phicalc.graph.batch import AtomGraph
 from phicalc.nn.backbones.base import BackboneOutput, Geometry
 from phicalc.nn.edge_chunks import run_gradients
-from phicalc.nn.electrostatics.periodic import structure_factor_sum
 from phicalc.potential import Potential
 
 #: Why compiling is refused on CUDA.
@@ -236,55 +232,6 @@ def _without_duck_shapes(recompile_limit: int | None = None) -> contextlib.ExitS
     if recompile_limit is not None:
         stack.enter_context(torch._dynamo.config.patch(recompile_limit=recompile_limit))
     return stack
-
-
-#: Ewald sums of fewer terms (k-vectors × atoms) than this are plain calls even through a
-#: :class:`CompiledEwaldSum`: a compiled call's fixed cost (guards, wrappers) exceeds its gain
-#: there (the Coulomb term of water boxes compiled: 1.16× its plain time at 42 atoms, 2·10⁴
-#: terms; 1.04× at 72, 6·10⁴; 0.89-0.97× at 96, 1.1·10⁵; 0.73-0.75× at 192, 4.5·10⁵;
-#: benchmarks/ewald_sum.py).
-COMPILED_EWALD_MIN_TERMS = 100_000
-
-
-class CompiledEwaldSum(LazyCompiled):
-    """:func:`~phicalc.nn.electrostatics.periodic.structure_factor_sum` through
-    ``torch.compile`` with symbolic atom and k-vector counts:
-    ``model(graph, periodic_sums=PeriodicSums(structure_sum=compiled))``. The [n_k, n_atoms] phases, their cosines and
-    sines and both contractions run as fused loops, forward and backward (the Coulomb term of a
-    192-atom water box, energy, forces and stress, 0.75× its plain time;
-    benchmarks/ewald_sum.py); the k-vectors, G(k) and the rest of the term stay plain, and so
-    do sums of fewer than :data:`COMPILED_EWALD_MIN_TERMS` terms. Inference only, like
-    :class:`CompiledBackbone`.
-
-    Args:
-        model: a Potential in eval mode, on the CPU.
-    """
-
-    def __init__(self, model: Potential) -> None:
-        super().__init__(model, dynamic=True)
-
-    def eager(self, *args: Any) -> torch.Tensor:
-        """The plain call this object compiles: ``structure_factor_sum(*args)``."""
-        return structure_factor_sum(*args)
-
-    def tracing(self) -> contextlib.AbstractContextManager:
-        """Without duck shaping (a cell whose k-vector count equals its atom count)."""
-        return _without_duck_shapes()
-
-    def __call__(
-        self,
-        charges: torch.Tensor,
-        positions: torch.Tensor,
-        kvectors: torch.Tensor,
-        green: torch.Tensor,
-        own_positions: bool = False,
-    ) -> torch.Tensor:
-        """The sum, compiled from :data:`COMPILED_EWALD_MIN_TERMS` terms on, else plain (one
-        graph per value of ``own_positions``)."""
-        args = (charges, positions, kvectors, green, own_positions)
-        if kvectors.shape[0] * positions.shape[0] < COMPILED_EWALD_MIN_TERMS:
-            return self.eager(*args)
-        return super().__call__(*args)
 
 
 #: Graphs :class:`CompiledReceiverSums` may compile before dynamo falls back to plain calls.

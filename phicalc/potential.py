@@ -384,9 +384,9 @@ class Potential(nn.Module):
                 structure's force call stays O(run) instead of O(n_edges), for the message
                 forward computed twice; inference only, for backbones with
                 ``supports_edge_chunks``. ``None``: all edges at once.
-            periodic_sums: what the caller brings to the Coulomb term's periodic sums
-                (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`): a compiled Ewald
-                structure-factor sum (inference only), PME k-space filters kept between calls.
+            periodic_sums: what the caller keeps between calls of the Coulomb term's periodic
+                sums (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`: Ewald grids,
+                PME k-space filters).
 
         Returns:
             ``energy`` [n_graphs] (float64), ``energies`` [n_atoms], ``electrostatic_energy``
@@ -395,8 +395,7 @@ class Potential(nn.Module):
             [n_graphs, 3] (e·Å, about the centre of mass).
         """
         training = self.training if training is None else training
-        compiled_sum = periodic_sums is not None and periodic_sums.structure_sum is not None
-        if training and (backbone_call is not None or compiled_sum):
+        if training and backbone_call is not None:
             # a compiled backward is not differentiable
             raise ConfigError("compiled parts are for inference only, not training=True")
         if edge_chunking is not None:

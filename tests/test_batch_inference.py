@@ -123,7 +123,7 @@ def _mixed_batch():
     return batch
 
 
-def test_compiled_batches_equal_one_by_one_calls(monkeypatch):
+def test_compiled_batches_equal_one_by_one_calls():
     """PhiCalculator(compile=True).calculate_batch: chunks of open structures go through one
     torch.compile with symbolic sizes (molecules and formal charges found on the host), and
     equal plain one-by-one calls for every chunking; chunks with the periodic cell go through the
@@ -132,11 +132,9 @@ def test_compiled_batches_equal_one_by_one_calls(monkeypatch):
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    from phicalc import compiled as compiled_module
     from phicalc.compiled import compile_blocker
     from phicalc.graph.batch import atoms_to_graph, collate
 
-    monkeypatch.setattr(compiled_module, "COMPILED_EWALD_MIN_TERMS", 0)  # the cell's sum is small
     model = _per_molecule_model()
     plain = PhiCalculator(model, dtype="float64", device="cpu")
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
@@ -144,7 +142,7 @@ def test_compiled_batches_equal_one_by_one_calls(monkeypatch):
     expected = one_by_one(plain, batch)
     torch._dynamo.reset()  # no compiled code of an earlier test serves: each part compiles here
     graphs_before = counters["stats"]["unique_graphs"]
-    # one chunk with the cell (compiled backbone and Ewald sum); then [H2O, ions] and [NH4+, C2H5OH] (compiled
+    # one chunk with the cell (compiled backbone); then [H2O, ions] and [NH4+, C2H5OH] (compiled
     # pass, other sizes, molecule counts and charges) and [C2H5OH- doublet, cell] (backbone)
     for max_atoms in (10_000, 20):
         got = compiled.calculate_batch(batch, max_atoms=max_atoms)
@@ -154,12 +152,8 @@ def test_compiled_batches_equal_one_by_one_calls(monkeypatch):
                 np.testing.assert_allclose(result[key], value, rtol=0, atol=1e-9, err_msg=key)
     assert compiled.batch_forward is not None and compiled.batch_forward.compiled
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
-    assert (
-        compiled.periodic_sums.structure_sum is not None
-        and compiled.periodic_sums.structure_sum.compiled
-    )
-    # the pass, the backbone, the Ewald sum
-    assert counters["stats"]["unique_graphs"] - graphs_before == 3
+    # the pass and the backbone
+    assert counters["stats"]["unique_graphs"] - graphs_before == 2
     assert expected[1]["charges"][-2:] == pytest.approx([1.0, -1.0], abs=0.2)  # Na+, Cl-
     graphs = [atoms_to_graph(a, model.cutoff) for a in batch]
     assert compile_blocker(model, collate(graphs[:-1])) is None

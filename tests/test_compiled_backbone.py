@@ -10,12 +10,11 @@ from ase import Atoms
 from ase.build import molecule
 
 from phicalc import build_model
-from phicalc import compiled as compiled_module
 from phicalc.calculator import PhiCalculator
-from phicalc.compiled import CompiledBackbone, CompiledEwaldSum, backbone_compile_blocker
+from phicalc.compiled import CompiledBackbone, backbone_compile_blocker
 from phicalc.errors import ConfigError
 from phicalc.graph.batch import atoms_to_graph
-from phicalc.nn.electrostatics.periodic import PeriodicSums, ewald_cutoff, ewald_kvectors
+from phicalc.nn.electrostatics.periodic import CoulombPotential, ewald_cutoff, ewald_grid
 from phicalc.testing import MODEL_VARIANTS, TINY_PAINN
 
 PROPERTIES = ("energy", "forces", "stress", "charges", "potentials")
@@ -49,14 +48,13 @@ def _ions_in_water(n_waters: int, seed: int, scale: float = 1.0) -> Atoms:
 
 
 @pytest.mark.parametrize("backbone", ["painn", "schnet"])
-def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone, monkeypatch):
+def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone):
     """Energy, forces, stress, charges and potentials of a cell with ions (Ewald, per-molecule
     charges) equal a plain call's, for cells of other sizes, edge and k-vector counts through
-    one compilation of the backbone and one of the Ewald sum (symbolic sizes)."""
+    one compilation of the backbone (symbolic sizes)."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(compiled_module, "COMPILED_EWALD_MIN_TERMS", 0)  # these sums are small
     model = _model(backbone)
     plain = PhiCalculator(model, dtype="float64", device="cpu")
     compiled = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
@@ -66,7 +64,8 @@ def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone, monkey
     for seed, n_waters, scale in ((0, 3, 1.0), (1, 4, 1.0), (2, 3, 1.2)):
         atoms = _ions_in_water(n_waters, seed, scale)
         edge_counts.add(atoms_to_graph(atoms, model.cutoff).edge_index.shape[1])
-        k_counts.add(len(ewald_kvectors(torch.tensor(atoms.cell.array), EWALD_K_CUT)))
+        grid = ewald_grid(torch.tensor(atoms.cell.array), EWALD_K_CUT, CoulombPotential(1.0))
+        k_counts.add(int((grid.green != 0).sum()))
         expected = {}
         for calc in (plain, compiled):
             atoms.calc = calc
@@ -78,14 +77,9 @@ def test_compiled_backbone_equals_plain_calls_on_periodic_cells(backbone, monkey
     assert len(edge_counts) == 3 and len(k_counts) == 2  # and the ion charges mean something:
     assert expected["charges"][:2] == pytest.approx([1.0, -1.0], abs=0.3)
     assert compiled.compiled_backbone is not None and compiled.compiled_backbone.compiled
-    assert (
-        compiled.periodic_sums.structure_sum is not None
-        and compiled.periodic_sums.structure_sum.compiled
-    )
     assert compiled.graph_replay is not None and not compiled.graph_replay.compiled  # cells only
-    # the backbone and the Ewald sum compiled at the first cell (without the stress, for its
-    # energy, then with it), nothing for the later cells
-    assert graphs[1] - graphs[0] >= 2 and graphs[3] == graphs[1]
+    # the backbone compiled at the first cell, nothing for the later cells
+    assert graphs[1] - graphs[0] >= 1 and graphs[3] == graphs[1]
 
 
 def test_compiled_parts_are_for_inference_only():
@@ -93,8 +87,6 @@ def test_compiled_parts_are_for_inference_only():
     graph = atoms_to_graph(_ions_in_water(2, 0), model.cutoff)
     with pytest.raises(ConfigError, match="inference only"):
         model(graph, training=True, backbone_call=CompiledBackbone(model))
-    with pytest.raises(ConfigError, match="inference only"):
-        model(graph, training=True, periodic_sums=PeriodicSums(CompiledEwaldSum(model)))
 
 
 def test_backbones_that_do_not_compile_are_refused_and_left_plain():
@@ -113,27 +105,7 @@ def test_backbones_that_do_not_compile_are_refused_and_left_plain():
     assert np.isfinite(box.get_stress()).all()
 
 
-def test_small_ewald_sums_stay_plain():
-    """Below COMPILED_EWALD_MIN_TERMS terms the compiled Ewald sum makes a plain call (nothing
-    compiled) with a plain call's numbers; the backbone is compiled all the same."""
-    model = _model()
-    atoms = _ions_in_water(2, 0)
-    n_k = len(ewald_kvectors(torch.tensor(atoms.cell.array), EWALD_K_CUT))
-    assert n_k * len(atoms) < compiled_module.COMPILED_EWALD_MIN_TERMS
-    atoms.calc = PhiCalculator(model, dtype="float64", device="cpu")
-    expected = atoms.get_forces()
-    calc = PhiCalculator(model, dtype="float64", device="cpu", compile=True)
-    atoms.calc = calc
-    np.testing.assert_allclose(atoms.get_forces(), expected, rtol=0, atol=1e-9)
-    assert calc.compiled_backbone is not None and calc.compiled_backbone.compiled
-    assert (
-        calc.periodic_sums.structure_sum is not None
-        and not calc.periodic_sums.structure_sum.compiled
-    )
-
-
-def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler, monkeypatch):
-    monkeypatch.setattr(compiled_module, "COMPILED_EWALD_MIN_TERMS", 0)
+def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler):
     model = _model()
     atoms = _ions_in_water(2, 0)
     atoms.calc = PhiCalculator(model, dtype="float64", device="cpu")
@@ -143,5 +115,5 @@ def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler,
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         forces = atoms.get_forces()
     np.testing.assert_allclose(forces, expected, rtol=0, atol=1e-12)
-    for part in (calc.compiled_backbone, calc.periodic_sums.structure_sum):
-        assert part is not None and not part.enabled and not part.compiled
+    part = calc.compiled_backbone
+    assert part is not None and not part.enabled and not part.compiled

@@ -34,7 +34,7 @@ import torch
 from ase import Atoms, units
 
 from phicalc.graph.batch import atoms_to_graph
-from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
+from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.potential import Potential
 
 #: eV → kJ/mol.
@@ -77,7 +77,7 @@ class PhicalcEvaluator:
         self.model = model
         self.chunking = edge_chunking_for(model, edge_chunk, compile=False)
         # PME filters kept between steps at a fixed box, as the calculator keeps them
-        self.periodic_sums = PeriodicSums(kspace_filters=KSpaceFilters())
+        self.periodic_sums = PeriodicSums.kept()
         self.atoms = Atoms(numbers=list(numbers), pbc=periodic)
         self.atoms.info.update(charge=float(charge), spin=int(multiplicity))
         self.periodic = periodic

@@ -34,7 +34,7 @@ import torch
 
 from phicalc.graph.batch import AtomGraph, collate
 from phicalc.graph.neighbors import build_neighbor_list
-from phicalc.nn.electrostatics.periodic import KSpaceFilters, PeriodicSums
+from phicalc.nn.electrostatics.periodic import PeriodicSums
 from phicalc.potential import Potential
 
 try:
@@ -101,7 +101,7 @@ class PhiTorchSimModel(ModelInterface):
         self.charge, self.spin = charge, spin
         self._chunking = edge_chunking_for(self.potential, edge_chunk, compile=False)
         # PME filters kept between steps at a fixed cell, as the calculator keeps them
-        self._periodic_sums = PeriodicSums(kspace_filters=KSpaceFilters())
+        self._periodic_sums = PeriodicSums.kept()
 
     # compute_forces / compute_stress may be switched on (validate_model_outputs does)
     @property

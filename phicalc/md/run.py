@@ -250,8 +250,7 @@ def _remove_if_made(out: Path, created: bool) -> None:
 def _compile_model(config: MDConfig, model: object, device: str) -> bool:
     """Whether the run compiles its model (:meth:`MDConfig.compile_on`); an ASE calculator of
     the user's is used as is. Open structures go through the compiled replay, periodic cells
-    through a compiled backbone (:class:`~phicalc.compiled.CompiledBackbone`) and, summed by
-    Ewald, a compiled Ewald sum (:class:`~phicalc.compiled.CompiledEwaldSum`)."""
+    through a compiled backbone (:class:`~phicalc.compiled.CompiledBackbone`)."""
     if isinstance(model, BaseCalculator):
         return False
     from phicalc.device import resolve_device
@@ -269,12 +268,7 @@ def _compile_model(config: MDConfig, model: object, device: str) -> bool:
 
 def _ran_compiled(calc: BaseCalculator) -> bool:
     """Whether ``calc`` evaluated the model through ``torch.compile``."""
-    sums = getattr(calc, "periodic_sums", None)
-    compiled = (
-        getattr(calc, "graph_replay", None),
-        getattr(calc, "compiled_backbone", None),
-        getattr(sums, "structure_sum", None),
-    )
+    compiled = (getattr(calc, "graph_replay", None), getattr(calc, "compiled_backbone", None))
     return any(getattr(part, "compiled", False) for part in compiled)
 
 

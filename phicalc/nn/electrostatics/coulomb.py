@@ -250,9 +250,9 @@ class Coulomb(nn.Module):
             pairs: [2, n_pairs] every pair within a structure (:func:`intra_structure_pairs`),
                 for a batch whose every structure takes the direct sum: one sum over them
                 all, with no loop over the structures (compiled batches); ``None``: the loop.
-            periodic_sums: what the caller brings to the periodic sums
-                (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`: a compiled Ewald
-                sum, kept PME filters); ``None``: plain sums.
+            periodic_sums: what the caller keeps between calls of the periodic sums
+                (:class:`~phicalc.nn.electrostatics.periodic.PeriodicSums`: Ewald grids, PME
+                filters); ``None``: nothing kept.
             energy_only: the caller differentiates the energy (the shares' sum) alone, at a
                 fixed cell: periodic structures then sum with
                 :func:`~phicalc.nn.electrostatics.periodic.periodic_potentials`'

@@ -13,9 +13,12 @@ is summed in real space over one neighbour list (cutoff √2·s·η, periodic se
 it is finite at r = 0, so coincident atoms give no 1/r blow-up.
 
 Reciprocal sums, with η = √(−ln ε) for the accuracy target ε:
-  * Ewald: structure factors over every k ≠ 0 with |k| ≤ k_c = √2·η/s, one of each ±k pair (the
-    two give equal terms); the k-vectors are 2π·n·cell⁻ᵀ for fixed integer n, so they follow the
-    cell and stresses are exact derivatives. Cost ∝ N·V.
+  * Ewald: structure factors over every k ≠ 0 with |k| ≤ k_c = √2·η/s; the k-vectors are
+    k = n₁b₁ + n₂b₂ + n₃b₃ (b_a the rows of 2π·cell⁻ᵀ, fixed integers n), so they follow the
+    cell and stresses are exact derivatives. The phase factors factorise,
+    e^{ik·r} = e^{in₁θ₁} e^{in₂θ₂} e^{in₃θ₃} with θ_a = b_a·r, so the sums over atoms and k
+    are two complex matrix products over the last order n₃ instead of a cosine and a sine per
+    (k, atom) pair; n₁ < 0 is folded onto n₁ > 0 (equal terms). Cost ∝ N·V.
   * PME: torch-pme's Lagrange mesh interpolation and k-space filter (``MeshInterpolator``,
     ``KSpaceFilter``, as in its ``PMECalculator``) on a mesh of spacing
     h = :data:`PME_MESH_PER_SMEARING`·s, each axis rounded up to an FFT-friendly size (factors
@@ -38,6 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torchpme import CoulombPotential
@@ -84,21 +88,63 @@ def ewald_cutoff(accuracy: float, smearing: float) -> float:
     return math.sqrt(2.0) * accuracy_eta(accuracy / EWALD_TAIL_MARGIN) / smearing
 
 
-def ewald_kvectors(cell: torch.Tensor, k_cut: float) -> torch.Tensor:
-    """[n_k, 3] reciprocal vectors k = 2π n·cell⁻ᵀ (Å⁻¹), 0 < |k| ≤ k_cut, one of each ±k.
+class EwaldGrid(NamedTuple):
+    """The k-vectors of one cell's Ewald sum, as integer orders per reciprocal axis.
 
-    The integer set n is chosen on the detached cell; k itself is differentiable in ``cell``.
+    k = n₁b₁ + n₂b₂ + n₃b₃ over n₁ ∈ [0, m₁], n₂ ∈ [−m₂, m₂], n₃ ∈ [−m₃, m₃]; of the (n₁, n₂)
+    pairs only those whose line over n₃ reaches into the sphere 0 < |k| ≤ k_c.
+
+    Attributes:
+        reciprocal: [3, 3] rows b_a = 2π (cell⁻ᵀ)_a (Å⁻¹), differentiable in the cell.
+        orders: the integer orders n₁ [M₁], n₂ [M₂], n₃ [M₃] (in the cell's dtype).
+        pairs: [2, R] indices into n₁ and n₂ of the (n₁, n₂) pairs kept.
+        green: [R, M₃] w(n₁) G(k) (Å²): G(k) = 4π exp(−k²s²/2)/k² inside the sphere, 0
+            outside; w = 2 for n₁ > 0 (it stands for −k too), 1 on the plane n₁ = 0 (which holds
+            both k and −k).
     """
-    reciprocal = 2.0 * math.pi * torch.linalg.inv(cell).transpose(0, 1)  # rows b_i
+
+    reciprocal: torch.Tensor
+    orders: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    pairs: torch.Tensor
+    green: torch.Tensor
+
+
+def ewald_grid(cell: torch.Tensor, k_cut: float, potential: CoulombPotential) -> EwaldGrid:
+    """The :class:`EwaldGrid` of ``cell`` [3, 3] (Å, rows) up to ``k_cut`` (Å⁻¹) for
+    ``potential``'s G(k) (torch-pme's ``lr_from_k_sq``). The orders are chosen on the detached
+    cell; ``reciprocal`` and ``green`` are differentiable in it."""
+    reciprocal = 2.0 * math.pi * torch.linalg.inv(cell).transpose(0, 1)  # rows b_a
     lengths = torch.linalg.norm(cell.detach(), dim=1)
-    # the index of k along b_i is k·a_i/2π ≤ k_cut|a_i|/2π, also in a triclinic cell
-    n_max = [int(math.floor(k_cut * float(a) / (2.0 * math.pi))) for a in lengths]
-    axes = [torch.arange(-m, m + 1, device=cell.device) for m in n_max]
-    n = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
-    first = torch.where(n[:, 0] != 0, n[:, 0], torch.where(n[:, 1] != 0, n[:, 1], n[:, 2]))
-    n = n[first > 0].to(cell.dtype)  # the half space: first non-zero index positive
-    inside = ((n @ reciprocal.detach()) ** 2).sum(-1) <= k_cut * k_cut
-    return n[inside] @ reciprocal
+    # the order of k along b_a is k·a_a/2π ≤ k_cut|a_a|/2π, also in a triclinic cell
+    m = [int(math.floor(k_cut * float(a) / (2.0 * math.pi))) for a in lengths]
+    options = {"device": cell.device, "dtype": cell.dtype}
+    orders = (
+        torch.arange(0, m[0] + 1, **options),
+        torch.arange(-m[1], m[1] + 1, **options),
+        torch.arange(-m[2], m[2] + 1, **options),
+    )
+    n = torch.stack(torch.meshgrid(*orders, indexing="ij"), dim=-1)  # [M1, M2, M3, 3]
+    k_sq = ((n @ reciprocal) ** 2).sum(-1)
+    inside = (k_sq.detach() <= k_cut * k_cut) & (n != 0).any(-1)
+    green = potential.lr_from_k_sq(torch.where(inside, k_sq, torch.ones_like(k_sq)))
+    weight = torch.where(orders[0] > 0, 2.0, 1.0).to(cell.dtype)[:, None, None]
+    green = torch.where(inside, green * weight, torch.zeros_like(green))
+    m2, m3 = len(orders[1]), len(orders[2])
+    kept = inside.reshape(-1, m3).any(dim=1).nonzero().squeeze(1)
+    pairs = torch.stack([kept // m2, kept % m2])
+    return EwaldGrid(reciprocal, orders, pairs, green.reshape(-1, m3).index_select(0, kept))
+
+
+def _phase_factors(positions: torch.Tensor, grid: EwaldGrid) -> tuple[torch.Tensor, torch.Tensor]:
+    """e^{i(n₁θ₁ + n₂θ₂)} [R, n_atoms] over the grid's (n₁, n₂) pairs and e^{in₃θ₃} [M₃, n_atoms]
+    (complex), θ_a = b_a·r taken modulo 2π (the same phases, kept small in float32)."""
+    theta = positions @ grid.reciprocal.transpose(0, 1)  # [n_atoms, 3]
+    theta = theta - (2.0 * math.pi) * torch.round(theta.detach() / (2.0 * math.pi))
+    first, second, third = (
+        torch.polar(torch.ones_like(angle), angle)
+        for angle in (n[:, None] * theta[None, :, axis] for axis, n in enumerate(grid.orders))
+    )
+    return first.index_select(0, grid.pairs[0]) * second.index_select(0, grid.pairs[1]), third
 
 
 def fft_friendly(n: int) -> int:
@@ -121,33 +167,25 @@ def pme_mesh(cell: torch.Tensor, spacing: float) -> torch.Tensor:
     )
 
 
-#: The Ewald structure-factor sum's signature: (charges [n], positions [n, 3], k-vectors
-#: [n_k, 3], G(k) [n_k], own_positions) → [n]; :func:`structure_factor_sum` or a compiled
-#: version of it.
-StructureFactorSum = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor
-]
-
-
 def structure_factor_sum(
     charges: torch.Tensor,
     positions: torch.Tensor,
-    kvectors: torch.Tensor,
-    green: torch.Tensor,
+    grid: EwaldGrid,
     own_positions: bool = False,
 ) -> torch.Tensor:
-    """Σ_k G(k) [cos(k·r_i) C(k) + sin(k·r_i) S(k)] [n_atoms] with C, S = Σ_j q_j cos, sin(k·r_j):
-    the Ewald sum's [n_k, n_atoms] part (Å⁻²·e·Å³ before the 2/V), differentiable in every
-    input; with ``own_positions`` C and S are held fixed, so atom i's value is differentiable
-    only in r_i (:func:`periodic_potentials`). Compiled by
-    :class:`~phicalc.compiled.CompiledEwaldSum`, which fuses the phases, their cosines and sines
-    and both contractions into loops over k and atoms."""
-    phase = kvectors @ positions.transpose(0, 1)  # [n_k, n_atoms]
-    cos, sin = torch.cos(phase), torch.sin(phase)
+    """Σ_k G(k) Re[e^{−ik·r_i} S(k)] [n_atoms] over the k-sphere, S(k) = Σ_j q_j e^{ik·r_j}: the
+    Ewald sum's reciprocal part (Å⁻²·e·Å³ before the 1/V), differentiable in every input; with
+    ``own_positions`` S is held fixed, so atom i's value is differentiable only in r_i
+    (:func:`periodic_potentials`). S over the grid is one complex product
+    [R, n_atoms]·[n_atoms, M₃], its sum back to the atoms another."""
     if own_positions:
-        fixed = charges.detach()
-        return (green * (cos.detach() @ fixed)) @ cos + (green * (sin.detach() @ fixed)) @ sin
-    return (green * (cos @ charges)) @ cos + (green * (sin @ charges)) @ sin
+        with torch.no_grad():
+            pairs, last = _phase_factors(positions.detach(), grid)
+            structure = (pairs * charges.detach()) @ last.transpose(0, 1)
+    pairs, last = _phase_factors(positions, grid)
+    if not own_positions:
+        structure = (pairs * charges) @ last.transpose(0, 1)  # [R, M3]
+    return (pairs.conj() * ((grid.green * structure) @ last.conj())).sum(dim=0).real
 
 
 def _kspace_filter(
@@ -160,57 +198,58 @@ def _kspace_filter(
     )
 
 
-class KSpaceFilters:
-    """PME k-space filters kept by their caller between calls: a call with the cell, mesh,
-    smearing, dtype and device of the last one reuses its filter (MD at a fixed cell; computing
-    the kernel is about a quarter of the PME sum of a 1,536-atom water box,
-    benchmarks/pme_kspace.py). A cell that carries gradients (the stress) always gets a fresh
-    filter, differentiable in the cell. The numbers are the same either way."""
+Kept = TypeVar("Kept")
+
+
+class KeptForCell:
+    """One object made from a cell (a PME k-space filter, an Ewald grid) and kept by its caller
+    between calls: a call with the cell, settings, dtype and device of the last one gets it back
+    (MD at a fixed cell: the PME kernel is about a quarter of the PME sum of a 1,536-atom water
+    box, benchmarks/pme_kspace.py); a cell that carries gradients (the stress) always gets a
+    fresh one, differentiable in the cell. The numbers are the same either way."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._filter: KSpaceFilter | None = None
+        self._kept: Any = None
 
-    def get(
-        self, cell: torch.Tensor, mesh: torch.Tensor, potential: CoulombPotential
-    ) -> KSpaceFilter:
-        """The filter of ``potential`` on ``mesh`` [3] for ``cell`` [3, 3] (Å)."""
+    def get(self, cell: torch.Tensor, settings: tuple, make: Callable[[], Kept]) -> Kept:
+        """``make()``'s object for ``cell`` [3, 3] (Å) and ``settings`` (hashable), kept."""
         if cell.requires_grad:
-            return _kspace_filter(cell, mesh, potential)
-        key = (
-            cell.detach().cpu().numpy().tobytes(),
-            tuple(mesh.tolist()),
-            float(potential.smearing),
-            cell.dtype,
-            cell.device,
-        )
-        if key != self._key or self._filter is None:
-            self._filter, self._key = _kspace_filter(cell, mesh, potential), key
-        return self._filter
+            return make()
+        key = (cell.detach().cpu().numpy().tobytes(), settings, cell.dtype, cell.device)
+        if key != self._key or self._kept is None:
+            self._kept, self._key = make(), key
+        return self._kept
 
     def clear(self) -> None:
-        """Forget the kept filter."""
-        self._key = self._filter = None
+        """Forget the kept object."""
+        self._key = self._kept = None
 
 
 @dataclass
 class PeriodicSums:
-    """What a caller brings to the periodic Coulomb sums (each optional; ``None``: plain).
+    """What a caller keeps between calls of the periodic Coulomb sums (each optional;
+    ``None``: made afresh at every call).
 
     Attributes:
-        structure_sum: the Ewald sum's [n_k, n_atoms] part in place of
-            :func:`structure_factor_sum`: a compiled one
-            (:class:`~phicalc.compiled.CompiledEwaldSum`; inference only).
-        kspace_filters: PME k-space filters kept between calls (:class:`KSpaceFilters`).
+        kspace_filters: PME k-space filters (:class:`KeptForCell`).
+        ewald_grids: Ewald k-vector grids with G(k) (:class:`KeptForCell` of
+            :class:`EwaldGrid`).
     """
 
-    structure_sum: StructureFactorSum | None = None
-    kspace_filters: KSpaceFilters | None = None
+    kspace_filters: KeptForCell | None = None
+    ewald_grids: KeptForCell | None = None
+
+    @classmethod
+    def kept(cls) -> PeriodicSums:
+        """Sums that keep both, what a calculator or an engine adapter holds."""
+        return cls(kspace_filters=KeptForCell(), ewald_grids=KeptForCell())
 
     def clear(self) -> None:
         """Forget what is kept between calls."""
-        if self.kspace_filters is not None:
-            self.kspace_filters.clear()
+        for kept in (self.kspace_filters, self.ewald_grids):
+            if kept is not None:
+                kept.clear()
 
 
 def _ewald_sum(
@@ -220,17 +259,22 @@ def _ewald_sum(
     volume: torch.Tensor,
     potential: CoulombPotential,
     accuracy: float,
-    structure_sum: StructureFactorSum,
+    ewald_grids: KeptForCell | None,
     own_positions: bool,
 ) -> torch.Tensor:
     """Σ_{j, n} q_j LR_s(r_ij) over all images with the j = i, n = 0 term included (Å⁻¹·e):
-    structure factors over half the k-sphere, V_i = (2/V) :func:`structure_factor_sum` with
-    G = 4π exp(−k²s²/2)/k² (torch-pme's ``lr_from_k_sq``); the factor 2 counts −k. Its cutoff
+    V_i = (1/V) :func:`structure_factor_sum` with G = 4π exp(−k²s²/2)/k² (torch-pme's
+    ``lr_from_k_sq``), the grid from ``ewald_grids`` where the caller keeps them. Its cutoff
     takes ε/:data:`EWALD_TAIL_MARGIN`: the k-shell beyond it holds many terms.
     """
-    kvectors = ewald_kvectors(cell, ewald_cutoff(accuracy, float(potential.smearing)))
-    green = potential.lr_from_k_sq((kvectors * kvectors).sum(-1))
-    return (2.0 / volume) * structure_sum(charges, positions, kvectors, green, own_positions)
+    k_cut = ewald_cutoff(accuracy, float(potential.smearing))
+
+    def make() -> EwaldGrid:
+        return ewald_grid(cell, k_cut, potential)
+
+    smearing = float(potential.smearing)
+    grid = make() if ewald_grids is None else ewald_grids.get(cell, (k_cut, smearing), make)
+    return structure_factor_sum(charges, positions, grid, own_positions) / volume
 
 
 def _pme_sum(
@@ -239,7 +283,7 @@ def _pme_sum(
     cell: torch.Tensor,
     volume: torch.Tensor,
     potential: CoulombPotential,
-    kspace_filters: KSpaceFilters | None,
+    kspace_filters: KeptForCell | None,
     own_positions: bool,
 ) -> torch.Tensor:
     """The same sum as :func:`_ewald_sum`, on a PME mesh (Å⁻¹·e); the k-space filter from
@@ -250,10 +294,12 @@ def _pme_sum(
     interpolator = MeshInterpolator(
         cell=cell, ns_mesh=mesh, interpolation_nodes=PME_INTERPOLATION_NODES, method="Lagrange"
     )
-    if kspace_filters is None:
-        kspace = _kspace_filter(cell, mesh, potential)
-    else:
-        kspace = kspace_filters.get(cell, mesh, potential)
+
+    def make() -> KSpaceFilter:
+        return _kspace_filter(cell, mesh, potential)
+
+    settings = (tuple(mesh.tolist()), float(potential.smearing))
+    kspace = make() if kspace_filters is None else kspace_filters.get(cell, settings, make)
     interpolator.compute_weights(positions)
     points, weights = _mesh_stencil(interpolator, mesh)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not own_positions):
@@ -303,8 +349,8 @@ def periodic_potentials(
         sigma: Gaussian width σ in Å.
         method: "ewald" or "pme".
         accuracy: target ε of the Gaussian tails (relative), e.g. 1e-6.
-        sums: what the caller brings (:class:`PeriodicSums`: a compiled Ewald sum, kept PME
-            filters); ``None``: plain sums.
+        sums: what the caller keeps between calls (:class:`PeriodicSums`: Ewald grids, PME
+            filters); ``None``: nothing kept.
         own_positions: make each V_i differentiable only in its own atom's position, with
             every charge and every other position held fixed (not in the cell). The energy
             E = ½ Σ q_i V_i is a symmetric quadratic form in the charges, so Σ_i q_i V_i then
@@ -321,9 +367,8 @@ def periodic_potentials(
     potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
     sums = PeriodicSums() if sums is None else sums
     if method == "ewald":
-        structure_sum = structure_factor_sum if sums.structure_sum is None else sums.structure_sum
         lattice = _ewald_sum(
-            charges, positions, cell, volume, potential, accuracy, structure_sum, own_positions
+            charges, positions, cell, volume, potential, accuracy, sums.ewald_grids, own_positions
         )
     elif method == "pme":
         lattice = _pme_sum(

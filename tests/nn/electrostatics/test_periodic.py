@@ -172,25 +172,81 @@ def test_charges_as_wide_as_the_floor_need_no_neighbour_list(monkeypatch):
             energy_of(CoulombConfig(sigma=0.7, method=method), q, pos, cell)
 
 
-@pytest.mark.parametrize("triclinic", [False, True])
-def test_ewald_kvectors_are_one_of_each_pair_in_the_sphere(triclinic):
-    _, _, cell = rattled_nacl(triclinic=triclinic)
-    k_cut = 3.0
-    k = periodic.ewald_kvectors(cell, k_cut)
+def _sphere(cell: torch.Tensor, k_cut: float) -> torch.Tensor:
+    """[n_k, 3] every k = 2π n·cell⁻ᵀ with 0 < |k| ≤ k_cut, by brute force over n."""
     recip = 2 * math.pi * torch.linalg.inv(cell).T
-    n_max = 12
+    n_max = 14
     grid = torch.tensor(
         list(itertools.product(range(-n_max, n_max + 1), repeat=3)), dtype=cell.dtype
     )
-    full = grid @ recip
-    norms = full.norm(dim=1)
-    in_sphere = full[(norms > 0) & (norms <= k_cut)]
-    assert 2 * len(k) == len(in_sphere)
-    both = torch.cat([k, -k])
-    # the half set and its mirror together are the whole sphere, each vector once
-    d = torch.cdist(both, in_sphere)
-    assert (d.min(dim=1).values < 1e-6).all() and (d.min(dim=0).values < 1e-6).all()
-    assert torch.cdist(k, -k).min().item() > 1e-3
+    k = grid @ recip
+    norms = k.norm(dim=1)
+    assert norms[grid.abs().max(dim=1).values == n_max].min() > k_cut  # n_max was enough
+    return k[(norms > 0) & (norms <= k_cut)]
+
+
+@pytest.mark.parametrize("triclinic", [False, True])
+def test_ewald_grid_holds_the_sphere_once_with_its_weights(triclinic):
+    """The grid's non-zero terms, n₁ > 0 counted with their mirror −k and the plane n₁ = 0 as
+    it is, are every k of the sphere exactly once, each with w·G(k)."""
+    _, _, cell = rattled_nacl(triclinic=triclinic)
+    k_cut = 3.0
+    potential = periodic.CoulombPotential(smearing=1.0).to(dtype=torch.float64)
+    grid = periodic.ewald_grid(cell, k_cut, potential)
+    n1, n2, n3 = grid.orders
+    orders = torch.stack(
+        [
+            n1[grid.pairs[0]][:, None].expand_as(grid.green),
+            n2[grid.pairs[1]][:, None].expand_as(grid.green),
+            n3[None, :].expand_as(grid.green),
+        ],
+        dim=-1,
+    )[grid.green != 0]
+    k = orders @ grid.reciprocal
+    weight = torch.where(orders[:, 0] > 0, 2.0, 1.0).to(torch.float64)
+    expected = weight * potential.lr_from_k_sq((k * k).sum(-1))
+    torch.testing.assert_close(grid.green[grid.green != 0], expected, rtol=1e-14, atol=0)
+    both = torch.cat([k, -k[orders[:, 0] > 0]])
+    sphere = _sphere(cell, k_cut)
+    assert len(both) == len(sphere)
+    distance = torch.cdist(both, sphere)
+    assert (distance.min(dim=1).values < 1e-6).all() and (distance.min(dim=0).values < 1e-6).all()
+
+
+@pytest.mark.parametrize("own_positions", [False, True])
+def test_structure_factor_sum_equals_the_sum_over_k_and_pairs(own_positions):
+    """The factorised sum equals Σ_k G(k) Σ_j q_j cos(k·(r_i − r_j)) written out over the
+    sphere and the pairs, in value and in its gradients in the charges, positions and cell
+    (float64), also with atoms far outside the cell (their phases taken modulo 2π); with
+    ``own_positions`` the gradient of Σ q_i V_i is that of the full sum's ½ Σ q_i V_i."""
+    q, pos, cell = rattled_nacl(seed=5, triclinic=True)
+    pos = pos + torch.tensor([3.0, -2.0, 0.0]) @ cell  # unwrapped, as in a long MD run
+    potential = periodic.CoulombPotential(smearing=1.0).to(dtype=torch.float64)
+    k_cut = 3.5
+
+    def gradients(factorised: bool):
+        strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+        charges = q.clone().requires_grad_(True)
+        positions = pos.clone().requires_grad_(True)
+        deformed = cell @ (torch.eye(3, dtype=torch.float64) + strain)
+        moved = positions @ (torch.eye(3, dtype=torch.float64) + strain)
+        if factorised:
+            grid = periodic.ewald_grid(deformed, k_cut, potential)
+            v = periodic.structure_factor_sum(charges, moved, grid, own_positions)
+        else:
+            k = _sphere(deformed, k_cut)
+            green = potential.lr_from_k_sq((k * k).sum(-1))
+            phase = (moved[:, None, :] - moved[None, :, :]) @ k.T  # [n, n, n_k]
+            v = (green * torch.cos(phase)).sum(-1) @ charges
+        energy = (charges * v).sum() * (1.0 if own_positions or not factorised else 0.5)
+        if not factorised:
+            energy = 0.5 * energy
+        wrt = (charges, positions) if own_positions else (charges, positions, strain)
+        return [v.detach(), *torch.autograd.grad(energy, wrt)]
+
+    got, expected = gradients(True), gradients(False)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
 
 
 def test_pme_mesh_is_fft_friendly_and_fine_enough():
@@ -260,19 +316,19 @@ def test_a_sparse_cell_is_split_and_keeps_its_sum_small(method, monkeypatch):
     big = 3.0 * cell
     cfg = CoulombConfig(sigma=1.0, method=method, accuracy=1e-8)
     sizes = []
-    kvectors, mesh = periodic.ewald_kvectors, periodic.pme_mesh
+    ewald_grid, mesh = periodic.ewald_grid, periodic.pme_mesh
 
-    def counting_kvectors(*args):
-        k = kvectors(*args)
-        sizes.append(len(k))
-        return k
+    def counting_grid(*args):
+        grid = ewald_grid(*args)
+        sizes.append(int((grid.green != 0).sum()))
+        return grid
 
     def counting_mesh(*args):
         m = mesh(*args)
         sizes.append(int(m.prod()))
         return m
 
-    monkeypatch.setattr(periodic, "ewald_kvectors", counting_kvectors)
+    monkeypatch.setattr(periodic, "ewald_grid", counting_grid)
     monkeypatch.setattr(periodic, "pme_mesh", counting_mesh)
     split = energy_of(cfg, q, pos, big).item()
     monkeypatch.setattr(periodic, "SPARSE_SMEARING_PER_SPACING", 0.0)
@@ -310,13 +366,17 @@ def test_pme_stencil_spreads_and_interpolates_as_torchpme_does():
     torch.testing.assert_close(values, interpolator.mesh_to_points(field)[:, 0], rtol=0, atol=1e-13)
 
 
-def test_kept_pme_filters_give_the_same_sums_and_follow_the_cell():
-    """PME with filters kept between calls: the numbers of a fresh filter (potentials and
-    gradients, float64), the same filter again for the same cell, a new one for another cell,
-    and a fresh, cell-differentiable one whenever the cell carries gradients (the stress)."""
+@pytest.mark.parametrize("method", METHODS)
+def test_kept_grids_and_filters_give_the_same_sums_and_follow_the_cell(method):
+    """Ewald grids and PME filters kept between calls: the numbers of fresh ones (potentials
+    and gradients, float64), the same object again for the same cell, a new one for another
+    cell, and a fresh, cell-differentiable one whenever the cell carries gradients (the
+    stress)."""
     q, positions, cell = rattled_nacl(seed=1, triclinic=True)
-    kept = periodic.KSpaceFilters()
-    sums = periodic.PeriodicSums(kspace_filters=kept)
+    sums = periodic.PeriodicSums.kept()
+    kept = sums.ewald_grids if method == "ewald" else sums.kspace_filters
+    assert kept is not None
+    made = []
 
     def potentials_and_gradients(cell, sums):
         strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=cell.requires_grad)
@@ -325,26 +385,26 @@ def test_kept_pme_filters_give_the_same_sums_and_follow_the_cell():
         deformed = (
             cell @ (torch.eye(3, dtype=torch.float64) + strain) if strain.requires_grad else cell
         )
-        v = periodic.periodic_potentials(charges, pos, deformed, 1.0, "pme", 1e-6, sums)
+        v = periodic.periodic_potentials(charges, pos, deformed, 1.0, method, 1e-6, sums)
+        made.append(kept._kept)
         wrt = (pos, charges, strain) if strain.requires_grad else (pos, charges)
         return [v.detach(), *torch.autograd.grad((charges * v).sum(), wrt)]
 
-    for current in (cell, 1.05 * cell, 1.05 * cell):  # the third call reuses the second's filter
+    for current in (cell, 1.05 * cell, 1.05 * cell):  # the third call reuses the second's
         expected = potentials_and_gradients(current, None)
         got = potentials_and_gradients(current, sums)
         for a, b in zip(got, expected):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
-    mesh = periodic.pme_mesh(1.05 * cell, periodic.PME_MESH_PER_SMEARING)
-    potential = periodic.CoulombPotential(smearing=1.0).to(dtype=torch.float64)
-    first = kept.get(1.05 * cell, mesh, potential)
-    assert kept.get(1.05 * cell, mesh, potential) is first
-    assert kept.get(cell, periodic.pme_mesh(cell, 0.5), potential) is not first
-    # a cell with gradients: a fresh filter each time, and the stress of a fresh one
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    assert made[1] is not None and made[3] is not made[1] and made[5] is made[3]
+    # a cell with gradients: a fresh object each time (nothing kept), and the stress of a fresh one
     with_stress = cell.clone().requires_grad_(True)
-    assert kept.get(with_stress, mesh, potential) is not kept.get(with_stress, mesh, potential)
+    assert kept.get(with_stress, (), list) is not kept.get(with_stress, (), list)
     expected = potentials_and_gradients(with_stress, None)
     for a, b in zip(potentials_and_gradients(with_stress, sums), expected):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-14)
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    assert made[-1] is made[5]
+    sums.clear()
+    assert kept._kept is None
 
 
 @pytest.mark.parametrize(
