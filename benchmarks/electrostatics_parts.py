@@ -46,7 +46,7 @@ def main() -> None:
     models = {
         "painn-organic (baseline)": PhiCalculator("painn-organic", dtype="float32").model,
         "phi-painn-organic": default,
-        "  with a fresh Ewald grid, PME filter": default,
+        "  with fresh grids, filters": default,
         "  with the stress as well": default,
         "  without Coulomb": no_coulomb,
         "  without Coulomb and Φ": no_phi,
