@@ -31,19 +31,23 @@ def main() -> None:
     for path in args.files:
         frames = read_structures(path)
         labelled = failed = 0
-        largest = 0.0
+        before, after = [], []
         for atoms in tqdm(frames, desc=path.name, unit="frame"):
             mulliken = np.asarray(atoms.arrays["ref_charges"], dtype=float).copy()
             charges, n_alone, n_failed = dipole_charges(atoms, label)
             labelled, failed = labelled + n_alone, failed + n_failed
-            largest = max(largest, float(np.abs(charges - mulliken).max()))
+            before.append(mulliken)
+            after.append(charges)
             atoms.arrays["ref_charges"] = charges
             atoms.arrays["mulliken_charges"] = mulliken
         out = path.with_name(f"{path.stem}{args.suffix}{path.suffix}")
         write_structures(out, frames)
+        old, new = np.concatenate(before), np.concatenate(after)
+        change = np.abs(new - old)
         print(
-            f"{out}: {len(frames)} frames, {labelled} molecules labelled alone, {failed} failed, "
-            f"largest change {largest:.3f} e"
+            f"{out}: {len(frames)} frames, {labelled} molecules labelled alone, {failed} failed; "
+            f"|change| mean {change.mean():.3f} e, largest {change.max():.3f} e; "
+            f"r with Mulliken {np.corrcoef(new, old)[0, 1]:.3f}"
         )
 
 

@@ -38,6 +38,7 @@ i.e. V_i contains −2πσ² k_e Q/V.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,15 @@ PME_INTERPOLATION_NODES = 7
 #: PME mesh spacing over the smearing s: 0.5 keeps energy, force and virial errors of a
 #: 1,536-atom water box at or below the earlier split's (``benchmarks/pme_mesh.py``).
 PME_MESH_PER_SMEARING = 0.5
+
+
+@functools.lru_cache(maxsize=32)
+def coulomb_potential(
+    smearing: float, dtype: torch.dtype, device: torch.device
+) -> CoulombPotential:
+    """torch-pme's range-separated 1/r with splitting width ``smearing`` (Å), made once per
+    (width, dtype, device): it has no state a call changes, and making it costs ~0.1 ms."""
+    return CoulombPotential(smearing=smearing).to(device=device, dtype=dtype)
 
 
 def accuracy_eta(accuracy: float) -> float:
@@ -364,7 +374,7 @@ def periodic_potentials(
     """
     volume = torch.abs(torch.linalg.det(cell))  # Å³, differentiable in the cell
     s, cutoff = smearing_and_cutoff(sigma, accuracy, float(volume.detach()), positions.shape[0])
-    potential = CoulombPotential(smearing=s).to(device=positions.device, dtype=positions.dtype)
+    potential = coulomb_potential(s, positions.dtype, positions.device)
     sums = PeriodicSums() if sums is None else sums
     if method == "ewald":
         lattice = _ewald_sum(
