@@ -1,6 +1,7 @@
 """How much of GFN2-xTB's long-range interaction energy point charges can give.
 
     python scripts/charge_interactions.py data/charged_v2_val_dq.extxyz [...] [--window 6 15]
+        [--model phi-painn-organic]
 
 For each dimer geometry of a charged set (complex, A and B labelled; closest-atom distance in
 the window, where the models' cutoff leaves only their Coulomb term between the fragments) the
@@ -11,6 +12,8 @@ and with the charges that carry each molecule's dipole (its ``ref_charges``). Pr
 pair in % of the pair's mean |E_int| and over the file (the metric of
 :func:`phicalc.train.charged_metrics.charged_metrics`): a model whose Coulomb term runs on
 charges fitted to one kind of target cannot do better on these pairs than that kind does here.
+With ``--model`` also the model's E_int (float64) and the slope of it on GFN2-xTB's (least
+squares through 0).
 """
 
 from __future__ import annotations
@@ -39,8 +42,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--window", type=float, nargs=2, default=[6.0, 15.0])
+    parser.add_argument("--model", help="a model name or file whose E_int is scored too")
     args = parser.parse_args()
     low, high = args.window
+    calc = None
+    if args.model:
+        from phicalc import PhiCalculator
+
+        calc = PhiCalculator(args.model, dtype="float64")
     for path in args.files:
         frames = read_structures(path)
         triples: dict[str, dict[str, int]] = defaultdict(dict)
@@ -58,12 +67,16 @@ def main() -> None:
                 coulomb_meV(a.arrays[key], a.positions, b.arrays[key], b.positions)
                 for key in ("mulliken_charges", "ref_charges")
             ]
+            if calc is not None:
+                energies.append(1e3 * (energy(pair, calc) - energy(a, calc) - energy(b, calc)))
             rows[str(pair.info["species"])].append(
                 (1e3 * pair.info["interaction_energy"], *energies)
             )
         print(f"{path} (closest-atom distance {low:g}-{high:g} Å)")
+        model = f"{'model %':>9s}{'model/GFN2':>11s}" if calc is not None else ""
         print(
             f"  {'pair':36s}{'n':>3s}{'mean |E_int| meV':>18s}{'Mulliken %':>12s}{'dipole %':>10s}"
+            + model
         )
         every = []
         for species, values in sorted(rows.items()):
@@ -75,11 +88,25 @@ def main() -> None:
             print(f"  {'all':36s}{len(table):3d}" + _errors(table))
 
 
+def energy(atoms, calc) -> float:
+    """The model's energy (eV) of a labelled frame at its own charge and spin."""
+    work = atoms.copy()
+    work.info = dict(atoms.info)
+    work.calc = calc
+    return float(work.get_potential_energy())
+
+
 def _errors(table: np.ndarray) -> str:
-    """Mean |E_int| and the MAE of each charge kind in % of it."""
+    """Mean |E_int|, the MAE of each charge kind (and the model) in % of it, and the slope of the
+    model's E_int on GFN2-xTB's."""
     scale = np.abs(table[:, 0]).mean()
     errors = [100.0 * np.abs(table[:, k] - table[:, 0]).mean() / scale for k in (1, 2)]
-    return f"{scale:18.1f}{errors[0]:12.1f}{errors[1]:10.1f}"
+    line = f"{scale:18.1f}{errors[0]:12.1f}{errors[1]:10.1f}"
+    if table.shape[1] > 3:
+        model = 100.0 * np.abs(table[:, 3] - table[:, 0]).mean() / scale
+        slope = float(table[:, 3] @ table[:, 0] / (table[:, 0] @ table[:, 0]))
+        line += f"{model:9.1f}{slope:11.2f}"
+    return line
 
 
 if __name__ == "__main__":
