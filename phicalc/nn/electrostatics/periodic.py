@@ -277,12 +277,12 @@ def _ewald_sum(
     ``lr_from_k_sq``), the grid from ``ewald_grids`` where the caller keeps them. Its cutoff
     takes ε/:data:`EWALD_TAIL_MARGIN`: the k-shell beyond it holds many terms.
     """
-    k_cut = ewald_cutoff(accuracy, float(potential.smearing))
+    smearing = float(potential.smearing)
+    k_cut = ewald_cutoff(accuracy, smearing)
 
     def make() -> EwaldGrid:
         return ewald_grid(cell, k_cut, potential)
 
-    smearing = float(potential.smearing)
     grid = make() if ewald_grids is None else ewald_grids.get(cell, (k_cut, smearing), make)
     return structure_factor_sum(charges, positions, grid, own_positions) / volume
 
