@@ -30,7 +30,7 @@ from ase.calculators.calculator import CalculationFailed
 from ase.geometry import find_mic
 
 from phicalc.graph.batch import atoms_to_graph
-from phicalc.molecule_charges import edge_lengths
+from phicalc.graph.neighbors import edge_vectors
 from phicalc.nn.electrostatics.fragments import bonded_pairs, molecules_of_bonds
 
 #: Neighbour-list cutoff (Å) for finding covalent bonds (longer than any bond of H–Cl, Na).
@@ -58,7 +58,10 @@ def covalent_molecule_labels(atoms: Atoms) -> np.ndarray:
     """[n_atoms] the covalent molecule of each atom (numbered by first atom), periodic images
     included, by the models' bonding rule."""
     graph = atoms_to_graph(atoms, BOND_SEARCH_CUTOFF, total_charge=0.0)
-    bonds = bonded_pairs(graph.numbers, graph.edge_index, edge_lengths(graph))
+    vectors = edge_vectors(
+        graph.positions, graph.cell, graph.edge_index, graph.unit_shifts, graph.batch
+    )
+    bonds = bonded_pairs(graph.numbers, graph.edge_index, vectors.norm(dim=-1))
     return molecules_of_bonds(bonds, len(atoms))
 
 
