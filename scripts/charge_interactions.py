@@ -12,8 +12,8 @@ and with the charges that carry each molecule's dipole (its ``ref_charges``). Pr
 pair in % of the pair's mean |E_int| and over the file (the metric of
 :func:`phicalc.train.charged_metrics.charged_metrics`): a model whose Coulomb term runs on
 charges fitted to one kind of target cannot do better on these pairs than that kind does here.
-With ``--model`` also the model's E_int (float64) and the slope of it on GFN2-xTB's (least
-squares through 0).
+With ``--model`` also the model's E_int (its own dtype, batched as charged_metrics does) and the
+slope of it on GFN2-xTB's (least squares through 0).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf
 
+from phicalc.batch_inference import predict
 from phicalc.data import read_structures
 from phicalc.nn.electrostatics.kernels import COULOMB_CONSTANT
+from phicalc.serialization import load_model
+from phicalc.train.charged_metrics import dimer_triples
 
 SIGMA = 1.0  # Å, the models' Gaussian charge width
 
@@ -44,39 +47,28 @@ def main() -> None:
     parser.add_argument("--window", type=float, nargs=2, default=[6.0, 15.0])
     parser.add_argument("--model", help="a model name or file whose E_int is scored too")
     args = parser.parse_args()
-    low, high = args.window
-    calc = None
-    if args.model:
-        from phicalc import PhiCalculator
-
-        calc = PhiCalculator(args.model, dtype="float64")
+    model = load_model(args.model) if args.model else None
     for path in args.files:
         frames = read_structures(path)
-        triples: dict[str, dict[str, int]] = defaultdict(dict)
-        for index, atoms in enumerate(frames):
-            if "dimer_id" in atoms.info:
-                triples[str(atoms.info["dimer_id"])][str(atoms.info["fragment"])] = index
-        rows: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-        for parts in triples.values():
-            if set(parts) != {"complex", "A", "B"}:
-                continue
-            pair, a, b = (frames[parts[k]] for k in ("complex", "A", "B"))
-            if not low <= float(pair.info["distance"]) <= high:
-                continue
-            energies = [
-                coulomb_meV(a.arrays[key], a.positions, b.arrays[key], b.positions)
+        energies = None
+        if model is not None:  # the model's energy of every frame, batched as charged_metrics
+            energies = [p["energy"] for p in predict(model, frames, min_distance=None)]
+        rows: dict[str, list[list[float]]] = defaultdict(list)
+        for pair, a, b in dimer_triples(frames, tuple(args.window)):
+            one, two = frames[a], frames[b]
+            row = [1e3 * frames[pair].info["interaction_energy"]] + [
+                coulomb_meV(one.arrays[key], one.positions, two.arrays[key], two.positions)
                 for key in ("mulliken_charges", "ref_charges")
             ]
-            if calc is not None:
-                energies.append(1e3 * (energy(pair, calc) - energy(a, calc) - energy(b, calc)))
-            rows[str(pair.info["species"])].append(
-                (1e3 * pair.info["interaction_energy"], *energies)
-            )
+            if energies is not None:
+                row.append(1e3 * (energies[pair] - energies[a] - energies[b]))
+            rows[str(frames[pair].info["species"])].append(row)
+        low, high = args.window
         print(f"{path} (closest-atom distance {low:g}-{high:g} Å)")
-        model = f"{'model %':>9s}{'model/GFN2':>11s}" if calc is not None else ""
+        model_columns = f"{'model %':>9s}{'model/GFN2':>11s}" if model is not None else ""
         print(
             f"  {'pair':36s}{'n':>3s}{'mean |E_int| meV':>18s}{'Mulliken %':>12s}{'dipole %':>10s}"
-            + model
+            + model_columns
         )
         every = []
         for species, values in sorted(rows.items()):
@@ -86,14 +78,6 @@ def main() -> None:
         if every:
             table = np.concatenate(every)
             print(f"  {'all':36s}{len(table):3d}" + _errors(table))
-
-
-def energy(atoms, calc) -> float:
-    """The model's energy (eV) of a labelled frame at its own charge and spin."""
-    work = atoms.copy()
-    work.info = dict(atoms.info)
-    work.calc = calc
-    return float(work.get_potential_energy())
 
 
 def _errors(table: np.ndarray) -> str:

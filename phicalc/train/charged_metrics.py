@@ -67,22 +67,29 @@ def charged_metrics(
     return metrics
 
 
-def _interaction_metrics(frames, predictions, window) -> dict[str, Any]:
-    triples: dict[str, dict[str, int]] = defaultdict(dict)
+def dimer_triples(
+    frames: Sequence[Atoms], window: tuple[float, float] = (0.0, np.inf)
+) -> list[tuple[int, int, int]]:
+    """(complex, A, B) indices into ``frames`` of every dimer geometry labelled whole (the three
+    frames sharing ``info["dimer_id"]``) whose closest-atom distance lies in ``window`` (Å)."""
+    parts: dict[str, dict[str, int]] = defaultdict(dict)
     for index, atoms in enumerate(frames):
         if "dimer_id" in atoms.info and "fragment" in atoms.info:
-            triples[str(atoms.info["dimer_id"])][str(atoms.info["fragment"])] = index
+            parts[str(atoms.info["dimer_id"])][str(atoms.info["fragment"])] = index
+    return [
+        (found["complex"], found["A"], found["B"])
+        for found in parts.values()
+        if set(found) == {"complex", "A", "B"}
+        and window[0] <= float(frames[found["complex"]].info.get("distance", np.inf)) <= window[1]
+    ]
+
+
+def _interaction_metrics(frames, predictions, window) -> dict[str, Any]:
     predicted, reference = [], []
-    for parts in triples.values():
-        if set(parts) != {"complex", "A", "B"}:
-            continue
-        complex_atoms = frames[parts["complex"]]
-        distance = float(complex_atoms.info.get("distance", np.inf))
-        if not window[0] <= distance <= window[1]:
-            continue
-        energy = {name: predictions[i]["energy"] for name, i in parts.items()}
-        predicted.append(energy["complex"] - energy["A"] - energy["B"])
-        reference.append(float(complex_atoms.info["interaction_energy"]))
+    for pair, a, b in dimer_triples(frames, window):
+        energy = [predictions[i]["energy"] for i in (pair, a, b)]
+        predicted.append(energy[0] - energy[1] - energy[2])
+        reference.append(float(frames[pair].info["interaction_energy"]))
     if not reference:
         return {}
     predicted, reference = np.array(predicted), np.array(reference)

@@ -89,3 +89,15 @@ def test_another_model_scores_the_differences() -> None:
         abs(mine[0]["charges"][:5].sum() - 1)
     )
     assert metrics["dimer/n"] == 3 and np.isfinite(metrics["vertical/energy_mae_meV_atom"])
+
+
+def test_dimer_triples_take_whole_geometries_in_the_window() -> None:
+    """A geometry counts only with its complex, A and B frames; the window is on the complex's
+    closest-atom distance; other frames are ignored."""
+    from phicalc.train.charged_metrics import dimer_triples
+
+    structures = frames()
+    assert dimer_triples(structures) == [(0, 1, 2)]
+    assert dimer_triples(structures, (6.0, 15.0)) == [(0, 1, 2)]
+    assert dimer_triples(structures, (8.0, 15.0)) == []
+    assert dimer_triples(structures[:2] + structures[3:]) == []  # B missing
