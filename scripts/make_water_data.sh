@@ -7,7 +7,8 @@
 #     GFN2, ~4.5 s a step on one core), a frame every 5 fs after 10 fs, from the packed start:
 #     the relaxation out of a packed box is what an MD run from water-box:N meets first.
 # Then the clusters are split into fitting and validation parts, one composition held out whole
-# (scripts/split_validation.py, group = structure). The boxes all go to training.
+# (scripts/split_validation.py, group = structure). The boxes all go to training. Rerun after an
+# interruption: every job resumes (--resume keeps the finished ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PHICALC=${PHICALC:-.venv/bin/phicalc}
@@ -16,12 +17,12 @@ mkdir -p data/logs
 common=(--timestep 0.5 --threads 1 --seed "$SEED")
 $PHICALC label --structure water-cluster:20 water-cluster:20+Na water-cluster:20+Cl \
     water-cluster:24+Na+Cl --temperatures 300 400 --frames 25 --interval 20 --equilibration 100 \
-    "${common[@]}" --out data/water_clusters.extxyz > data/logs/water_clusters.log 2>&1 &
+    "${common[@]}" --out data/water_clusters.extxyz --resume > data/logs/water_clusters.log 2>&1 &
 $PHICALC label --structure water-box:16 --temperatures 300 400 --frames 12 --interval 10 \
-    --equilibration 20 "${common[@]}" --out data/water_boxes_pure.extxyz \
+    --equilibration 20 "${common[@]}" --out data/water_boxes_pure.extxyz --resume \
     > data/logs/water_boxes_pure.log 2>&1 &
 $PHICALC label --structure water-box:16+Na+Cl --temperatures 300 400 --frames 12 --interval 10 \
-    --equilibration 20 "${common[@]}" --out data/water_boxes_nacl.extxyz \
+    --equilibration 20 "${common[@]}" --out data/water_boxes_nacl.extxyz --resume \
     > data/logs/water_boxes_nacl.log 2>&1 &
 wait
 cat data/water_boxes_pure.extxyz data/water_boxes_nacl.extxyz > data/water_boxes.extxyz

@@ -277,7 +277,8 @@ def read_structures(
 
 
 def _extxyz_ready(atoms: Atoms) -> Atoms:
-    """A copy for extxyz: the dipole kept once (``ref_dipole``), arrays made numeric."""
+    """A copy for extxyz: the dipole kept once (``ref_dipole``), arrays made numeric, backslashes
+    in strings escaped."""
     record = copy_record(atoms)
     if record.calc is not None and REF_DIPOLE in record.info and "dipole" in record.calc.results:
         results = dict(record.calc.results)
@@ -286,6 +287,8 @@ def _extxyz_ready(atoms: Atoms) -> Atoms:
     for key, value in list(record.info.items()):
         if isinstance(value, (bool, np.bool_)):
             record.info[key] = bool(value)
+        elif isinstance(value, str) and "\\" in value:  # ASE's reader unescapes, its writer not
+            record.info[key] = value.replace("\\", "\\\\")  # (a cis SMILES keeps its \)
     return record
 
 

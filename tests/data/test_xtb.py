@@ -6,7 +6,7 @@ from ase.build import molecule
 
 pytest.importorskip("tblite")
 
-from phicalc.data.datasets import read_structures  # noqa: E402
+from phicalc.data.datasets import read_structures, write_structures  # noqa: E402
 from phicalc.data.xtb.jobs import label_molecules  # noqa: E402
 from phicalc.data.xtb.sampling import normal_mode_samples, sample_trajectory  # noqa: E402
 from phicalc.data.xtb.single_point import label_structure  # noqa: E402
@@ -88,6 +88,16 @@ def test_label_molecules_file_and_resume(tmp_path):
     records2 = read_structures(out)
     assert len(records2) == 12
     np.testing.assert_allclose(records2[0].positions, records[0].positions)
+    # Jobs are known by their seed, not their name as the file spells it (names were once
+    # written without a cis SMILES' backslash): a renamed record still counts as done.
+    renamed = read_structures(out)
+    for record in renamed:
+        record.info["molecule"] = "renamed " + record.info["molecule"]
+    write_structures(out, renamed)
+    again = label_molecules(
+        ["smiles:O", "CH4", "smiles:N"], [300.0, 600.0], 2, resume=True, **kwargs
+    )
+    assert len(again.skipped_jobs) == 6 and again.n_frames == 0
     # The same job gives the same frames whatever else is in the list.
     alone = label_molecules(
         ["smiles:N"], [600.0], 2, interval_steps=2, equilibration_steps=0, seed=3

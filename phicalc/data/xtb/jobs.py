@@ -56,14 +56,17 @@ def _molecule_id(molecule: str | Atoms, index: int) -> str:
     )
 
 
-def _done_jobs(out_path: Path, seed: int) -> dict[tuple[str, float], int]:
+def _done_jobs(out_path: Path, seed: int) -> dict[int, int]:
+    """Frames already in ``out_path`` per job, keyed by the job's seed (``info["job_seed"]``,
+    derived from the base seed, the molecule and the temperature): a key that survives any
+    rewriting of the molecule's name in the file."""
     if not out_path.exists() or out_path.stat().st_size == 0:
         return {}
-    counts: dict[tuple[str, float], int] = {}
+    counts: dict[int, int] = {}
     for record in read_structures(out_path):
-        if int(record.info.get("seed", -1)) != seed:
+        if int(record.info.get("seed", -1)) != seed or "job_seed" not in record.info:
             continue
-        key = (str(record.info.get("molecule")), float(record.info.get("temperature_K", -1)))
+        key = int(record.info["job_seed"])
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -163,7 +166,8 @@ def label_molecules(
         bar = tqdm(total=len(jobs) * frames_per_temperature, unit="frame", desc="xTB labels")
     try:
         for structure, mol_id, temperature in jobs:
-            count = done.get((mol_id, temperature), 0)
+            job_seed = derive_seed(seed, "md", mol_id, temperature)
+            count = done.get(job_seed, 0)
             if count >= frames_per_temperature:
                 summary.skipped_jobs.append((mol_id, temperature))
                 if bar is not None:
@@ -174,7 +178,6 @@ def label_molecules(
                     f"{out}: job ({mol_id!r}, {temperature} K) has {count} of "
                     f"{frames_per_temperature} frames; remove them or the file to resume"
                 )
-            job_seed = derive_seed(seed, "md", mol_id, temperature)
             info = {"molecule": mol_id, "seed": int(seed)}
             if "smiles" in structure.info:
                 info["smiles"] = str(structure.info["smiles"])
