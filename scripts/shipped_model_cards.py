@@ -229,6 +229,68 @@ V6_WATER = (
     "2.8, 1.9, 1.4; never trained on). Other salts, concentrations, interfaces and solutes in "
     "water are extrapolation."
 )
+MULLIKEN_TARGETS = (
+    "Its charges were fitted to GFN2 Mulliken charges (weight 10, the ablation arm validation "
+    "selected: reports/ablation.md) and sum exactly to the total charge."
+)
+DIPOLE_TARGETS = (
+    "Its charges were fitted (weight 10) to charges that carry each molecule's GFN2-xTB dipole: "
+    "per covalent molecule, the least change of GFN2-xTB's Mulliken charges that keeps the "
+    "molecule's charge and gives its GFN2-xTB dipole (phicalc/data/xtb/dipole_charges.py; "
+    "reports/dipole_charges_pilot.md). They sum exactly to the total charge."
+)
+V6_NOTE = (
+    " Superseded as the default by phi-painn-organic v7 (this model fine-tuned on charge targets "
+    "that carry each molecule's GFN2-xTB dipole); kept, unchanged, so results obtained with it "
+    "stay reproducible."
+)
+V7_DATA = (
+    " Then (v7) fine-tuned 6 epochs from v6 on the data scripts/make_default_data.sh remakes "
+    "from scratch (v6's without the 48 relabelled frames of v3's own MD, which cannot be "
+    "remade), its charge targets replaced by charges that carry each molecule's GFN2-xTB dipole "
+    "(scripts/dipole_charges.py)."
+)
+V7_BASELINE_DATA = (
+    " Then (v7) fine-tuned 6 epochs from v6 on the data scripts/make_default_data.sh remakes "
+    "from scratch (v6's without the 48 relabelled frames of v3's own MD, which cannot be "
+    "remade), as phi-painn-organic v7."
+)
+V7_LIMITS = [
+    "Targets of issue #15 still unmet (reports/default_model.md; validation species never "
+    "trained on): dimer interaction energies at 6–15 Å are 10.9 % of the mean |E_int| off on "
+    "the charged set's validation pairs (v6 26.9 %; target 10 %), 0.9 % on its test pairs; what "
+    "is left is the ion's field polarising its neighbour and higher multipoles, which charges "
+    "fixed per molecule cannot carry. Gas-phase ions 16.9 ± 0.6 meV/atom on validation (3 seeds; "
+    "target 5); vertical ΔE 0.65 eV on validation and test charge states (target 0.15). Neutral "
+    "organic forces are 9 % above painn-organic-v6's (0.0852 vs 0.0782 eV/Å on the held-out "
+    "molecules; target 5 %).",
+    "Worse than v6 on the charged set's unseen F/P/S/Cl neutrals (pyridine, ethanethiol: 24.6 ± "
+    "1.5 against 11.5 meV/atom on validation, 3 seeds) and its validation forces (0.0898 against "
+    "0.0792 eV/Å). Fine-tuning v6 on the same data with Mulliken targets costs the same there "
+    "(24.2), and a third of the learning rate halves it (14.3) at a cost elsewhere "
+    "(reports/dipole_charges_pilot.md): for fluorinated, phosphorus or sulfur neutrals in the gas "
+    "phase phi-painn-organic-v6 may serve better.",
+    "Its charges are not Mulliken charges: in water they carry GFN2-xTB's molecular dipole (O "
+    "about −0.82, H +0.41 e, against Mulliken's −0.57 / +0.28); on the held-out organic "
+    "molecules they still correlate with Mulliken's at r 0.9986, dipoles 0.046 e·Å off (v6 "
+    "0.074).",
+    V6_LIMITS[2],
+] + V5_LIMITS[2:]
+BASELINE_V7 = BASELINE_V5.replace("99.7 % off", "102.6 % off").replace(
+    "test 290.6 %", "test 323.3 %"
+)
+V7_WATER = (
+    "Condensed water was trained on only as 16-water periodic boxes, 20–24-water clusters and "
+    "clusters with a bent water (GFN2-xTB, 300–400 K, NaCl the only salt); v7 no longer has the "
+    "relabelled frames of earlier models' own MD. Ion pair in 32 waters: see "
+    "reports/ion_pair_md.md. Other salts, concentrations, interfaces and solutes in water are "
+    "extrapolation."
+)
+V7_BUDGET = (
+    "Fine-tuned 6 epochs from v6, pilot size; three seeds each of two learning rates, selected "
+    "on validation loss (reports/dipole_charges_pilot.md, 'The v7 selection', gives all six: mean "
+    "± std of every metric)."
+)
 CHARGES = (
     "Learned charges (Φ model) are not Mulliken charges: they were never fitted to charges and "
     "correlate weakly or not at all with them (Pearson r in the table)."
@@ -333,12 +395,12 @@ HISTORY = {
     "(`recipes/shipped/vertical_painn_phi.yaml` is that recipe with seed 1). The pilot's other "
     "arms, and how the options were chosen: reports/charge_state_energy_pilot.md. The epochs "
     "and steps below count the last run.",
-    "painn-organic": "painn-organic-v4 (its card), then `phicalc train "
+    "painn-organic-v6": "painn-organic-v4 (its card), then `phicalc train "
     "recipes/shipped/bound_painn.yaml` on this project's 2-core CPU (one torch thread, beside "
     "phi-painn-organic v6's ion-pair MD; init_from: painn-organic-v4; 6 epochs, best 6, learning "
     "rate 3e-4 annealed by a cosine over the 6 epochs). v5 (painn-organic-v5) was the same run on "
     "v5's data. The epochs and steps below count the last run.",
-    "phi-painn-organic": "phi-painn-organic-v4 (its card), then three seeds of "
+    "phi-painn-organic-v6": "phi-painn-organic-v4 (its card), then three seeds of "
     "`phicalc train recipes/pilot/molecule_scope_bound.yaml --seed K` on this project's 2-core "
     "CPU (one torch thread, three runs at a time; init_from: phi-painn-organic-v4; 6 epochs, "
     "best 6, learning rate 3e-4 annealed by a cosine over the 6 epochs); validation loss "
@@ -346,6 +408,19 @@ HISTORY = {
     "(`recipes/shipped/bound_painn_phi.yaml` is that recipe with seed 2). v5 "
     "(phi-painn-organic-v5) was the same fine-tuning on v5's data; the comparison, 3 seeds each: "
     "reports/charge_state_energy_pilot.md. The epochs and steps below count the last run.",
+    "painn-organic": "painn-organic-v6 (its card), then `phicalc train "
+    "recipes/shipped/dipole_charges_painn.yaml` on this project's 2-core CPU (one torch thread, "
+    "beside the pilot runs of phi-painn-organic v7; init_from: painn-organic-v6; 6 epochs, best "
+    "3, learning rate 3e-4 annealed by a cosine over the 6 epochs). The epochs and steps below "
+    "count the last run.",
+    "phi-painn-organic": "phi-painn-organic-v6 (its card), then three seeds each of `phicalc "
+    "train recipes/pilot/dipole_charges.yaml --seed K` and of the same at learning rate 1e-4 "
+    "(`recipes/pilot/dipole_charges_low_lr.yaml`) on this project's 2-core CPU (one torch "
+    "thread, two runs at a time; init_from: phi-painn-organic-v6; 6 epochs, best 6, a cosine "
+    "over the 6 epochs); validation loss 0.14979 / 0.14969 / 0.15040 at 3e-4 and 0.15512 / "
+    "0.15521 / 0.15536 at 1e-4 for seeds 0 / 1 / 2, and seed 1 at 3e-4, the lowest, is this "
+    "model (`recipes/shipped/dipole_charges_painn_phi.yaml` is that recipe with seed 1). The "
+    "epochs and steps below count the last run.",
 }
 EXTRA_LIMITS = {
     "painn-ac-ala3": ["12 epochs; validation loss was still falling slowly."],
@@ -410,17 +485,20 @@ def card(name: str) -> list[str]:
         )
         description += V1_NOTE
         limits = ORGANIC_LIMITS
-    elif system in ("organic", "organic-v2", "organic-v4", "organic-v5"):
-        generation = {"organic-v2": "default", "organic-v4": "water_al2", "organic-v5": "vertical"}
-        generation = generation.get(system, "bound")
+    elif system in ("organic", "organic-v2", "organic-v4", "organic-v5", "organic-v6"):
+        generation = {
+            "organic-v2": "default",
+            "organic-v4": "water_al2",
+            "organic-v5": "vertical",
+            "organic-v6": "bound",
+        }.get(system, "dipole_charges")
         recipe = f"recipes/shipped/{generation}_{backbone}{'_phi' if phi else ''}.yaml"
         if phi:
             description = (
                 f"The default model of phicalc: charge-aware {what}, charge equilibration and "
                 f"Coulomb on the charges ({arch}; Gaussian charges σ = 1 Å, no cutoff for "
-                f"molecules, Ewald/PME for cells) {DEFAULT_DATA} Its charges were fitted to GFN2 "
-                "Mulliken charges (weight 10, the ablation arm validation selected: "
-                "reports/ablation.md) and sum exactly to the total charge. Small enough for CPU MD."
+                f"molecules, Ewald/PME for cells) {DEFAULT_DATA} {MULLIKEN_TARGETS} Small enough "
+                "for CPU MD."
             )
         else:
             description = (
@@ -451,32 +529,52 @@ def card(name: str) -> list[str]:
                 water_limits[1] = BASELINE_WATER_MD
             limits += water_limits + [WATER_BUDGET]
             limits.append(SIZE_CONSISTENCY_PHI if phi else SIZE_CONSISTENCY_BASE)
-        else:  # v5 (organic-v5) and v6 (organic)
-            v6 = system == "organic"
+        else:  # v5 (organic-v5), v6 (organic-v6) and v7 (organic), each built on the one before
+            version = {"organic-v5": 5, "organic-v6": 6}.get(system, 7)
             description = description.replace(" Small enough for CPU MD.", "")
-            description += WATER_DATA + VERTICAL_DATA + (BOUND_DATA if v6 else "")
+            if version == 7 and phi:
+                description = description.replace(MULLIKEN_TARGETS, DIPOLE_TARGETS)
+            description += WATER_DATA + VERTICAL_DATA + (BOUND_DATA if version >= 6 else "")
+            description += (V7_DATA if phi else V7_BASELINE_DATA) if version == 7 else ""
             description += SIZE_CONSISTENT + " Small enough for CPU MD." if phi else ""
-            if not v6:
+            if version < 7:
+                ordinal = {5: "fifth", 6: "sixth"}[version]
                 description = description.replace(
-                    "The default model of phicalc:", "The fifth default model of phicalc (v5):"
+                    "The default model of phicalc:",
+                    f"The {ordinal} default model of phicalc (v{version}):",
                 )
-                description += V5_NOTE
+                description += V5_NOTE if version == 5 else V6_NOTE
             limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."]
-            limits += (
-                (V6_LIMITS if v6 else V5_LIMITS) if phi else [BASELINE_V6 if v6 else BASELINE_V5]
+            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v7").replace(
+                "phi-painn-organic v4 runs", "phi-painn-organic v4, v5, v6 and v7 run"
             )
-            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v6").replace(
-                "phi-painn-organic v4 runs", "phi-painn-organic v4, v5 and v6 run"
-            )
-            budget = V5_BUDGET if phi else V5_BASELINE_BUDGET  # v5 and v6 ran alike
-            limits += [(V6_WATER if v6 else V5_WATER) if phi else baseline_md, budget]
+            if version == 7:
+                limits += V7_LIMITS if phi else [BASELINE_V7]
+                limits += [
+                    V7_WATER if phi else baseline_md,
+                    V7_BUDGET if phi else V5_BASELINE_BUDGET,
+                ]
+            else:
+                limits += (
+                    ({5: V5_LIMITS, 6: V6_LIMITS}[version])
+                    if phi
+                    else [{5: BASELINE_V5, 6: BASELINE_V6}[version]]
+                )
+                budget = V5_BUDGET if phi else V5_BASELINE_BUDGET  # v5 and v6 ran alike
+                limits += [({5: V5_WATER, 6: V6_WATER}[version]) if phi else baseline_md, budget]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
     else:
         recipe = f"recipes/shipped/ac_ala3_{backbone}{'_phi' if phi else ''}.yaml"
         description = f"{what} for Ac-Ala3-NHMe (42 atoms): {arch}. {AC_ALA3_DATA}"
         limits = AC_ALA3_LIMITS
-    charges_supervised = system in ("organic", "organic-v2", "organic-v4", "organic-v5")
+    charges_supervised = system in (
+        "organic",
+        "organic-v2",
+        "organic-v4",
+        "organic-v5",
+        "organic-v6",
+    )
     charges_note = [CHARGES] if phi and not charges_supervised else []
     limits = limits + EXTRA_LIMITS.get(base, []) + charges_note
     args = [
