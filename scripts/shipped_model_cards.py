@@ -266,8 +266,8 @@ V7_LIMITS = [
     "molecules; target 5 %).",
     "Worse than v6 on the charged set's unseen F/P/S/Cl neutrals (pyridine, ethanethiol: 24.6 ± "
     "1.5 against 11.5 meV/atom on validation, 3 seeds) and its validation forces (0.0898 against "
-    "0.0792 eV/Å). Fine-tuning v6 on the same data with Mulliken targets costs the same there "
-    "(24.2), and a third of the learning rate halves it (14.3) at a cost elsewhere "
+    "0.0792 eV/Å). Fine-tuning v6 with Mulliken targets cost the same there in the pilot "
+    "(24.2, on the data before the regeneration), and a third of the learning rate halves it (14.3) at a cost elsewhere "
     "(reports/dipole_charges_pilot.md): for fluorinated, phosphorus or sulfur neutrals in the gas "
     "phase phi-painn-organic-v6 may serve better.",
     "Its charges are not Mulliken charges: in water they carry GFN2-xTB's molecular dipole (O "
@@ -281,10 +281,15 @@ BASELINE_V7 = BASELINE_V5.replace("99.7 % off", "102.6 % off").replace(
 )
 V7_WATER = (
     "Condensed water was trained on only as 16-water periodic boxes, 20–24-water clusters and "
-    "clusters with a bent water (GFN2-xTB, 300–400 K, NaCl the only salt); v7 no longer has the "
-    "relabelled frames of earlier models' own MD. Ion pair in 32 waters: see "
-    "reports/ion_pair_md.md. Other salts, concentrations, interfaces and solutes in water are "
-    "extrapolation."
+    "clusters with a bent water (GFN2-xTB, 300–400 K, NaCl the only salt), and, up to v6 (the "
+    "start of v7's fine-tuning), frames of v3's and v4's own Na⁺Cl⁻-in-water MD, which v7's "
+    "fine-tuning data no longer hold. phi-painn-organic v7 runs 2 ps of NVT and 5 ps of NVE of "
+    "a Na⁺Cl⁻ pair in 32 waters with every water intact (reports/ion_pair_md.md). Other salts, "
+    "concentrations, interfaces and solutes in water are extrapolation."
+)
+V7_BASELINE_BUDGET = (
+    "Fine-tuned 6 epochs from painn-organic-v6, pilot size, one seed (the Φ model's recipe ran "
+    "three seeds at each of two learning rates)."
 )
 V7_BUDGET = (
     "Fine-tuned 6 epochs from v6, pilot size; three seeds each of two learning rates, selected "
@@ -545,23 +550,17 @@ def card(name: str) -> list[str]:
                 )
                 description += V5_NOTE if version == 5 else V6_NOTE
             limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."]
-            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v7").replace(
-                "phi-painn-organic v4 runs", "phi-painn-organic v4, v5, v6 and v7 run"
+            baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v6").replace(
+                "phi-painn-organic v4 runs", "phi-painn-organic v4, v5 and v6 run"
             )
-            if version == 7:
-                limits += V7_LIMITS if phi else [BASELINE_V7]
-                limits += [
-                    V7_WATER if phi else baseline_md,
-                    V7_BUDGET if phi else V5_BASELINE_BUDGET,
-                ]
-            else:
-                limits += (
-                    ({5: V5_LIMITS, 6: V6_LIMITS}[version])
-                    if phi
-                    else [{5: BASELINE_V5, 6: BASELINE_V6}[version]]
-                )
-                budget = V5_BUDGET if phi else V5_BASELINE_BUDGET  # v5 and v6 ran alike
-                limits += [({5: V5_WATER, 6: V6_WATER}[version]) if phi else baseline_md, budget]
+            # (Φ model's limits, baseline's, Φ water, baseline water, Φ budget, baseline budget)
+            phi_limits, base_limit, water, base_water, budget, base_budget = {
+                5: (V5_LIMITS, BASELINE_V5, V5_WATER, baseline_md, V5_BUDGET, V5_BASELINE_BUDGET),
+                6: (V6_LIMITS, BASELINE_V6, V6_WATER, baseline_md, V5_BUDGET, V5_BASELINE_BUDGET),
+                7: (V7_LIMITS, BASELINE_V7, V7_WATER, V7_WATER, V7_BUDGET, V7_BASELINE_BUDGET),
+            }[version]
+            limits += phi_limits if phi else [base_limit]
+            limits += [water, budget] if phi else [base_water, base_budget]
         evals.append(f"reports/{name}_charged_test.json")
         notes = ["reports/default_model.md"]
     else:
