@@ -162,8 +162,8 @@ def compiled_pass(
         graph = replace(graph, coulomb_pairs=intra_structure_pairs(counts))
     if model.config.equilibration_scope != "molecule":
         return compiled(graph)
-    graph, owner = with_molecules(graph, lengths)
-    out, _, _ = run_at_formal_charges(compiled, graph, owner)
+    graph, rule = with_molecules(graph, lengths)
+    out, _, _ = run_at_formal_charges(compiled, graph, rule)
     return out
 
 

@@ -50,8 +50,8 @@ from phicalc.compiled import CompiledForward, compile_blocker
 from phicalc.graph.batch import AtomGraph
 from phicalc.molecule_charges import edge_lengths, run_at_formal_charges
 from phicalc.nn.electrostatics.fragments import (
+    FormalChargeRule,
     bonded_pairs,
-    formal_charges,
     molecules_of_bonds,
     slots_of,
 )
@@ -155,7 +155,7 @@ class GraphReplay:
         self._cuda_graph: torch.cuda.CUDAGraph | None = None
         self._outputs: dict[str, torch.Tensor] = {}
         self._formal: tuple[torch.Tensor, torch.Tensor] | None = None  # last molecules, charges
-        self._bonds: tuple[np.ndarray, torch.Tensor, torch.Tensor] | None = None  # and their bonds
+        self._bonds: tuple | None = None  # (key, bonds, molecules, their formal-charge rule)
         self.reruns = 0
 
     @property
@@ -210,9 +210,9 @@ class GraphReplay:
             float(graph.total_charge[0]),
             float(graph.multiplicity[0]),
         )
-        slots = None
+        rule = None
         if self.model.config.equilibration_scope == "molecule":
-            graph, slots = self._with_molecules(graph, lengths)
+            graph, rule = self._with_molecules(graph, lengths, key)
         n_edges = graph.edge_index.shape[1]
         if key != self._key or n_edges > self._capacity:
             self._record(graph, edge_capacity(n_edges, self.headroom), key)
@@ -225,9 +225,9 @@ class GraphReplay:
         static.unit_shifts[:n_edges].copy_(graph.unit_shifts)
         static.unit_shifts[n_edges:] = 0  # (1, 0, 0) = _PAD_SHIFT, set without a host copy
         static.unit_shifts[n_edges:, 0] = 1
-        if slots is None:
+        if rule is None:
             return self._run(static)
-        return self._run_checking_formal_charges(static, graph, slots)
+        return self._run_checking_formal_charges(static, graph, rule)
 
     def _run(self, static: AtomGraph) -> dict[str, torch.Tensor]:
         if self._cuda_graph is None:
@@ -236,31 +236,32 @@ class GraphReplay:
         return self._outputs
 
     def _with_molecules(
-        self, graph: AtomGraph, lengths: torch.Tensor | None
-    ) -> tuple[AtomGraph, torch.Tensor]:
-        """``graph`` with its molecules (a slot per atom) and a guess of their formal charges:
-        the last call's where the molecules are the same, else the rule applied to zero sums;
-        and the slots' owner (0, or −1 where unused)."""
+        self, graph: AtomGraph, lengths: torch.Tensor | None, key: tuple
+    ) -> tuple[AtomGraph, FormalChargeRule]:
+        """``graph`` with its molecules (a slot per atom: unused slots are owned by −1) and a
+        guess of their formal charges: the last call's where the molecules are the same, else
+        the rule applied to zero sums; and the formal-charge rule of those molecules (kept with
+        them while the bonds and the structure's ``key`` stay the same)."""
         if lengths is None:
             lengths = edge_lengths(graph)
         n_atoms = graph.numbers.shape[0]
         bonds = bonded_pairs(graph.numbers, graph.edge_index, lengths)
         kept = self._bonds
-        if kept is not None and kept[1].shape[0] == n_atoms and np.array_equal(kept[0], bonds):
-            molecules, slots = kept[1], kept[2]  # the same bonds: the same molecules
+        if kept is not None and kept[0] == key and np.array_equal(kept[1], bonds):
+            molecules, rule = kept[2], kept[3]  # the same bonds: the same molecules
         else:
             labels = molecules_of_bonds(bonds, n_atoms)
-            molecules, slots = torch.as_tensor(labels), slots_of(labels)
-            self._bonds = (bonds, molecules, slots)
+            molecules = torch.as_tensor(labels)
+            rule = FormalChargeRule(molecules, slots_of(labels), graph.total_charge, graph.numbers)
+            self._bonds = (key, bonds, molecules, rule)
         if self._formal is not None and torch.equal(self._formal[0], molecules):
             guess = self._formal[1]
         else:
-            zeros = torch.zeros(molecules.shape[0], dtype=torch.float64)
-            guess = formal_charges(zeros, molecules, slots, graph.total_charge, graph.numbers)
-        return replace(graph, molecules=molecules, molecule_charges=guess), slots
+            guess = rule(torch.zeros(n_atoms, dtype=torch.float64))
+        return replace(graph, molecules=molecules, molecule_charges=guess), rule
 
     def _run_checking_formal_charges(
-        self, static: AtomGraph, graph: AtomGraph, slots: torch.Tensor
+        self, static: AtomGraph, graph: AtomGraph, rule: FormalChargeRule
     ) -> dict[str, torch.Tensor]:
         """Run with the guessed formal charges, again with the rule's where they differ
         (:func:`~phicalc.molecule_charges.run_at_formal_charges`): plain calls' numbers."""
@@ -273,7 +274,7 @@ class GraphReplay:
             static.molecule_charges.copy_(given.molecule_charges)
             return self._run(static)
 
-        out, formal, reran = run_at_formal_charges(run, graph, slots)
+        out, formal, reran = run_at_formal_charges(run, graph, rule)
         self.reruns += int(reran)
         self._formal = (graph.molecules, formal)
         return out

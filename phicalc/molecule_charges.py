@@ -20,7 +20,7 @@ import torch
 
 from phicalc.graph.batch import AtomGraph
 from phicalc.graph.neighbors import edge_vectors
-from phicalc.nn.electrostatics.fragments import covalent_molecules, formal_charges
+from phicalc.nn.electrostatics.fragments import FormalChargeRule, covalent_molecules
 from phicalc.potential import MOLECULE_EQUILIBRIUM_CHARGES
 
 
@@ -35,28 +35,28 @@ def edge_lengths(graph: AtomGraph) -> torch.Tensor:
 
 def with_molecules(
     graph: AtomGraph, lengths: torch.Tensor | None = None
-) -> tuple[AtomGraph, torch.Tensor]:
+) -> tuple[AtomGraph, FormalChargeRule]:
     """``graph`` (a batch, on the CPU) with its molecules and a first guess of their formal
-    charges (the rule applied to zero sums), and each molecule's structure [n_groups].
+    charges (the rule applied to zero sums), and the rule for those molecules.
 
     ``lengths``: [n_edges] the graph's edge lengths (Å) where the caller has them."""
     if lengths is None:
         lengths = edge_lengths(graph)
     molecules, owner = covalent_molecules(graph.numbers, graph.edge_index, lengths, graph.batch)
-    zeros = torch.zeros(owner.shape[0], dtype=torch.float64)
-    guess = formal_charges(zeros, molecules, owner, graph.total_charge, graph.numbers)
-    return replace(graph, molecules=molecules, molecule_charges=guess), owner
+    rule = FormalChargeRule(molecules, owner, graph.total_charge, graph.numbers)
+    guess = rule(torch.zeros(owner.shape[0], dtype=torch.float64))
+    return replace(graph, molecules=molecules, molecule_charges=guess), rule
 
 
 def run_at_formal_charges(
-    run: Callable[[AtomGraph], dict[str, torch.Tensor]], graph: AtomGraph, owner: torch.Tensor
+    run: Callable[[AtomGraph], dict[str, torch.Tensor]], graph: AtomGraph, rule: FormalChargeRule
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
     """``run(graph)`` at the formal charges the rule gives for the pass's own equilibrium.
 
     Args:
         run: the pass (the model's outputs for a graph that brings its molecules).
         graph: with ``molecules`` [n_atoms] and a guess ``molecule_charges`` [n_groups] (e).
-        owner: [n_groups] each molecule's structure (−1: an unused slot).
+        rule: the formal-charge rule of ``graph``'s molecules.
 
     Returns:
         The outputs (without the equilibrium sums), the formal charges used [n_groups] (e,
@@ -65,7 +65,7 @@ def run_at_formal_charges(
     assert graph.molecules is not None and graph.molecule_charges is not None
     out = run(graph)
     sums = out[MOLECULE_EQUILIBRIUM_CHARGES].detach().cpu()
-    formal = formal_charges(sums, graph.molecules, owner, graph.total_charge, graph.numbers)
+    formal = rule(sums)
     reran = not torch.equal(formal, graph.molecule_charges)
     if reran:
         out = run(replace(graph, molecule_charges=formal))

@@ -115,6 +115,11 @@ def _moved(atoms: Atoms, change: str) -> Atoms:
         atoms.set_initial_charges([0.1] + [0.0] * (len(atoms) - 1))
     elif change == "momenta":  # not a system change for ASE
         atoms.set_momenta(np.ones((len(atoms), 3)))
+    elif change == "initial_magmoms":  # an array the calculator's atoms lack
+        atoms.set_initial_magnetic_moments([1.0] + [0.0] * (len(atoms) - 1))
+    elif change == "positions and cell":
+        atoms.positions[0] += 0.5
+        atoms.cell[1, 1] -= 0.2
     return atoms
 
 
@@ -129,10 +134,12 @@ def _moved(atoms: Atoms, change: str) -> Atoms:
         "pbc",
         "initial_charges",
         "momenta",
+        "initial_magmoms",
+        "positions and cell",
     ],
 )
 def test_state_check_reports_what_ases_does(model, change) -> None:
-    """The calculator's fast exact comparison agrees with ASE's ``compare_atoms``."""
+    """The calculator's change list (exact comparisons first) is ASE's ``compare_atoms``'."""
     from ase.calculators.calculator import compare_atoms
 
     atoms = molecule("CH3CH2OH")

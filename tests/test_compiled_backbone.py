@@ -117,3 +117,27 @@ def test_a_backbone_compiler_failure_falls_back_to_plain_calls(failing_compiler)
     np.testing.assert_allclose(forces, expected, rtol=0, atol=1e-12)
     part = calc.compiled_backbone
     assert part is not None and not part.enabled and not part.compiled
+
+
+def test_compile_settings_are_set_inside_and_restored_after_even_on_error():
+    """The settings compiled calls enter (trace autograd, no SIMD, no duck shapes) hold inside
+    the call only: a user's own torch.compile afterwards sees the values it had before."""
+    import torch._dynamo
+    import torch.fx.experimental._config
+
+    from phicalc.compiled import _without_duck_shapes, config_values, trace_autograd
+
+    dynamo = torch._dynamo.config
+    before = (dynamo.trace_autograd_ops, dynamo.recompile_limit)
+    duck = torch.fx.experimental._config.use_duck_shape
+    with trace_autograd():
+        assert dynamo.trace_autograd_ops is True
+    with _without_duck_shapes(recompile_limit=before[1] + 5):
+        assert torch.fx.experimental._config.use_duck_shape is False
+        assert dynamo.recompile_limit == before[1] + 5
+    with pytest.raises(RuntimeError, match="inside"):
+        with config_values(dynamo, {"trace_autograd_ops": not before[0]}):
+            assert dynamo.trace_autograd_ops is (not before[0])
+            raise RuntimeError("inside")
+    assert (dynamo.trace_autograd_ops, dynamo.recompile_limit) == before
+    assert torch.fx.experimental._config.use_duck_shape == duck

@@ -192,6 +192,21 @@ def test_replay_of_per_molecule_equilibration_equals_plain_calls(total_charge):
     assert replay.recordings == 1
 
 
+def test_replay_follows_a_new_total_charge_on_the_same_geometry():
+    """One replay, one geometry, its total charge changed between calls (the molecules and
+    their bonds stay, the formal-charge rule kept with them must not): plain calls' numbers,
+    the charges summing to each call's Q."""
+    model = _per_molecule_model()
+    replay = GraphReplay(model, capture=False)
+    atoms = _ions_and_molecules()
+    for total_charge in (0, 1, 1, -1, 0):
+        graph = atoms_to_graph(atoms, model.cutoff, total_charge=total_charge)
+        out, plain = replay(graph), model(graph)
+        for name in ("energy", "forces", "charges", "charge_state_energy"):
+            torch.testing.assert_close(out[name], plain[name], rtol=1e-10, atol=1e-10, msg=name)
+        assert abs(float(out["charges"].sum()) - total_charge) < 1e-10
+
+
 def test_replay_reruns_a_call_whose_guessed_formal_charges_were_wrong():
     model = _per_molecule_model()
     replay = GraphReplay(model, capture=False)

@@ -198,18 +198,13 @@ def integer_charges(
     return formal.to(dtype=charges.dtype, device=charges.device)
 
 
-def formal_charges(
-    sums: torch.Tensor,
-    group: torch.Tensor,
-    owner: torch.Tensor,
-    total_charge: torch.Tensor,
-    numbers: torch.Tensor,
-) -> torch.Tensor:
-    """Formal (integer) charges [n_groups] (e, float64, CPU) of molecules from their summed
-    structure-wide equilibrium charges.
+class FormalChargeRule:
+    """The rule that gives molecules their formal (integer) charges (e) from their summed
+    structure-wide equilibrium charges, for one set of molecules: what depends on the molecules
+    alone (sizes, lone ions, owners, each structure's Q) is found once, so a caller that keeps
+    its molecules across calls (graph replay) applies the rule for the price of a rounding.
 
     Args:
-        sums: [n_groups] each molecule's summed equilibrium charge (e).
         group: [n_atoms] molecule index; owner: [n_groups] each molecule's structure (−1: an
             unused slot, which keeps its sum).
         total_charge: [n_graphs] Q (e); numbers: [n_atoms] atomic numbers.
@@ -219,28 +214,58 @@ def formal_charges(
     formal charge lies furthest below (above) its sum, until the structure's molecules sum to Q.
     A structure with a non-integer Q keeps the fractional sums.
     """
-    sums = sums.detach().double().cpu().numpy()
-    n_groups = sums.shape[0]
-    sizes = np.bincount(group.cpu().numpy(), minlength=n_groups)
-    lone = np.zeros(n_groups, dtype=np.int64)
-    lone[group.cpu().numpy()] = numbers.cpu().numpy()
-    formal = np.rint(sums)
-    monatomic = _MONATOMIC_TABLE[lone]
-    lone_ion = (sizes == 1) & ~np.isnan(monatomic)
-    formal[lone_ion] = monatomic[lone_ion]
-    structure = owner.cpu().numpy()
-    out = sums.copy()
-    for g, q_total in enumerate(total_charge.detach().double().cpu().numpy()):
-        members = np.flatnonzero(structure == g)
-        if len(members) == 0 or abs(q_total - round(q_total)) > INTEGER_TOLERANCE:
-            continue
-        chosen = formal[members]
-        for _ in range(int(round(abs(q_total - chosen.sum())))):
-            step = 1.0 if q_total > chosen.sum() else -1.0
-            gap = (sums[members] - chosen) * step  # how far each lies short in that direction
-            chosen[int(np.argmax(gap))] += step
-        out[members] = chosen
-    return torch.as_tensor(out, dtype=torch.float64)
+
+    def __init__(
+        self,
+        group: torch.Tensor,
+        owner: torch.Tensor,
+        total_charge: torch.Tensor,
+        numbers: torch.Tensor,
+    ) -> None:
+        group_np = group.cpu().numpy()
+        self.n_groups = owner.shape[0]
+        sizes = np.bincount(group_np, minlength=self.n_groups)
+        lone = np.zeros(self.n_groups, dtype=np.int64)
+        lone[group_np] = numbers.cpu().numpy()
+        monatomic = _MONATOMIC_TABLE[lone]
+        self.lone_ion = (sizes == 1) & ~np.isnan(monatomic)
+        self.ion_charges = monatomic[self.lone_ion]
+        structure = owner.cpu().numpy()
+        #: (members, Q) of each structure with molecules and an integer Q
+        self.structures: list[tuple[np.ndarray, float]] = []
+        for g, q_total in enumerate(total_charge.detach().double().cpu().numpy().tolist()):
+            members = np.flatnonzero(structure == g)
+            if len(members) and abs(q_total - round(q_total)) <= INTEGER_TOLERANCE:
+                self.structures.append((members, q_total))
+
+    def __call__(self, sums: torch.Tensor) -> torch.Tensor:
+        """Formal charges [n_groups] (e, float64, CPU) for the molecules' summed equilibrium
+        charges ``sums`` [n_groups] (e)."""
+        sums = sums.detach().double().cpu().numpy()
+        formal = np.rint(sums)
+        formal[self.lone_ion] = self.ion_charges
+        out = sums.copy()
+        for members, q_total in self.structures:
+            chosen = formal[members]
+            for _ in range(int(round(abs(q_total - chosen.sum())))):
+                step = 1.0 if q_total > chosen.sum() else -1.0
+                gap = (sums[members] - chosen) * step  # how far each lies short in that direction
+                chosen[int(np.argmax(gap))] += step
+            out[members] = chosen
+        return torch.as_tensor(out, dtype=torch.float64)
+
+
+def formal_charges(
+    sums: torch.Tensor,
+    group: torch.Tensor,
+    owner: torch.Tensor,
+    total_charge: torch.Tensor,
+    numbers: torch.Tensor,
+) -> torch.Tensor:
+    """Formal (integer) charges [n_groups] (e, float64, CPU) of molecules from their summed
+    structure-wide equilibrium charges ``sums`` [n_groups] (e): :class:`FormalChargeRule` of
+    the molecules (``group``, ``owner``, ``total_charge``, ``numbers``: its arguments)."""
+    return FormalChargeRule(group, owner, total_charge, numbers)(sums)
 
 
 def equilibrate_per_molecule(
