@@ -147,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         help="phicalc.keep_freed_memory() first, as the phicalc command does",
     )
     args = parser.parse_args(argv)
+    for name in ("steps", "plain_steps", "box_steps"):  # the drift fits one energy per 10 steps
+        if getattr(args, name) < 20:
+            parser.error(
+                f"--{name.replace('_', '-')} must be at least 20 (the drift needs two "
+                f"energies, one every 10 steps), got {getattr(args, name)}"
+            )
     if args.keep_freed_memory:
         from phicalc import keep_freed_memory
 
