@@ -12,6 +12,7 @@ from ase.calculators.emt import EMT
 
 from phicalc import PhiCalculator
 from phicalc.build import build_model
+from phicalc.compiled import config_values
 from phicalc.graph.batch import atoms_to_graph
 from phicalc.graph_replay import GraphReplay, edge_capacity, pad_open_graph, replay_blocker
 
@@ -260,6 +261,45 @@ def test_compiled_replay_equals_plain_calls(per_molecule):
         torch.set_num_threads(threads)
     assert replay.recordings == 1
     assert replay.compiled  # went through the compiled function, not fallen back
+
+
+def test_compiled_replay_skips_guards_only_on_buffers_that_passed_them(monkeypatch):
+    """Within a recording the compiled code runs without its guards; each new recording (another
+    structure, or back to the first) evaluates them again, and every call equals a plain one."""
+    import phicalc.compiled
+
+    asked: list[bool] = []
+    skipping = phicalc.compiled.guards_skipped
+    monkeypatch.setattr(
+        phicalc.compiled, "guards_skipped", lambda skip: asked.append(skip) or skipping(skip)
+    )
+    model = _model(num_features=8, num_blocks=2, num_radial=4)
+    replay = GraphReplay(model, capture=False, compile=True)
+    sequence = [("CH3CH2OH", 0), ("CH3CH2OH", 1), ("H2O", 2), ("CH3CH2OH", 3), ("CH3CH2OH", 4)]
+    for name, seed in sequence:
+        graph = atoms_to_graph(_rattled(name, seed), model.cutoff)
+        out, plain = replay(graph), model(graph)
+        for key in ("energy", "forces", "charges"):
+            torch.testing.assert_close(out[key], plain[key], rtol=1e-10, atol=1e-10, msg=key)
+    assert replay.recordings == 3
+    assert asked == [False, True, False, False, True]
+
+
+def test_compiled_replay_past_the_recompile_limit_evaluates_guards_again():
+    """Past dynamo's recompile limit a new structure runs eagerly, so there is no compiled code
+    to skip guards to: torch refuses, and the calls go on with guards, equal to plain calls."""
+    torch._dynamo.reset()  # no compiled code of an earlier test counts towards the limit
+    model = _model(num_features=8, num_blocks=2, num_radial=4)
+    replay = GraphReplay(model, capture=False, compile=True)
+    try:
+        with config_values(torch._dynamo.config, {"recompile_limit": 1}):
+            for name, seed in [("CH3CH2OH", 0), ("CH3CH2OH", 1), ("H2O", 2), ("H2O", 3)]:
+                graph = atoms_to_graph(_rattled(name, seed), model.cutoff)
+                out, plain = replay(graph), model(graph)
+                torch.testing.assert_close(out["forces"], plain["forces"], rtol=1e-10, atol=1e-10)
+    finally:
+        torch._dynamo.reset()  # nor does this test's for later ones
+    assert replay.compile and not replay._compiled.skip_guards
 
 
 def test_a_compiler_failure_falls_back_to_plain_calls(failing_compiler):
