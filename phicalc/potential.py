@@ -250,17 +250,18 @@ class Potential(nn.Module):
         charges = equilibrate(chi, hardness, total, graph.batch, graph.n_graphs)
         transfer = molecule_sums = None
         if self.config.equilibration_scope == "molecule":
-            charges, molecule_sums = equilibrate_per_molecule(
+            charges, molecule_sums, whole = equilibrate_per_molecule(
                 chi, hardness, charges, graph, lengths
             )
             assert laplacian is not None
-            charges, transfer = transfer_charges(
-                charges,
-                chi,
-                hardness,
-                laplacian,
-                nn.functional.softplus(self.raw_transfer_strength),
-            )
+            if not whole:  # (one molecule per structure: nothing to flow between molecules)
+                charges, transfer = transfer_charges(
+                    charges,
+                    chi,
+                    hardness,
+                    laplacian,
+                    nn.functional.softplus(self.raw_transfer_strength),
+                )
         if not self.config.charge_state_energy:
             return Equilibrated(charges, None, molecule_sums)
         shares = (chi + self.charge_potential) * charges + 0.5 * hardness * charges * charges

@@ -329,6 +329,33 @@ def test_molecule_scope_changes_nothing_for_one_molecule() -> None:
             torch.testing.assert_close(a[key], b[key], rtol=1e-10, atol=1e-12)
 
 
+def test_no_charge_flows_within_one_equilibrated_molecule() -> None:
+    """Why a structure of one molecule skips the transfer: at its equilibrium μ = χ + J q is one
+    constant, so L_w μ vanishes, and with it the moved charge, the transfer energy and their
+    gradients with respect to the positions."""
+    from phicalc.nn.electrostatics.equilibration import equilibrate
+    from phicalc.nn.electrostatics.fragments import transfer_charges
+    from phicalc.nn.phi.laplacian import GraphLaplacian, LaplacianWeights
+
+    graph = atoms_to_graph(molecule("CH3CH2OH"), CUTOFF, dtype=torch.float64)
+    positions = graph.positions.clone().requires_grad_(True)
+    i, j = graph.edge_index
+    lengths = torch.linalg.norm(positions[j] - positions[i], dim=-1)
+    crowding = torch.zeros(graph.n_atoms, dtype=torch.float64).index_add(0, j, torch.exp(-lengths))
+    chi, hardness = torch.sin(3.0 * crowding), 1.0 + crowding**2  # geometry-dependent χ, J
+    charges = equilibrate(chi, hardness, torch.tensor([1.0], dtype=torch.float64), graph.batch, 1)
+    laplacian = GraphLaplacian.of(LaplacianWeights(CUTOFF)(lengths), graph.edge_index, 9)
+    moved, shares = transfer_charges(charges, chi, hardness, laplacian, torch.tensor(0.5))
+    torch.testing.assert_close(moved, charges, rtol=0, atol=1e-13)
+    assert abs(float(shares.sum())) < 1e-13
+    weights = torch.arange(9, dtype=torch.float64)  # any observable of the charges
+    (grad_moved,) = torch.autograd.grad((weights * moved).sum(), positions, retain_graph=True)
+    (grad_kept,) = torch.autograd.grad((weights * charges).sum(), positions, retain_graph=True)
+    torch.testing.assert_close(grad_moved, grad_kept, rtol=0, atol=1e-12)
+    (grad_energy,) = torch.autograd.grad(shares.sum(), positions)
+    assert float(grad_energy.abs().max()) < 1e-12
+
+
 def test_molecule_scope_is_size_consistent_and_smooth_at_the_cutoff() -> None:
     """NH4⁺ and a water: beyond the cutoff each has its own charges and energy (once the Coulomb
     term, which couples them at any distance, is taken out of all three); the ion's charge is

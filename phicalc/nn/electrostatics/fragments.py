@@ -33,6 +33,8 @@ crosses a half-integer; everywhere else the energy is smooth.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from ase.data import covalent_radii
@@ -268,13 +270,21 @@ def formal_charges(
     return FormalChargeRule(group, owner, total_charge, numbers)(sums)
 
 
+class PerMolecule(NamedTuple):
+    """:func:`equilibrate_per_molecule`'s results."""
+
+    charges: torch.Tensor  # [n_atoms] equilibrated per molecule (e)
+    sums: torch.Tensor | None  # [n_groups] given molecules' summed structure-wide charges (e)
+    whole_structures: bool  # every structure is one molecule (then no charge can flow)
+
+
 def equilibrate_per_molecule(
     chi: torch.Tensor,
     hardness: torch.Tensor,
     charges: torch.Tensor,
     graph: AtomGraph,
     lengths: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> PerMolecule:
     """Charges [n_atoms] (e) equilibrated per molecule at the molecules' formal charges.
 
     Args:
@@ -284,20 +294,24 @@ def equilibrate_per_molecule(
     The molecules and formal charges are the graph's own where it brings them
     (``graph.molecules``, graph replay), and then each molecule's summed structure-wide charge
     [n_groups] comes back too, for the caller to check them; else they are found here
-    (:func:`covalent_molecules`, :func:`integer_charges`) and the second result is None. A
-    batch whose every structure is one molecule keeps ``charges``.
+    (:func:`covalent_molecules`, :func:`integer_charges`) and ``sums`` is None. A batch whose
+    every structure is one molecule keeps ``charges`` (``whole_structures``): there μ = χ + J q
+    is one constant per structure, so :func:`transfer_charges` would move nothing (L_w μ = 0,
+    and its derivatives vanish with it) and the caller may skip it.
     """
     if graph.molecules is not None and graph.molecule_charges is not None:
         n_groups = graph.molecule_charges.shape[0]
         sums = scatter_sum(charges.detach(), graph.molecules, n_groups)
         totals = graph.molecule_charges.to(charges.dtype)
-        return equilibrate(chi, hardness, totals, graph.molecules, n_groups), sums
+        return PerMolecule(
+            equilibrate(chi, hardness, totals, graph.molecules, n_groups), sums, False
+        )
     molecule, owner = covalent_molecules(graph.numbers, graph.edge_index, lengths, graph.batch)
     if owner.shape[0] == graph.n_graphs:
-        return charges, None
+        return PerMolecule(charges, None, True)
     total = graph.total_charge.to(charges.dtype)
     totals = integer_charges(charges, molecule, owner, total, graph.numbers)
-    return equilibrate(chi, hardness, totals, molecule, owner.shape[0]), None
+    return PerMolecule(equilibrate(chi, hardness, totals, molecule, owner.shape[0]), None, False)
 
 
 def transfer_charges(
