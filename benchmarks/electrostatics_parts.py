@@ -17,7 +17,6 @@ differences give the Coulomb sum (Ewald up to 200 atoms, PME beyond), Φ and the
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import time
 
@@ -36,13 +35,12 @@ def main() -> None:
     from phicalc.data.structures import water_box
     from phicalc.graph.batch import atoms_to_graph
     from phicalc.nn.electrostatics.periodic import PeriodicSums
+    from phicalc.testing import without_parts
 
     keep_freed_memory()
     default = PhiCalculator("phi-painn-organic", device="cpu", dtype="float32").model
-    no_coulomb = copy.deepcopy(default)
-    no_coulomb.coulomb = None
-    no_phi = copy.deepcopy(no_coulomb)
-    no_phi.phi = None
+    no_coulomb = without_parts(default, coulomb=True)
+    no_phi = without_parts(default, coulomb=True, phi=True)
     models = {
         "painn-organic (baseline)": PhiCalculator("painn-organic", dtype="float32").model,
         "phi-painn-organic": default,

@@ -16,8 +16,6 @@ numbers are not the model's.
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import statistics
 import time
 
@@ -33,23 +31,18 @@ def main() -> None:
     from phicalc import PhiCalculator
     from phicalc.graph.batch import atoms_to_graph
     from phicalc.md.inputs import load_structure
+    from phicalc.testing import without_parts
 
     default = PhiCalculator("phi-painn-organic", dtype="float32").model
-    no_coulomb = copy.deepcopy(default)
-    no_coulomb.coulomb = None
-    no_phi = copy.deepcopy(no_coulomb)
-    no_phi.phi = None
-    no_charge_state = copy.deepcopy(no_phi)
-    no_charge_state.config = dataclasses.replace(no_phi.config, charge_state_energy=False)
-    structure_wide = copy.deepcopy(default)
-    structure_wide.config = dataclasses.replace(default.config, equilibration_scope="structure")
     arms = {
         "painn-organic (baseline)": PhiCalculator("painn-organic", dtype="float32").model,
         "phi-painn-organic": default,
-        "  without Coulomb": no_coulomb,
-        "  without Coulomb and Φ": no_phi,
-        "  without Coulomb, Φ and E_Q": no_charge_state,
-        "  equilibrated per structure": structure_wide,
+        "  without Coulomb": without_parts(default, coulomb=True),
+        "  without Coulomb and Φ": without_parts(default, coulomb=True, phi=True),
+        "  without Coulomb, Φ and E_Q": without_parts(
+            default, coulomb=True, phi=True, charge_state_energy=True
+        ),
+        "  equilibrated per structure": without_parts(default, equilibration_scope="structure"),
     }
     atoms = load_structure(args.molecule)
     graph = atoms_to_graph(

@@ -13,6 +13,8 @@ charge conservation and save/load.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -367,3 +369,29 @@ def kept_for_backward_bytes(call: Callable[[], object]) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         call()
     return sum(storages.values())
+
+
+def without_parts(
+    model: Potential,
+    *,
+    coulomb: bool = False,
+    phi: bool = False,
+    charge_state_energy: bool = False,
+    equilibration_scope: str | None = None,
+) -> Potential:
+    """A copy of ``model`` with electrostatic parts taken out (``coulomb``, ``phi``: the term
+    removed; ``charge_state_energy``: E_Q off) or its charges equilibrated over another
+    ``equilibration_scope``: an arm of the benchmarks' ablations, whose differences in time say
+    what each part costs (its numbers are not a trained model's)."""
+    stripped = copy.deepcopy(model)
+    if coulomb:
+        stripped.coulomb = None
+    if phi:
+        stripped.phi = None
+    changes: dict[str, Any] = {}
+    if charge_state_energy:
+        changes["charge_state_energy"] = False
+    if equilibration_scope is not None:
+        changes["equilibration_scope"] = equilibration_scope
+    stripped.config = dataclasses.replace(model.config, **changes)
+    return stripped

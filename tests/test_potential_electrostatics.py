@@ -480,3 +480,34 @@ def test_forces_without_the_stress_take_the_energy_only_coulomb_sum(method: str)
     assert seen == [True, False]
     for key in ("energy", "energies", "charges", "potentials", "forces"):
         torch.testing.assert_close(forces_only[key], with_stress[key], rtol=1e-10, atol=1e-12)
+
+
+def test_without_parts_takes_out_exactly_the_named_terms() -> None:
+    """The benchmarks' ablation arms: without Coulomb the energy lacks exactly the Coulomb
+    energy (the charges do not depend on it), E_Q off lacks exactly E_Q, and the model the copy
+    came from is untouched."""
+    from phicalc.testing import without_parts
+
+    _, model = molecule_scope_model()
+    atoms = molecule("CH3CH2OH") + molecule("H2O")
+    atoms.positions[9:] += [3.0, 0.0, 0.0]
+    atoms.info["charge"] = 1
+    graph = atoms_to_graph(atoms, CUTOFF, dtype=torch.float64)
+    full = model(graph)
+    no_coulomb = without_parts(model, coulomb=True)(graph)
+    torch.testing.assert_close(no_coulomb["charges"], full["charges"], rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        full["energy"] - no_coulomb["energy"], full["coulomb_energy"], rtol=1e-12, atol=1e-12
+    )
+    no_charge_state = without_parts(model, charge_state_energy=True)(graph)
+    torch.testing.assert_close(
+        full["energy"] - no_charge_state["energy"],
+        full["charge_state_energy"],
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    structure_wide = without_parts(model, equilibration_scope="structure")
+    assert structure_wide.config.equilibration_scope == "structure"
+    assert without_parts(model, phi=True).phi is None
+    assert model.coulomb is not None and model.phi is not None
+    assert model.config.charge_state_energy and model.config.equilibration_scope == "molecule"
