@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -90,6 +91,12 @@ def trace_autograd() -> contextlib.AbstractContextManager:
 _CAN_SKIP_GUARDS = (
     "skip_guard_eval_unsafe" in inspect.signature(torch.compiler.set_stance).parameters
 )
+
+
+#: Held around every compiled call of this module's objects: dynamo's stance (guard skipping) and
+#: the settings entered around a call (:func:`config_values`) are process-wide, so no other
+#: thread's compiled call may start while one runs with them.
+COMPILED_CALLS = threading.RLock()
 
 
 def guards_skipped(skip: bool) -> contextlib.AbstractContextManager:
@@ -200,6 +207,7 @@ class LazyCompiled(ABC):
             )
         try:
             with (
+                COMPILED_CALLS,
                 trace_autograd(),
                 cpu_codegen_workaround(self.model.device),
                 self.tracing(),

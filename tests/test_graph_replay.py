@@ -3,6 +3,8 @@ replay path equals a plain call through MD steps, rebuilt lists and new structur
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -269,10 +271,23 @@ def test_compiled_replay_skips_guards_only_on_buffers_that_passed_them(monkeypat
     import phicalc.compiled
 
     asked: list[bool] = []
+    held: list[bool] = []
     skipping = phicalc.compiled.guards_skipped
-    monkeypatch.setattr(
-        phicalc.compiled, "guards_skipped", lambda skip: asked.append(skip) or skipping(skip)
-    )
+
+    def probe() -> None:
+        got = phicalc.compiled.COMPILED_CALLS.acquire(blocking=False)
+        if got:
+            phicalc.compiled.COMPILED_CALLS.release()
+        held.append(not got)
+
+    def recording(skip: bool):
+        asked.append(skip)
+        other = threading.Thread(target=probe)  # the stance is process-wide: no other
+        other.start()  # thread may start a compiled call meanwhile
+        other.join()
+        return skipping(skip)
+
+    monkeypatch.setattr(phicalc.compiled, "guards_skipped", recording)
     model = _model(num_features=8, num_blocks=2, num_radial=4)
     replay = GraphReplay(model, capture=False, compile=True)
     sequence = [("CH3CH2OH", 0), ("CH3CH2OH", 1), ("H2O", 2), ("CH3CH2OH", 3), ("CH3CH2OH", 4)]
@@ -283,6 +298,7 @@ def test_compiled_replay_skips_guards_only_on_buffers_that_passed_them(monkeypat
             torch.testing.assert_close(out[key], plain[key], rtol=1e-10, atol=1e-10, msg=key)
     assert replay.recordings == 3
     assert asked == [False, True, False, False, True]
+    assert held == [True] * 5
 
 
 def test_compiled_replay_past_the_recompile_limit_evaluates_guards_again():
