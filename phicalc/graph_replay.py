@@ -29,7 +29,7 @@ The fixed shapes also make ``torch.compile`` worthwhile (``compile=True``): one 
 the forward pass and its force derivative per recording (fused kernels, on the CPU too), where a
 list whose length changed every step would compile again every step. The buffers are the same
 tensors at every call of a recording, so once a call's guards have passed, the compiled code they
-chose runs without evaluating them again (~0.3 ms a call on a small molecule). Compiling takes
+chose runs without evaluating them again (0.1-0.3 ms a call on a small molecule). Compiling takes
 about a minute, so it pays off for runs of thousands of steps. It is refused on CUDA: there the
 compiled charge equilibration returned NaN and the model's charges were off by 0.09 e on an H200
 with torch 2.11 (``reports/device/compile_diagnostic*.txt``), while the CPU's compiled code
