@@ -41,21 +41,6 @@ PARTS = (
 )
 
 
-def timed_parts(spent: dict[str, float]) -> None:
-    """Wrap each of :data:`PARTS` so that its process CPU time adds up in ``spent``."""
-    for owner, name, label in PARTS:
-        function = getattr(owner, name)
-
-        def wrapper(*args, _function=function, _label=label, **kwargs):
-            start = time.process_time()
-            try:
-                return _function(*args, **kwargs)
-            finally:
-                spent[_label] += time.process_time() - start
-
-        setattr(owner, name, wrapper)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--molecule", default="ac-ala3", help="name, SMILES or structure file")
@@ -70,6 +55,7 @@ def main() -> None:
 
     from phicalc import PhiCalculator, keep_freed_memory
     from phicalc.md.inputs import load_structure
+    from phicalc.testing import PhaseTimer
 
     keep_freed_memory()
     molecule = load_structure(args.molecule)
@@ -82,16 +68,17 @@ def main() -> None:
         )
         runs[name] = VelocityVerlet(atoms, 0.5 * units.fs)
         runs[name].run(20)  # warm-up: compilation, first list
-    spent: dict[str, float] = defaultdict(float)
-    timed_parts(spent)
+    timer = PhaseTimer()
+    for owner, function, label in PARTS:
+        setattr(owner, function, timer.wrap(getattr(owner, function), label))
     rows: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in MODELS}
     for _ in range(args.turns):
         for name, dynamics in runs.items():
-            spent.clear()
+            timer.times.clear()
             start = time.process_time()
             dynamics.run(10)
             rows[name]["MD step"].append((time.process_time() - start) / 10)
-            for label, seconds in spent.items():
+            for label, seconds in timer.times.items():
                 rows[name][label].append(seconds / 10)
     path = "plain calls" if args.plain else "compiled replay"
     print(

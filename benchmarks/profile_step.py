@@ -37,6 +37,7 @@ import phicalc.calculator as calculator_module
 import phicalc.graph.batch as batch_module
 from phicalc import PhiCalculator
 from phicalc.data.structures import structure_from_string, water_box
+from phicalc.testing import PhaseTimer
 
 MODEL = "phi-painn-organic"
 SYSTEMS = {"ac-ala3 (42)": None, "water (192)": 64, "water (1536)": 512}
@@ -59,23 +60,6 @@ ROWS = [
 def system(name: str):
     count = SYSTEMS[name]
     return structure_from_string("ac-ala3") if count is None else water_box(count, seed=0)
-
-
-class PhaseTimer:
-    """Process-CPU seconds per phase for the call in progress (``times``, reset per call)."""
-
-    def __init__(self) -> None:
-        self.times: dict[str, float] = defaultdict(float)
-
-    def wrap(self, function, name: str):
-        def timed(*args, **kwargs):
-            start = time.process_time()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.times[name] += time.process_time() - start
-
-        return timed
 
 
 def instrument(calc: PhiCalculator, timer_of) -> None:
