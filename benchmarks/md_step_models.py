@@ -4,8 +4,9 @@ For one molecule (default Ac-Ala3-NHMe) and the calculator ``phicalc md`` makes 
 0.5 Å; ``compile=True``, the replay that ``phicalc md`` uses for CPU runs from 20,000 steps, or
 plain calls with ``--plain``): velocity Verlet at 0.5 fs from the same 300 K velocities for
 ``phi-painn-organic`` and ``painn-organic``, taking turns of 10 steps after an untimed warm-up
-(the compilation), process CPU ms per step, one torch thread, freed memory kept. Timers live
-here, not in the library: wrappers add up the time of the calculator's parts (the model's pass
+(the compilation), process CPU ms per step, one torch thread, freed memory kept. Timers are put
+in by this script, not kept in the library's code paths: wrappers
+(:class:`phicalc.testing.PhaseTimer`) add up the time of the calculator's parts (the model's pass
 through the replay, its molecules, the graph, the checks, the conversion to NumPy); each row is
 the median over turns.
 

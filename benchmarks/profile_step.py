@@ -4,8 +4,8 @@ Systems: Ac-Ala3-NHMe (42 atoms, open) and periodic water boxes of 64 and 512 mo
 and 1,536 atoms; stress is computed there, as the calculator does for 3D cells). Model:
 ``phi-painn-organic`` in float32 and float64, through :class:`phicalc.PhiCalculator`.
 
-Timers live here, not in the library: forward hooks on the model's submodules and wrappers
-around the neighbour list, ``atoms_to_graph`` and ``torch.autograd.grad`` add up process CPU
+Timers are put in by this script, not kept in the library's code paths: forward hooks on the
+model's submodules and wrappers (:class:`phicalc.testing.PhaseTimer`) around the neighbour list, ``atoms_to_graph`` and ``torch.autograd.grad`` add up process CPU
 time (``time.process_time``) per phase. The arms (system × dtype) run round-robin, one call and
 one MD step each per round, so load from other processes hits all arms alike; every row is the
 median over rounds (rows need not add up to the median total exactly). "calculator overhead"
