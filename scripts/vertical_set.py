@@ -27,7 +27,7 @@ from ase.calculators.calculator import CalculationFailed
 from ase.io import read, write
 from tqdm.auto import tqdm
 
-from phicalc.data.xtb.charged_species import canonical_smiles
+from phicalc.data.xtb.charged_species import canonical_smiles, species_of_frames
 from phicalc.data.xtb.dimer_scan import label_single_point
 from phicalc.data.xtb.vertical import UNBOUND_ANION, is_bound
 from phicalc.errors import DatasetError
@@ -41,13 +41,11 @@ SOURCES = {
 
 def unseen_smiles(charged_prefix: str) -> set[str]:
     """Canonical SMILES of the charged set's val and test species (kept out of training)."""
-    out = set()
-    for split in ("val", "test"):
-        for atoms in read(f"{charged_prefix}_{split}.extxyz", ":"):
-            smiles = atoms.info.get("smiles")
-            if smiles:
-                out.update(canonical_smiles(part)[0] for part in str(smiles).split("."))
-    return out
+    return species_of_frames(
+        atoms
+        for split in ("val", "test")
+        for atoms in read(f"{charged_prefix}_{split}.extxyz", ":")
+    )
 
 
 def first_frames(records: list[Atoms], frames: int) -> dict[str, list[Atoms]]:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
+from ase.io import read, write
 
 from phicalc.data.xtb.charged_species import (
     assign_splits,
     load_charged_set,
     most_heldout,
     parse_charged_set,
+    species_of_frames,
     split_of_key,
 )
 from phicalc.data.xtb.fragments import (
@@ -205,3 +210,45 @@ def test_ion_dipoles_are_about_the_centre_of_mass() -> None:
         atoms.calc = xtb_calculator("GFN2-xTB", charge=1, multiplicity=2)
         dipoles.append(xtb_record(atoms, {}).calc.results["dipole"])
     np.testing.assert_allclose(dipoles[0], dipoles[1], atol=1e-6)
+
+
+def test_fpscl_supplement_list_carries_f_p_s_cl_and_keeps_the_split_rule():
+    supplement = load_charged_set(
+        Path(__file__).parents[2] / "phicalc" / "data" / "charged_set_fpscl.txt"
+    )
+    main = load_charged_set()
+    # every species but the solvent carries F, P, S or Cl (the organic set has none of them)
+    from rdkit import Chem
+
+    for name, species in supplement.species.items():
+        numbers = {atom.GetAtomicNum() for atom in Chem.MolFromSmiles(species.smiles).GetAtoms()}
+        assert name == "water" or numbers & {9, 15, 16, 17}, name
+    splits, main_splits = assign_splits(supplement), assign_splits(main)
+    shared = {s.key for s in supplement.species.values()} & {s.key for s in main.species.values()}
+    for name, species in supplement.species.items():  # a shared key keeps one split
+        if species.key in shared:
+            twin = next(n for n, s in main.species.items() if s.key == species.key)
+            assert splits[name] == main_splits[twin]
+    assert {"train", "val", "test"} <= set(splits.values())
+
+
+def test_species_of_frames_and_drop_unseen_species(tmp_path):
+    def frame(smiles: str) -> Atoms:
+        atoms = molecule("H2O")
+        atoms.info["smiles"] = smiles
+        return atoms
+
+    assert species_of_frames([frame("n1ccccc1.O"), molecule("CH4")]) == {"c1ccncc1", "O"}
+    write(tmp_path / "train.extxyz", [frame("CCO"), frame("c1ccncc1"), frame("OCC"), frame("CC")])
+    write(tmp_path / "val.extxyz", [frame("n1ccccc1.O"), frame("CCO")])
+    out = tmp_path / "kept.extxyz"
+    script = Path(__file__).parents[2] / "scripts" / "drop_unseen_species.py"
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "train.extxyz"), "--heldout",
+         str(tmp_path / "val.extxyz"), "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert [a.info["smiles"] for a in read(out, ":")] == ["CC"]  # water held out too
+    report = json.loads((tmp_path / "kept_dropped.json").read_text())
+    assert report["frames_read"] == 4 and report["frames_kept"] == 1
+    assert report["dropped_by_species"] == {"CCO": 2, "c1ccncc1": 1}

@@ -22,6 +22,7 @@ file. The rule depends only on the key and the seed, never on the other entries 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -145,6 +146,18 @@ def parse_charged_set(text: str, *, source: str = "charged set") -> ChargedSet:
     if not species:
         raise DatasetError(f"{source}: no species found")
     return ChargedSet(species, dimers)
+
+
+def species_of_frames(frames: Iterable) -> set[str]:
+    """Canonical SMILES of every species in labelled frames (ASE ``Atoms`` whose
+    ``info["smiles"]`` names the frame's molecules joined by "."; frames without one add
+    nothing): what a split file holds, to keep its species out of another file."""
+    out: set[str] = set()
+    for atoms in frames:
+        smiles = atoms.info.get("smiles")
+        if smiles:
+            out.update(canonical_smiles(part)[0] for part in str(smiles).split("."))
+    return out
 
 
 def load_charged_set(path: str | os.PathLike | None = None) -> ChargedSet:
