@@ -252,3 +252,30 @@ def test_species_of_frames_and_drop_unseen_species(tmp_path):
     report = json.loads((tmp_path / "kept_dropped.json").read_text())
     assert report["frames_read"] == 4 and report["frames_kept"] == 1
     assert report["dropped_by_species"] == {"CCO": 2, "c1ccncc1": 1}
+
+
+def test_species_errors_reports_each_species_offset(tmp_path):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from phicalc import PhiCalculator
+
+    frames = []
+    calculator = PhiCalculator("phi-painn-organic", dtype="float64")
+    for name, shift in (("water", 0.0), ("ammonia", 0.3)):  # the reference 0.3 eV above
+        atoms = molecule("H2O" if name == "water" else "NH3")
+        atoms.info.update(species=name, category="neutral", charge=0, spin=1)
+        atoms.calc = calculator
+        energy = atoms.get_potential_energy() + shift
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=atoms.get_forces())
+        frames.append(atoms)
+    write(tmp_path / "frames.extxyz", frames)
+    script = Path(__file__).parents[2] / "scripts" / "species_errors.py"
+    printed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "frames.extxyz"), "--model",
+         "v7=phi-painn-organic", "--categories", "neutral"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3].strip() for line in printed.splitlines()[2:]
+    }
+    assert rows == {"water": "0.0 / +0.0", "ammonia": "75.0 / -75.0"}  # 300 meV over 4 atoms
