@@ -336,3 +336,35 @@ def test_fine_tuning_adds_per_molecule_equilibration_and_fits_the_charge_state_o
     assert float(model.charge_potential.detach()) == pytest.approx(expected, rel=1e-5)
     strength = torch.nn.functional.softplus(model.raw_transfer_strength.detach())
     assert float(strength) == pytest.approx(0.1, rel=1e-5)
+
+
+def test_validation_loss_script_reproduces_the_logged_validation_loss(
+    tiny_files, tiny_config, tmp_path
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    recipe = tiny_config(tiny_files, tmp_path / "run", epochs=2)
+    train(TrainConfig.from_dict(recipe))
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    logged = json.loads((tmp_path / "run" / "metrics.json").read_text())["val"]["loss"]
+    script = Path(__file__).parents[2] / "scripts" / "validation_loss.py"
+    printed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "recipe.yaml"), "--model",
+         f"best={tmp_path / 'run' / 'best_model.pt'}"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    row = printed.splitlines()[2].split("|")
+    assert row[1].strip() == "best" and float(row[2]) == pytest.approx(logged, abs=1e-5)
+    # another file gives another loss: the script reads the recipe's validation files
+    recipe["data"]["val"] = recipe["data"]["train"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    printed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "recipe.yaml"), "--model",
+         f"best={tmp_path / 'run' / 'best_model.pt'}"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert abs(float(printed.splitlines()[2].split("|")[2]) - logged) > 1e-4
