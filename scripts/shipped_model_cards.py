@@ -296,6 +296,52 @@ V7_BUDGET = (
     "on validation loss (reports/dipole_charges_pilot.md, 'The v7 selection', gives all six: mean "
     "± std of every metric)."
 )
+V7_NOTE = (
+    " Superseded as the default by phi-painn-organic v8 (this model's recipe on data with 44 "
+    "more F/P/S/Cl neutrals and 12 ions carrying them); kept, unchanged, so results obtained "
+    "with it stay reproducible."
+)
+V8_DATA = (
+    " Then (v8) v6 fine-tuned again, 5 epochs (v7's number of samples), on v7's data plus an "
+    "F/P/S/Cl supplement (phicalc/data/charged_set_fpscl.txt: 44 neutral molecules with F, P, "
+    "S or Cl, 12 ions carrying them, 6 dimer pairs with water; scripts/make_fpscl_data.sh) and "
+    "without the charged set's held-out species in the organic training file (pyridine's 18 "
+    "frames)."
+)
+V8_LIMITS = [
+    "Targets of issue #15 still unmet (reports/default_model.md; validation species never "
+    "trained on): dimer interaction energies at 6–15 Å are 10.9 % of the mean |E_int| off on "
+    "the charged set's validation pairs (target 10 %), 1.0 % on its test pairs; what is left is "
+    "the ion's field polarising its neighbour and higher multipoles, which charges fixed per "
+    "molecule cannot carry. Gas-phase ions 17.3 ± 1.1 meV/atom on validation (3 seeds; target "
+    "5), the charged set's unseen neutrals 5.6 ± 0.3 (v7 24.3 ± 1.2; target 5); vertical ΔE "
+    "0.69 eV on validation (v7 0.65; target 0.15).",
+    "Worse than v7 on the held-out neutral organic molecules: energies 9.17 vs 7.92 meV/atom, "
+    "forces 0.0861 vs 0.0852 eV/Å (10 % above painn-organic-v7's 0.0781; target 5 %); on "
+    "validation, where it was chosen, organic energies 6.37 ± 0.21 vs 5.92 ± 0.14 meV/atom "
+    "(3 seeds each). For gas-phase energies of H/C/N/O molecules phi-painn-organic-v7 may serve "
+    "better (reports/fpscl_supplement.md).",
+    "On neutral species of new chemistry its energies carry a per-molecule offset its baseline's "
+    "do not (the supplement's unseen neutrals: 19.3 ± 0.4 meV/atom, baseline 6.0; "
+    "methylphosphonic acid +43 meV/atom); its forces there are better than the baseline's "
+    "(0.093 vs 0.153 eV/Å). Onium cations of P and S (PMe₄⁺, SMe₃⁺) are off by 15–94 meV/atom.",
+] + V7_LIMITS[2:]
+BASELINE_V8 = BASELINE_V5.replace("99.7 % off", "117.4 % off").replace(
+    "test 290.6 %", "test 332.1 %"
+)
+V8_WATER = V7_WATER.replace("v7's fine-tuning", "v7's and v8's fine-tuning").replace(
+    "phi-painn-organic v7 runs", "phi-painn-organic v7 and v8 run"
+)
+V8_BUDGET = (
+    "Fine-tuned 5 epochs from v6 (v7's 6 epochs' number of samples on the larger data), pilot "
+    "size; three seeds, selected on validation loss; the recipe was chosen over v7's on the loss "
+    "over v7's own validation files, 0.1451 ± 0.0005 against 0.1499 ± 0.0004 "
+    "(reports/fpscl_supplement.md gives every metric, mean ± std)."
+)
+V8_BASELINE_BUDGET = (
+    "Fine-tuned 5 epochs from painn-organic-v6, pilot size, one seed (the Φ model's recipe ran "
+    "three seeds)."
+)
 CHARGES = (
     "Learned charges (Φ model) are not Mulliken charges: they were never fitted to charges and "
     "correlate weakly or not at all with them (Pearson r in the table)."
@@ -413,12 +459,12 @@ HISTORY = {
     "(`recipes/shipped/bound_painn_phi.yaml` is that recipe with seed 2). v5 "
     "(phi-painn-organic-v5) was the same fine-tuning on v5's data; the comparison, 3 seeds each: "
     "reports/charge_state_energy_pilot.md. The epochs and steps below count the last run.",
-    "painn-organic": "painn-organic-v6 (its card), then `phicalc train "
+    "painn-organic-v7": "painn-organic-v6 (its card), then `phicalc train "
     "recipes/shipped/dipole_charges_painn.yaml` on this project's 2-core CPU (one torch thread, "
     "beside the pilot runs of phi-painn-organic v7; init_from: painn-organic-v6; 6 epochs, best "
     "3, learning rate 3e-4 annealed by a cosine over the 6 epochs). The epochs and steps below "
     "count the last run.",
-    "phi-painn-organic": "phi-painn-organic-v6 (its card), then three seeds each of `phicalc "
+    "phi-painn-organic-v7": "phi-painn-organic-v6 (its card), then three seeds each of `phicalc "
     "train recipes/pilot/dipole_charges.yaml --seed K` and of the same at learning rate 1e-4 "
     "(`recipes/pilot/dipole_charges_low_lr.yaml`) on this project's 2-core CPU (one torch "
     "thread, two runs at a time; init_from: phi-painn-organic-v6; 6 epochs, best 6, a cosine "
@@ -426,6 +472,17 @@ HISTORY = {
     "0.15521 / 0.15536 at 1e-4 for seeds 0 / 1 / 2, and seed 1 at 3e-4, the lowest, is this "
     "model (`recipes/shipped/dipole_charges_painn_phi.yaml` is that recipe with seed 1). The "
     "epochs and steps below count the last run.",
+    "painn-organic": "painn-organic-v6 (its card), then `phicalc train "
+    "recipes/shipped/fpscl_supplement_painn.yaml` on this project's 2-core CPU (one torch "
+    "thread, two runs at a time; init_from: painn-organic-v6; 5 epochs, best 5, learning rate "
+    "3e-4 annealed by a cosine over the 5 epochs). v7 (painn-organic-v7) was the same from v6 "
+    "on v7's data. The epochs and steps below count the last run.",
+    "phi-painn-organic": "phi-painn-organic-v6 (its card), then three seeds of `phicalc train "
+    "recipes/pilot/fpscl_supplement.yaml --seed K` on this project's 2-core CPU (one torch "
+    "thread, two runs at a time; init_from: phi-painn-organic-v6; 5 epochs, best 4 / 5 / 4, a "
+    "cosine over the 5 epochs); validation loss 0.20000 / 0.20455 / 0.20551 for seeds 0 / 1 / 2, "
+    "and seed 0, the lowest, is this model (`recipes/shipped/fpscl_supplement_painn_phi.yaml` is "
+    "that recipe with seed 0). The epochs and steps below count the last run.",
 }
 EXTRA_LIMITS = {
     "painn-ac-ala3": ["12 epochs; validation loss was still falling slowly."],
@@ -471,6 +528,17 @@ SIZE_CONSISTENCY_BASE = (
 )
 
 
+#: The organic generations from v2 on (charge-aware, charge-supervised): `organic` is the default.
+CHARGE_AWARE_ORGANIC = (
+    "organic",
+    "organic-v2",
+    "organic-v4",
+    "organic-v5",
+    "organic-v6",
+    "organic-v7",
+)
+
+
 def card(name: str) -> list[str]:
     """The write_model_card.py command line of one shipped model."""
     phi = name.startswith("phi-")
@@ -490,13 +558,14 @@ def card(name: str) -> list[str]:
         )
         description += V1_NOTE
         limits = ORGANIC_LIMITS
-    elif system in ("organic", "organic-v2", "organic-v4", "organic-v5", "organic-v6"):
+    elif system in CHARGE_AWARE_ORGANIC:
         generation = {
             "organic-v2": "default",
             "organic-v4": "water_al2",
             "organic-v5": "vertical",
             "organic-v6": "bound",
-        }.get(system, "dipole_charges")
+            "organic-v7": "dipole_charges",
+        }.get(system, "fpscl_supplement")
         recipe = f"recipes/shipped/{generation}_{backbone}{'_phi' if phi else ''}.yaml"
         if phi:
             description = (
@@ -534,21 +603,22 @@ def card(name: str) -> list[str]:
                 water_limits[1] = BASELINE_WATER_MD
             limits += water_limits + [WATER_BUDGET]
             limits.append(SIZE_CONSISTENCY_PHI if phi else SIZE_CONSISTENCY_BASE)
-        else:  # v5 (organic-v5), v6 (organic-v6) and v7 (organic), each built on the one before
-            version = {"organic-v5": 5, "organic-v6": 6}.get(system, 7)
+        else:  # v5 to v7 (organic-vN) and v8 (organic), each built on the one before
+            version = {"organic-v5": 5, "organic-v6": 6, "organic-v7": 7}.get(system, 8)
             description = description.replace(" Small enough for CPU MD.", "")
-            if version == 7 and phi:
+            if version >= 7 and phi:
                 description = description.replace(MULLIKEN_TARGETS, DIPOLE_TARGETS)
             description += WATER_DATA + VERTICAL_DATA + (BOUND_DATA if version >= 6 else "")
-            description += (V7_DATA if phi else V7_BASELINE_DATA) if version == 7 else ""
+            description += (V7_DATA if phi else V7_BASELINE_DATA) if version >= 7 else ""
+            description += V8_DATA if version == 8 else ""
             description += SIZE_CONSISTENT + " Small enough for CPU MD." if phi else ""
-            if version < 7:
-                ordinal = {5: "fifth", 6: "sixth"}[version]
+            if version < 8:
+                ordinal = {5: "fifth", 6: "sixth", 7: "seventh"}[version]
                 description = description.replace(
                     "The default model of phicalc:",
                     f"The {ordinal} default model of phicalc (v{version}):",
                 )
-                description += V5_NOTE if version == 5 else V6_NOTE
+                description += {5: V5_NOTE, 6: V6_NOTE, 7: V7_NOTE}[version]
             limits = [DEFAULT_LIMITS[0].split(". Condensed")[0] + "."]
             baseline_md = BASELINE_WATER_MD.replace("for v4", "for v4 to v6").replace(
                 "phi-painn-organic v4 runs", "phi-painn-organic v4, v5 and v6 run"
@@ -558,6 +628,7 @@ def card(name: str) -> list[str]:
                 5: (V5_LIMITS, BASELINE_V5, V5_WATER, baseline_md, V5_BUDGET, V5_BASELINE_BUDGET),
                 6: (V6_LIMITS, BASELINE_V6, V6_WATER, baseline_md, V5_BUDGET, V5_BASELINE_BUDGET),
                 7: (V7_LIMITS, BASELINE_V7, V7_WATER, V7_WATER, V7_BUDGET, V7_BASELINE_BUDGET),
+                8: (V8_LIMITS, BASELINE_V8, V8_WATER, V8_WATER, V8_BUDGET, V8_BASELINE_BUDGET),
             }[version]
             limits += phi_limits if phi else [base_limit]
             limits += [water, budget] if phi else [base_water, base_budget]
@@ -567,13 +638,7 @@ def card(name: str) -> list[str]:
         recipe = f"recipes/shipped/ac_ala3_{backbone}{'_phi' if phi else ''}.yaml"
         description = f"{what} for Ac-Ala3-NHMe (42 atoms): {arch}. {AC_ALA3_DATA}"
         limits = AC_ALA3_LIMITS
-    charges_supervised = system in (
-        "organic",
-        "organic-v2",
-        "organic-v4",
-        "organic-v5",
-        "organic-v6",
-    )
+    charges_supervised = system in CHARGE_AWARE_ORGANIC
     charges_note = [CHARGES] if phi and not charges_supervised else []
     limits = limits + EXTRA_LIMITS.get(base, []) + charges_note
     args = [

@@ -144,7 +144,10 @@ def test_guard_stops_a_run_that_leaves_the_training_domain(tmp_path):
         dyn, ensemble="nve", target_K=300.0, cutoff=5.0, conserved=lambda: 0.0, limits=let_go
     )()
 
-    start = Atoms("NaCl", positions=[[0, 0, 0], [1.65, 0, 0]])  # falls together from here
+    # falls together from here: ~70 meV downhill to 1.65 Å with the default model (v7 and v8;
+    # v8 is nearly flat from 1.65 to 1.55 Å, so a pair released at rest at 1.65 Å stalls just
+    # above the 1.61 Å threshold), enough to carry it through
+    start = Atoms("NaCl", positions=[[0, 0, 0], [1.75, 0, 0]])
     config = MDConfig(ensemble="nve", temperature_K=10.0, steps=400, checkpoint_every=50)
     with pytest.warns(ExtrapolationWarning):
         with pytest.raises(SimulationError, match="left what the model was trained on"):
