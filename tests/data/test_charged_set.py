@@ -279,3 +279,18 @@ def test_species_errors_reports_each_species_offset(tmp_path):
         line.split("|")[1].strip(): line.split("|")[3].strip() for line in printed.splitlines()[2:]
     }
     assert rows == {"water": "0.0 / +0.0", "ammonia": "75.0 / -75.0"}  # 300 meV over 4 atoms
+    printed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "frames.extxyz"), "--model",
+         "v7=phi-painn-organic", "--parts"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    parts = printed.split("electrostatic parts (meV/atom):")[1].strip().splitlines()
+    assert parts[0] == "| species | E_Q | E_C | E_Φ |"
+    water = [float(cell) for cell in parts[2].split("|")[2:5]]
+    atoms = frames[0].copy()
+    atoms.calc = calculator
+    atoms.get_potential_energy()
+    expected = [1000 * calculator.results[key] / 3 for key in ("charge_state_energy",
+                "coulomb_energy", "phi_energy")]  # fmt: skip
+    np.testing.assert_allclose(water, expected, atol=0.051)  # printed to 0.1 meV/atom
+    assert abs(water[1]) > 1.0  # the Coulomb energy inside a water molecule is not small
