@@ -47,9 +47,8 @@ def main() -> None:
         "frames_kept": len(kept),
         "dropped_by_species": dict(sorted(dropped.items())),
     }
-    Path(args.out).with_suffix("").with_name(Path(args.out).stem + "_dropped.json").write_text(
-        json.dumps(report, indent=1) + "\n"
-    )
+    out = Path(args.out)
+    out.with_name(out.stem + "_dropped.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report))
 
 
