@@ -5,7 +5,9 @@ comes from (an offset on one molecule, or spread over all).
         --model v7=phi-painn-organic --model pilot=runs/pilot/fpscl_supplement_seed0/best_model.pt
 
 Every frame of the chosen categories (``info["category"]``; all frames without the option) is
-evaluated through :class:`phicalc.PhiCalculator` in float64 at its own total charge and spin.
+evaluated in float64 at its own total charge and spin by :func:`phicalc.batch_inference.predict`
+(the batched path of ``scripts/default_model_report.py``; contact geometries are data, so no
+distance check).
 Prints a markdown table: per species (``info["species"]``), the frames and, per model, the mean
 absolute and the mean signed error of the energy per atom (model − reference, meV/atom). With
 ``--parts``, a second table per model: the species' mean electrostatic parts of the energy per
@@ -20,7 +22,8 @@ from collections import defaultdict
 import numpy as np
 from ase.io import read
 
-from phicalc import PhiCalculator
+from phicalc.batch_inference import predict
+from phicalc.serialization import load_model
 
 #: (calculator result, column title) of the electrostatic parts of the energy.
 PARTS = (
@@ -35,19 +38,18 @@ def species_errors(
 ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
     """Signed energy errors per atom (meV) of ``frames`` grouped by species, and each species'
     mean electrostatic parts per atom (meV, :data:`PARTS` the model has)."""
-    calculator = PhiCalculator(model, dtype="float64")
+    potential = load_model(model).double().eval()
     errors: dict[str, list[float]] = defaultdict(list)
     parts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for reference in frames:
-        atoms = reference.copy()
-        atoms.info = dict(reference.info)
-        atoms.calc = calculator
-        error = atoms.get_potential_energy() - reference.get_potential_energy()
+    for reference, result in zip(frames, predict(potential, frames, min_distance=None)):
         species = str(reference.info.get("species", "?"))
-        errors[species].append(1000.0 * error / len(atoms))
+        n_atoms = len(reference)
+        errors[species].append(
+            1000.0 * (result["energy"] - reference.get_potential_energy()) / n_atoms
+        )
         for key, title in PARTS:
-            if key in calculator.results:
-                parts[species][title].append(1000.0 * float(calculator.results[key]) / len(atoms))
+            if key in result:
+                parts[species][title].append(1000.0 * float(result[key]) / n_atoms)
     means = {n: {t: float(np.mean(v)) for t, v in by.items()} for n, by in parts.items()}
     return {name: np.asarray(values) for name, values in errors.items()}, means
 

@@ -5,8 +5,8 @@ whose own validation files differ (arms with different data), as long as the tar
         --model v7=phi-painn-organic --model pilot=runs/pilot/fpscl_supplement_seed0/best_model.pt
 
 Reads the recipe's ``data.val`` files and its ``loss`` section, and evaluates each model as the
-trainer validates (:func:`phicalc.train.evaluation.evaluate_batches`, the recipe's validation
-batch size, the model's own dtype): the printed loss of a run's best model on its own recipe is
+trainer validates (:func:`phicalc.train.evaluation.evaluate` with the recipe's loss and
+validation batch size, in the model's own dtype): the printed loss of a run's best model on its own recipe is
 the validation loss its training log reports. Prints a markdown table of the loss and its terms.
 """
 
@@ -19,7 +19,7 @@ import torch
 from phicalc.serialization import load_model
 from phicalc.train.config import TrainConfig
 from phicalc.train.data import TrainingData
-from phicalc.train.evaluation import collate_batches, evaluate_batches
+from phicalc.train.evaluation import evaluate
 from phicalc.train.loss import WeightedLoss
 from phicalc.train.preparation import build_graphs
 
@@ -29,10 +29,8 @@ def validation_metrics(config: TrainConfig, model_path: str) -> dict[str, float]
     model = load_model(model_path)
     records = TrainingData(config.data).split("val")
     graphs = build_graphs(records, model.cutoff, torch.device("cpu"), name="val", progress=False)
-    batches = collate_batches(graphs, config.optim.val_batch_size or config.optim.batch_size)
-    loss = WeightedLoss(config.loss)
-    with torch.enable_grad():
-        return evaluate_batches(model, batches, compute_forces=True, loss=loss).compute()
+    batch_size = config.optim.val_batch_size or config.optim.batch_size
+    return evaluate(model, graphs, batch_size=batch_size, loss=WeightedLoss(config.loss))
 
 
 def main() -> None:
