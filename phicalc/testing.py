@@ -51,7 +51,8 @@ TINY_PAINN = {
 #: "local": "charged" with the total charge reaching the atoms only through the equilibrated
 #: charges (``charge_input="equilibrated"``) equilibrated per molecule with charge transfer
 #: between neighbours (``equilibration_scope="molecule"``), and the equilibration energy E_Q added
-#: (``charge_state_energy``).
+#: (``charge_state_energy``); "switched": "charged" with its Coulomb term switched off inside
+#: the cutoff (``switch_radius`` = cutoff, the edge case where the switch ends at the graph's edge).
 MODEL_VARIANTS: dict[str, dict[str, Any]] = {
     "nophi": {"phi": False},
     "spectral": {"phi": {"method": "spectral"}},
@@ -77,7 +78,18 @@ MODEL_VARIANTS: dict[str, dict[str, Any]] = {
         "charge_state_energy": True,
         "equilibration_scope": "molecule",
     },
+    "switched": {
+        "phi": {"method": "spectral"},
+        "charge_spin": True,
+        "charge_equilibration": True,
+        "coulomb": {"accuracy": 1e-10, "switch_radius": 4.0},
+    },
 }
+#: Variants that change only what comes after the backbone (the Coulomb switch acts on charges
+#: and edge lengths alone): the contract checks them with PaiNN's, not with every backbone.
+AFTER_BACKBONE_VARIANTS = ("switched",)
+#: The variants every backbone's contract runs.
+CONTRACT_VARIANTS = [name for name in MODEL_VARIANTS if name not in AFTER_BACKBONE_VARIANTS]
 
 
 def small_periodic_cell(seed: int = 0) -> Atoms:
@@ -148,7 +160,7 @@ class PotentialContract:
     #: relative/absolute tolerance for finite-difference comparisons (eV/Å, eV/Å³)
     fd_atol: ClassVar[float] = 2e-5
 
-    @pytest.fixture(params=list(MODEL_VARIANTS), ids=list(MODEL_VARIANTS))
+    @pytest.fixture(params=CONTRACT_VARIANTS, ids=CONTRACT_VARIANTS)
     def model(self, request: pytest.FixtureRequest) -> Potential:
         return self.build_variant(request.param)
 

@@ -193,11 +193,12 @@ def set_charge_potential(model: torch.nn.Module, train_graphs: Sequence[AtomGrap
 
 
 #: Model settings a fine-tuning run may change: how the weights are used (``charge_input``, the
-#: Φ-Module's gauge), or a term whose parameters a source without it lacks
-#: (:data:`ADDED_PARAMETERS`).
+#: Φ-Module's gauge, the Coulomb term's short-range switch, which has no parameters), or a term
+#: whose parameters a source without it lacks (:data:`ADDED_PARAMETERS`).
 WEIGHT_COMPATIBLE_KEYS = (
     "charge_input",
     "phi.gauge",
+    "coulomb.switch_radius",
     "equilibration_scope",
     "charge_state_energy",
     "pair_repulsion",

@@ -21,6 +21,11 @@ Methods (chosen per structure):
   * ``auto``: open → direct up to ``direct_max_atoms`` atoms, else dsf; 3D-periodic → ewald up to
     ``ewald_max_atoms`` atoms, else pme.
 Mixed periodicity (e.g. a slab) raises ValueError.
+
+With ``switch_radius`` r_s the pair energy is multiplied by a switch s(r) that is 0 at r = 0 and
+1 from r_s on (:mod:`.short_range`), which hands the short range to the backbone; the returned
+potentials stay those of the unswitched kernel (the potential of the charges an atom sits in),
+while the energy and its shares are the switched ones.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from phicalc.nn.electrostatics.kernels import (
     safe_norm_sq,
 )
 from phicalc.nn.electrostatics.periodic import PeriodicSums, periodic_potentials
+from phicalc.nn.electrostatics.short_range import short_range_potentials
 from phicalc.nn.scatter import scatter_sum
 
 METHODS = ("auto", "direct", "dsf", "ewald", "pme")
@@ -65,6 +71,8 @@ class CoulombConfig:
             4e-5 eV/Å for water boxes (``tests/nn/electrostatics/test_periodic.py``).
         direct_max_atoms: ``auto`` uses direct for open structures up to this many atoms.
         ewald_max_atoms: ``auto`` uses Ewald for periodic structures up to this many atoms.
+        switch_radius: r_s in Å (> 0, at most the model's cutoff): the pair energy is switched
+            off smoothly inside it (:mod:`.short_range`); ``None`` (default): no switch.
     """
 
     sigma: float = 1.0
@@ -74,9 +82,12 @@ class CoulombConfig:
     accuracy: float = 1e-5
     direct_max_atoms: int = 1000
     ewald_max_atoms: int = 200
+    switch_radius: float | None = None
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
+        if self.switch_radius is not None and not float(self.switch_radius) > 0:
+            raise ConfigError(f"switch_radius={self.switch_radius!r} must be > 0 Å (or None)")
         for name in ("sigma", "dsf_cutoff"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
@@ -95,7 +106,8 @@ class CoulombConfig:
 class CoulombOutput(NamedTuple):
     """energy [n_graphs] in eV; potentials [n_atoms] in V (= eV/e); shares [n_atoms] in eV,
     each atom's share ½ q_i V_i of the energy, whose sum has the energy's gradient (with
-    ``energy_only`` the potentials alone do not: :meth:`Coulomb.forward`)."""
+    ``energy_only`` the potentials alone do not: :meth:`Coulomb.forward`; with a switch the
+    shares are ½ q_i (V_i − ΔV_i): :mod:`.short_range`)."""
 
     energy: torch.Tensor
     potentials: torch.Tensor
@@ -234,6 +246,7 @@ class Coulomb(nn.Module):
         pairs: torch.Tensor | None = None,
         periodic_sums: PeriodicSums | None = None,
         energy_only: bool = False,
+        edges: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> CoulombOutput:
         """Energies and potentials of a flattened batch, each structure on its own.
 
@@ -258,6 +271,9 @@ class Coulomb(nn.Module):
                 :func:`~phicalc.nn.electrostatics.periodic.periodic_potentials`'
                 ``own_positions`` (no structure factors or mesh in the backward pass), and only
                 the shares carry the energy's gradient. Not for a stress or a second derivative.
+            edges: (edge_index [2, n_edges], lengths [n_edges] Å) of the model's full
+                neighbour list, needed with ``switch_radius`` (which must not exceed its
+                cutoff); ignored without.
 
         Returns:
             :class:`CoulombOutput` (energy [n_graphs] eV, potentials [n_atoms] V, shares
@@ -266,7 +282,7 @@ class Coulomb(nn.Module):
         cfg = self.config
         if pairs is not None:
             potentials = direct_potentials(charges, positions, cfg.sigma, pairs)
-            shares = 0.5 * charges * potentials
+            shares = self._switched(0.5 * charges * potentials, charges, edges)
             return CoulombOutput(scatter_sum(shares, batch, n_graphs), potentials, shares)
         if layout is None:
             counts = torch.bincount(batch, minlength=n_graphs).tolist()
@@ -289,4 +305,22 @@ class Coulomb(nn.Module):
                 )
                 potentials = potentials.index_put((idx,), v)
                 shares = shares.index_put((idx,), share)
+        shares = self._switched(shares, charges, edges)
         return CoulombOutput(scatter_sum(shares, batch, n_graphs), potentials, shares)
+
+    def _switched(
+        self,
+        shares: torch.Tensor,
+        charges: torch.Tensor,
+        edges: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """Energy shares [n_atoms] (eV) less ½ q_i ΔV_i, the part the switch removes
+        (:func:`~.short_range.short_range_potentials`); unchanged without ``switch_radius``."""
+        radius = self.config.switch_radius
+        if radius is None:
+            return shares
+        if edges is None:
+            raise ValueError("a Coulomb term with switch_radius needs the neighbour list (edges)")
+        edge_index, lengths = edges
+        removed = short_range_potentials(charges, edge_index, lengths, self.config.sigma, radius)
+        return shares - 0.5 * charges * removed

@@ -31,21 +31,21 @@ from phicalc.nn.backbones.clifford import (
     invariant_features,
 )
 from phicalc.potential import Potential
-from phicalc.testing import MODEL_VARIANTS, PotentialContract
+from phicalc.testing import CONTRACT_VARIANTS, MODEL_VARIANTS, PotentialContract
 
 HYPERPARAMETERS = {"num_channels": 8, "num_blocks": 2, "num_radial": 6}
 
 
 #: charge_input="equilibrated" adds the charge tables of the Q/spin embedding to the readout
 #: features, which needs the embedding as wide as the features; CliffordNet's are not.
-CONTRACT_VARIANTS = [name for name in MODEL_VARIANTS if name != "local"]
+CLIFFORD_VARIANTS = [name for name in CONTRACT_VARIANTS if name != "local"]
 
 
 class TestCliffordContract(PotentialContract):
     backbone = "clifford"
     hyperparameters = HYPERPARAMETERS
 
-    @pytest.fixture(params=CONTRACT_VARIANTS, ids=CONTRACT_VARIANTS)
+    @pytest.fixture(params=CLIFFORD_VARIANTS, ids=CLIFFORD_VARIANTS)
     def model(self, request: pytest.FixtureRequest) -> Potential:
         return self.build_variant(request.param)
 
