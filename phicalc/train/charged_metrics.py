@@ -103,23 +103,33 @@ def _interaction_metrics(frames, predictions, window) -> dict[str, Any]:
     }
 
 
-def _vertical_metrics(frames, predictions) -> dict[str, Any]:
+def vertical_pairs(frames: Sequence[Atoms]) -> list[tuple[int, int]]:
+    """(charged, neutral) frame indices of each vertical charge state (``info["category"] ==
+    "vertical"``) and the neutral frame of the same species at the same positions (1e-6 Å);
+    a vertical frame without its neutral is left out."""
     neutral: dict[tuple[str, int], list[int]] = defaultdict(list)
     for index, atoms in enumerate(frames):
         if float(atoms.info.get("charge", 0)) == 0 and atoms.info.get("category") != "vertical":
             neutral[(str(atoms.info.get("species")), len(atoms))].append(index)
-    errors = []
+    pairs = []
     for index, atoms in enumerate(frames):
         if atoms.info.get("category") != "vertical":
             continue
         for j in neutral.get((str(atoms.info.get("species")), len(atoms)), []):
             if np.allclose(frames[j].positions, atoms.positions, atol=1e-6):
-                predicted = predictions[index]["energy"] - predictions[j]["energy"]
-                reference = float(atoms.calc.results["energy"]) - float(
-                    frames[j].calc.results["energy"]
-                )
-                errors.append(abs(predicted - reference))
+                pairs.append((index, j))
                 break
+    return pairs
+
+
+def _vertical_metrics(frames, predictions) -> dict[str, Any]:
+    errors = []
+    for index, j in vertical_pairs(frames):
+        predicted = predictions[index]["energy"] - predictions[j]["energy"]
+        reference = float(frames[index].calc.results["energy"]) - float(
+            frames[j].calc.results["energy"]
+        )
+        errors.append(abs(predicted - reference))
     if not errors:
         return {}
     return {"vertical_n": len(errors), "vertical_mae_eV": float(np.mean(errors))}

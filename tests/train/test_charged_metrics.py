@@ -12,7 +12,7 @@ from phicalc import build_model
 from phicalc.batch_inference import predict
 from phicalc.data import make_record
 from phicalc.testing import ammonium_and_water
-from phicalc.train.charged_metrics import charged_metrics
+from phicalc.train.charged_metrics import charged_metrics, vertical_pairs
 
 
 def model(seed: int):
@@ -101,3 +101,29 @@ def test_dimer_triples_take_whole_geometries_in_the_window() -> None:
     assert dimer_triples(structures, (6.0, 15.0)) == [(0, 1, 2)]
     assert dimer_triples(structures, (8.0, 15.0)) == []
     assert dimer_triples(structures[:2] + structures[3:]) == []  # B missing
+
+
+def test_vertical_pairs_and_their_signed_errors() -> None:
+    """Each vertical frame pairs with the neutral at its positions, none with a moved one; the
+    script's signed error is model minus reference, per charge."""
+    import importlib.util
+    from pathlib import Path
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    path = Path(__file__).parents[2] / "scripts" / "vertical_errors.py"
+    spec = importlib.util.spec_from_file_location("vertical_errors", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    structures = frames()[3:]  # the neutral water and its cation
+    anion = structures[0].copy()
+    anion.info.update(category="vertical", charge=-1, spin=2)
+    moved = structures[1].copy()
+    moved.positions[0, 0] += 0.1  # no neutral at these positions
+    structures += [anion, moved]
+    for atoms, energy in zip(structures, (0.0, 10.0, -2.0, 11.0)):
+        atoms.calc = SinglePointCalculator(atoms, energy=energy)
+    assert vertical_pairs(structures) == [(1, 0), (2, 0)]
+    errors = script.signed_errors(structures, [1.0, 12.0, -0.5, 0.0])
+    assert errors == {1: [(1.0, 10.0, "water")], -1: [(0.5, -2.0, "water")]}
+    assert "| +1 | 1 | +1.000 | 1.000 | 0.000 | +10.00 | water +1.00 |" in script.table(errors, 2)
