@@ -450,17 +450,20 @@ def test_the_dipole_carries_gradients_only_when_training() -> None:
     torch.testing.assert_close(inferred, trained.detach(), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["ewald", "pme"])
-def test_forces_without_the_stress_take_the_energy_only_coulomb_sum(method: str) -> None:
+@pytest.mark.parametrize(("method", "switch"), [("ewald", None), ("pme", None), ("ewald", 3.0)])
+def test_forces_without_the_stress_take_the_energy_only_coulomb_sum(method, switch) -> None:
     """A periodic force call without the stress sums Coulomb energy-only (no structure
     factors or mesh in the backward pass); with the stress it takes the full sums. Both give
-    the same energy, per-atom energies, charges and forces."""
+    the same energy, per-atom energies, charges and forces (with a short-range switch too)."""
     from dataclasses import replace
 
     from phicalc.data.structures import water_box
     from phicalc.nn.electrostatics import periodic
 
-    model = charged_model(charge_input="equilibrated", equilibration_scope="molecule")
+    coulomb = {"switch_radius": switch} if switch else True
+    model = charged_model(
+        coulomb=coulomb, charge_input="equilibrated", equilibration_scope="molecule"
+    )
     if method == "pme":
         model.coulomb.config = replace(model.coulomb.config, ewald_max_atoms=1)
     atoms = water_box(6, seed=2)
