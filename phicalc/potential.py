@@ -10,8 +10,7 @@ each part of the electrostatics is optional (see :class:`PotentialConfig`):
   Φ-Module ρ = L φ̂ + q⁰ (graph Poisson), else q = q⁰;
 * E_Φ = ½ Σ φ_i ρ_i, the Φ-Module's graph energy;
 * E_C = k_e Σ_{i<j} q_i q_j erf(r_ij/√2σ)/r_ij, physical Coulomb on the charges (``coulomb``):
-  no cutoff for molecules, Ewald/PME for periodic cells; optionally switched off inside a radius
-  r_s ≤ cutoff (``coulomb: {switch_radius: r_s}``, :mod:`phicalc.nn.electrostatics.short_range`);
+  no cutoff for molecules, Ewald/PME for periodic cells; optionally switched off within r_s;
 * E_Q = Σ_i (χ_i + μ) q⁰_i + ½ J_i q⁰_i², the charge equilibration's own energy with a learned
   offset μ (V) (``charge_state_energy``): how the energy of each fragment depends on its charge;
   per molecule (``equilibration_scope="molecule"``) plus the cost ½ s μᵀ L_w μ of the charge
@@ -129,10 +128,8 @@ class Potential(nn.Module):
             self.coulomb = Coulomb(config_from_dict(CoulombConfig, config.coulomb))
             radius = self.coulomb.config.switch_radius
             if radius is not None and float(radius) > config.cutoff:
-                raise ConfigError(
-                    f"coulomb switch_radius={radius} Å exceeds the cutoff {config.cutoff} Å: "
-                    "the switch is applied over the model's neighbour list"
-                )
+                msg = f"coulomb switch_radius={radius} Å exceeds the cutoff {config.cutoff} Å"
+                raise ConfigError(msg + " (the switch acts over the model's neighbour list)")
         self.repulsion = NuclearRepulsion() if config.pair_repulsion else None
         species = torch.full((len(chemical_symbols),), -1, dtype=torch.int64)
         for index, symbol in enumerate(config.elements):
