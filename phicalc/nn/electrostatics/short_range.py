@@ -6,8 +6,9 @@ With a switch, the Coulomb term on learned charges keeps only what the backbone 
 
 u the polynomial envelope of :class:`~phicalc.nn.radial.PolynomialEnvelope` (p = 6: s and its
 first two derivatives are continuous; s = 0 at r = 0, 1 from r_s on), as PhysNet and SpookyNet
-hand the first few Å to the local network. Bonded and next-neighbour pairs then carry no Coulomb
-energy that the backbone must cancel; beyond r_s the pair energy is the physical one.
+hand the first few Å to the local network. Bonded pairs then carry almost no Coulomb energy
+(s(1.5 Å) = 0.011 for r_s = 5 Å) that the backbone must cancel; beyond r_s the pair energy is the
+physical one.
 
 The full sum is made by any method (direct, DSF, Ewald/PME); the switched-off part, nonzero
 only for r < r_s ≤ the model's cutoff, is then taken away over the model's own neighbour list
