@@ -5,8 +5,8 @@ With a switch, the Coulomb term on learned charges keeps only what the backbone 
     E_C = k_e Σ_{i<j} q_i q_j s(r_ij) erf(r_ij/(√2σ))/r_ij,   s(r) = 1 − u(r/r_s),
 
 u the polynomial envelope of :class:`~phicalc.nn.radial.PolynomialEnvelope` (p = 6: s and its
-first two derivatives are continuous; s = 0 at r = 0, 1 from r_s on), as PhysNet and SpookyNet
-hand the first few Å to the local network. Bonded pairs then carry almost no Coulomb energy
+first two derivatives are continuous; s = 0 at r = 0, 1 from r_s on): further than PhysNet and
+SpookyNet go, which switch to a shielded kernel at short range rather than to zero. Bonded pairs then carry almost no Coulomb energy
 (s(1.5 Å) = 0.011 for r_s = 5 Å) that the backbone must cancel; beyond r_s the pair energy is the
 physical one.
 
