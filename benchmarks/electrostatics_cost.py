@@ -7,7 +7,10 @@ Arms, all with the shipped ``phi-painn-organic`` backbone size (PaiNN, F = 64, 3
 * ``+Φ+C``: Φ + total-charge/spin input + charge equilibration + Coulomb (method ``auto``:
   direct / DSF for open structures, Ewald / PME for periodic ones);
 * ``+Φ+C,s``: the same with the Coulomb term switched off inside the 5 Å cutoff
-  (``switch_radius``); column ``s %``: its time over ``+Φ+C``'s.
+  (``switch_radius``); column ``s %``: its time over ``+Φ+C``'s;
+* ``+C``: ``+Φ+C`` without the Φ-Module (Coulomb on the equilibrated charges, no graph
+  Laplacian: ablation arm h); column ``L %``: ``+Φ+C``'s time over its, what the Laplacian
+  part costs in a charge-aware model.
 
 Systems: water clusters (open) and boxes (periodic) of 14, 64, 512 and 4,096 waters
 (42 … 12,288 atoms; ``benchmarks/coulomb_speed.py`` builds them). Times are CPU seconds of
@@ -64,6 +67,7 @@ ARMS = {
         "charge_equilibration": True,
         "coulomb": {"switch_radius": 5.0},
     },
+    "+C": {"phi": False, "charge_spin": True, "charge_equilibration": True, "coulomb": True},
 }
 
 
@@ -151,7 +155,9 @@ def main() -> None:
     }
     header = f"{'kind':9s} {'atoms':>6s} {'coulomb':>8s}" + "".join(f" {n:>10s}" for n in ARMS)
     print(
-        header + f" {'Φ %':>7s} {'Φ+C %':>7s} {'s %':>6s} {'µs/atom':>8s} {'ES':>9s} {'ES %':>6s}"
+        header
+        + f" {'Φ %':>7s} {'Φ+C %':>7s} {'s %':>6s} {'L %':>6s} {'µs/atom':>8s} {'ES':>9s}"
+        + f" {'ES %':>6s}"
     )
     for periodic in (False, True):
         for n in args.waters:
@@ -167,6 +173,7 @@ def main() -> None:
                 + "".join(f" {ms[name]:10.1f}" for name in ARMS)
                 + f" {100 * (ms['+Φ'] / base - 1):7.1f} {100 * (ms['+Φ+C'] / base - 1):7.1f}"
                 + f" {100 * (ms['+Φ+C,s'] / ms['+Φ+C'] - 1):6.1f}"
+                + f" {100 * (ms['+Φ+C'] / ms['+C'] - 1):6.1f}"
                 + f" {1e3 * ms['+Φ+C'] / len(atoms):8.1f}"
                 + f" {alone:9.1f} {100 * alone / base:6.1f}",
                 flush=True,
