@@ -214,6 +214,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     root = Path(args.root)
     if args.report:
+        if args.base:
+            parser.error(
+                "--report collects --data runs; score --base runs with default_model_report.py"
+            )
         report(root, Path(args.report))
         return
     if args.base:

@@ -93,3 +93,28 @@ def test_the_built_in_pilot_recipe_gets_the_same_arms(ablation: ModuleType) -> N
         assert config.data.train == "data/x_train.extxyz"
     config = TrainConfig.from_dict(ablation.arm_recipe(base, "d", 0, 12, Path("o")))
     assert config.epochs == 12 and config.model.phi is True and config.model.coulomb is True
+
+
+def test_report_of_base_runs_is_refused_by_name(tmp_path: Path) -> None:
+    """``--base`` runs are scored elsewhere: asking for their table exits 2 and says why."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "ablation.py"),
+            "--base",
+            str(SHIPPED_FROM_SCRATCH),
+            "--root",
+            str(tmp_path),
+            "--report",
+            str(tmp_path / "table"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "default_model_report.py" in done.stderr
+    assert not (tmp_path / "table.md").exists()
