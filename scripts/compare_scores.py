@@ -7,7 +7,9 @@
 Each ``--arm NAME=FILE:MODEL[,FILE:MODEL...]`` names the runs of one arm (a FILE written by
 ``default_model_report.py --out``, and the model's name in it); metrics are averaged over the
 runs, with the sample standard deviation when there are several. Splits and metrics are those
-of :data:`ROWS`; a metric a file lacks is shown as –.
+of :data:`ROWS`; a metric a file lacks is shown as –. ``--plot FILE`` also draws the rows of
+:data:`PLOT_ROWS` as bars (mean ± std, each run a dot; a logarithmic axis where the arms span more
+than 20×).
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ ROWS = (
 )
 
 
+#: (split, metric key) of the rows ``--plot`` draws: the issue's targets on validation.
+PLOT_ROWS = (
+    ("organic", "energy_mae_per_atom_meV"),
+    ("organic", "forces_mae_eV_A"),
+    ("val", "ion/energy_mae_meV_atom"),
+    ("val", "neutral/energy_mae_meV_atom"),
+    ("val", "interaction_mae_percent"),
+    ("val", "charges_pearson_r"),
+    ("val", "dipole_mae_eA"),
+    ("vertical_val", "vertical_mae_eV"),
+)
+
+
 def arm_values(runs: list[tuple[Path, str]]) -> dict[tuple[str, str], list[float]]:
     values: dict[tuple[str, str], list[float]] = {}
     for path, model in runs:
@@ -68,9 +83,51 @@ def cell(values: list[float] | None, fmt: str) -> str:
     return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
 
 
+def plot_arms(
+    arms: dict[str, tuple[int, dict[tuple[str, str], list[float]]]],
+    path: Path,
+    rows: tuple[tuple[str, str], ...] = PLOT_ROWS,
+) -> int:
+    """Bars of ``rows`` per arm (mean ± sample std, runs as dots) into ``path``; returns the
+    number of panels drawn (rows no arm has are left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {(split, key): title for split, key, title, _ in ROWS}
+    drawn = [row for row in rows if any(values.get(row) for _, values in arms.values())]
+    if not drawn:
+        raise SystemExit("compare_scores.py: no arm has any of the plotted metrics")
+    columns = min(4, len(drawn))
+    n_rows = -(-len(drawn) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(3.6 * columns, 3.0 * n_rows), squeeze=False)
+    names = list(arms)
+    for ax, row in zip(axes.flat, drawn, strict=False):
+        for i, name in enumerate(names):
+            values = arms[name][1].get(row, [])
+            if not values:
+                continue
+            spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
+            ax.bar(i, np.mean(values), yerr=spread, color=f"C{i % 10}", alpha=0.7, capsize=3)
+            ax.plot([i] * len(values), values, "k.", markersize=4)
+        present = [v for _, values in arms.values() for v in values.get(row, [])]
+        if min(present) > 0 and max(present) / min(present) > 20:
+            ax.set_yscale("log")
+        ax.set_title(titles[row].replace("\\|", "|"), fontsize=9)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    for ax in list(axes.flat)[len(drawn) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return len(drawn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", action="append", required=True, metavar="NAME=FILE:MODEL,...")
+    parser.add_argument("--plot", type=Path, help="also draw the issue's targets into this image")
     args = parser.parse_args()
     arms = {}
     for spec in args.arm:
@@ -82,6 +139,8 @@ def main() -> None:
     for split, key, title, fmt in ROWS:
         cells = [cell(values.get((split, key)), fmt) for _, values in arms.values()]
         print(f"| {title} | " + " | ".join(cells) + " |")
+    if args.plot is not None:
+        plot_arms(arms, args.plot)
 
 
 if __name__ == "__main__":
