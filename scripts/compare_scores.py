@@ -9,7 +9,7 @@ Each ``--arm NAME=FILE:MODEL[,FILE:MODEL...]`` names the runs of one arm (a FILE
 runs, with the sample standard deviation when there are several. Splits and metrics are those
 of :data:`ROWS`; a metric a file lacks is shown as –. ``--plot FILE`` also draws the rows of
 :data:`PLOT_ROWS` as bars (mean ± std, each run a dot; a logarithmic axis where the arms span more
-than 20×).
+than 20×; never for a correlation).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ ROWS = (
 )
 
 
-#: (split, metric key) of the rows ``--plot`` draws: the issue's targets on validation.
+#: (split, metric key) of the rows ``--plot`` draws: the issue's targets on validation. Errors may
+#: get a logarithmic axis; a correlation (which may be negative) never does.
 PLOT_ROWS = (
     ("organic", "energy_mae_per_atom_meV"),
     ("organic", "forces_mae_eV_A"),
@@ -83,10 +84,16 @@ def cell(values: list[float] | None, fmt: str) -> str:
     return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
 
 
+def key_is_error(key: str) -> bool:
+    """Whether a metric is an error (≥ 0, a logarithmic axis may suit it), not a correlation."""
+    return "pearson" not in key
+
+
 def plot_arms(
     arms: dict[str, tuple[int, dict[tuple[str, str], list[float]]]],
     path: Path,
     rows: tuple[tuple[str, str], ...] = PLOT_ROWS,
+    title: str | None = None,
 ) -> int:
     """Bars of ``rows`` per arm (mean ± sample std, runs as dots) into ``path``; returns the
     number of panels drawn (rows no arm has are left out)."""
@@ -112,12 +119,14 @@ def plot_arms(
             ax.bar(i, np.mean(values), yerr=spread, color=f"C{i % 10}", alpha=0.7, capsize=3)
             ax.plot([i] * len(values), values, "k.", markersize=4)
         present = [v for _, values in arms.values() for v in values.get(row, [])]
-        if min(present) > 0 and max(present) / min(present) > 20:
+        if key_is_error(row[1]) and min(present) > 0 and max(present) / min(present) > 20:
             ax.set_yscale("log")
         ax.set_title(titles[row].replace("\\|", "|"), fontsize=9)
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
     for ax in list(axes.flat)[len(drawn) :]:
         ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -128,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", action="append", required=True, metavar="NAME=FILE:MODEL,...")
     parser.add_argument("--plot", type=Path, help="also draw the issue's targets into this image")
+    parser.add_argument("--title", help="the figure's title")
     args = parser.parse_args()
     arms = {}
     for spec in args.arm:
@@ -140,7 +150,7 @@ def main() -> None:
         cells = [cell(values.get((split, key)), fmt) for _, values in arms.values()]
         print(f"| {title} | " + " | ".join(cells) + " |")
     if args.plot is not None:
-        plot_arms(arms, args.plot)
+        plot_arms(arms, args.plot, title=args.title)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,9 @@ def test_plot_leaves_out_metrics_no_arm_has(compare: ModuleType, tmp_path: Path)
     empty = {"x": (1, {})}
     with pytest.raises(SystemExit, match="no arm has"):
         compare.plot_arms(empty, tmp_path / "q.png")
+
+
+def test_correlations_never_get_a_log_axis(compare: ModuleType) -> None:
+    assert compare.key_is_error("interaction_mae_percent")
+    assert compare.key_is_error("dipole_mae_eA")
+    assert not compare.key_is_error("charges_pearson_r")
