@@ -84,19 +84,14 @@ def cell(values: list[float] | None, fmt: str) -> str:
     return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values, ddof=1))}"
 
 
-def key_is_error(key: str) -> bool:
-    """Whether a metric is an error (≥ 0, a logarithmic axis may suit it), not a correlation."""
-    return "pearson" not in key
-
-
 def plot_arms(
     arms: dict[str, tuple[int, dict[tuple[str, str], list[float]]]],
     path: Path,
     rows: tuple[tuple[str, str], ...] = PLOT_ROWS,
     title: str | None = None,
-) -> int:
-    """Bars of ``rows`` per arm (mean ± sample std, runs as dots) into ``path``; returns the
-    number of panels drawn (rows no arm has are left out)."""
+) -> dict[tuple[str, str], str]:
+    """Bars of ``rows`` per arm (mean ± sample std, runs as dots) into ``path``; returns each
+    drawn row's y-axis scale ("linear" or "log"; rows no arm has are left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,6 +105,7 @@ def plot_arms(
     n_rows = -(-len(drawn) // columns)
     fig, axes = plt.subplots(n_rows, columns, figsize=(3.6 * columns, 3.0 * n_rows), squeeze=False)
     names = list(arms)
+    scales = {}
     for ax, row in zip(axes.flat, drawn, strict=False):
         for i, name in enumerate(names):
             values = arms[name][1].get(row, [])
@@ -119,8 +115,9 @@ def plot_arms(
             ax.bar(i, np.mean(values), yerr=spread, color=f"C{i % 10}", alpha=0.7, capsize=3)
             ax.plot([i] * len(values), values, "k.", markersize=4)
         present = [v for _, values in arms.values() for v in values.get(row, [])]
-        if key_is_error(row[1]) and min(present) > 0 and max(present) / min(present) > 20:
+        if "pearson" not in row[1] and min(present) > 0 and max(present) / min(present) > 20:
             ax.set_yscale("log")
+        scales[row] = ax.get_yscale()
         ax.set_title(titles[row].replace("\\|", "|"), fontsize=9)
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
     for ax in list(axes.flat)[len(drawn) :]:
@@ -130,7 +127,7 @@ def plot_arms(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return len(drawn)
+    return scales
 
 
 def main() -> None:

@@ -74,13 +74,28 @@ def test_table_and_plot_from_the_command_line(compare: ModuleType, tmp_path: Pat
 def test_plot_leaves_out_metrics_no_arm_has(compare: ModuleType, tmp_path: Path) -> None:
     write_scores(tmp_path / "f0.json", "f0", 12.0, 0.98)
     arms = {"f": (1, compare.arm_values([(tmp_path / "f0.json", "f0")]))}
-    assert compare.plot_arms(arms, tmp_path / "p.png") == 2  # organic E and charge r only
+    scales = compare.plot_arms(arms, tmp_path / "p.png")
+    assert set(scales) == {("organic", "energy_mae_per_atom_meV"), ("val", "charges_pearson_r")}
     empty = {"x": (1, {})}
     with pytest.raises(SystemExit, match="no arm has"):
         compare.plot_arms(empty, tmp_path / "q.png")
 
 
-def test_correlations_never_get_a_log_axis(compare: ModuleType) -> None:
-    assert compare.key_is_error("interaction_mae_percent")
-    assert compare.key_is_error("dipole_mae_eA")
-    assert not compare.key_is_error("charges_pearson_r")
+def test_log_axis_for_errors_spanning_arms_never_for_correlations(
+    compare: ModuleType, tmp_path: Path
+) -> None:
+    # organic E 0.5 against 40 meV/atom (80x): log; charge r 0.01 against 0.99 (99x): linear
+    write_scores(tmp_path / "b.json", "b", 40.0, 0.01)
+    write_scores(tmp_path / "f.json", "f", 0.5, 0.99)
+    arms = {
+        name: (1, compare.arm_values([(tmp_path / f"{name}.json", name)])) for name in ("b", "f")
+    }
+    scales = compare.plot_arms(arms, tmp_path / "p.png")
+    assert scales[("organic", "energy_mae_per_atom_meV")] == "log"
+    assert scales[("val", "charges_pearson_r")] == "linear"
+    write_scores(tmp_path / "f.json", "f", 30.0, 0.99)  # 40 against 30: linear
+    arms["f"] = (1, compare.arm_values([(tmp_path / "f.json", "f")]))
+    assert (
+        compare.plot_arms(arms, tmp_path / "q.png")[("organic", "energy_mae_per_atom_meV")]
+        == "linear"
+    )
