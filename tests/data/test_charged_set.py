@@ -231,6 +231,26 @@ def test_fpscl_supplement_list_carries_f_p_s_cl_and_shares_only_the_solvent():
     assert {"train", "val", "test"} <= set(splits.values())
 
 
+def test_ion_supplement_list_holds_new_ions_of_the_default_elements():
+    data = Path(__file__).parents[2] / "phicalc" / "data"
+    supplement = load_charged_set(data / "charged_set_ions.txt")
+    others = [load_charged_set(), load_charged_set(data / "charged_set_fpscl.txt")]
+    assert {s.kind for s in supplement.species.values()} == {"ion"}
+    assert not supplement.dimers
+    # no species of the other lists again: a held-out ion there never trains here, and back
+    known = {s.key for other in others for s in other.species.values()}
+    assert not known & {s.key for s in supplement.species.values()}
+    assert {s.charge for s in supplement.species.values()} >= {-2, -1, 1, 2}
+    splits = assign_splits(supplement)
+    assert {"train", "val", "test"} <= set(splits.values())
+    # only the default model's elements
+    from rdkit import Chem
+
+    for name, species in supplement.species.items():
+        mol = Chem.AddHs(Chem.MolFromSmiles(species.smiles))
+        assert {a.GetSymbol() for a in mol.GetAtoms()} <= set("H C N O F P S Cl Na".split()), name
+
+
 def test_species_of_frames_and_drop_unseen_species(tmp_path):
     def frame(smiles: str) -> Atoms:
         atoms = molecule("H2O")
